@@ -1,0 +1,54 @@
+# mia — `make demo` runs a whole audited auction; `make test` runs every test.
+# Both set everything up first (virtual environment, npm toolchain, compiled contracts) and are
+# idempotent: each step is skipped when its inputs have not changed.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+FORGE  := node_modules/.bin/forge
+PY_STAMP  := $(VENV)/.installed
+NPM_STAMP := node_modules/.installed
+BUILD_STAMP := build/contracts/BUILD_INFO.json
+SOL_SOURCES := $(shell find contracts -name '*.sol') foundry.toml
+
+export PYTHONUNBUFFERED := 1
+export HF_HUB_OFFLINE := 1
+
+.PHONY: setup demo test test-python test-forge lint bench clean
+
+setup: $(PY_STAMP) $(NPM_STAMP) $(BUILD_STAMP)
+
+$(PY_STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(BUILD_STAMP): $(SOL_SOURCES) $(PY_STAMP) $(NPM_STAMP)
+	$(BIN)/mia compile
+
+demo: setup
+	$(BIN)/mia demo
+
+test: setup test-python test-forge
+
+test-python: setup
+	$(PY) -m pytest -n 2 -p no:cacheprovider
+
+test-forge: setup
+	$(FORGE) test --offline -q
+
+lint: setup
+	$(BIN)/ruff check pysdk offchain deploy tests bench
+	$(BIN)/ruff format --check pysdk offchain deploy tests bench
+
+bench: setup
+	$(PY) bench/gas.py
+
+clean:
+	rm -rf build $(VENV) node_modules

@@ -1,0 +1,452 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+
+import {IMiaAuction} from "./interfaces/IMiaAuction.sol";
+import {QMIA} from "./mechanism/QMIA.sol";
+import {Median} from "./lib/Median.sol";
+import {ScoreReportHashing} from "./oracle/ScoreReportHashing.sol";
+
+/// @title MiaAuction
+/// @notice Sealed-bid (commit-reveal) procurement auctions for training data, settled on-chain with
+///         the Q-MIA mechanism from oracle-committee scores. Many auctions live in one deployment.
+/// @dev Escrow invariant: for every asset, this contract's balance equals `totalOwed[asset]`, the sum
+///      of unsettled budgets, unreturned deposits and unwithdrawn credits. All payouts are pull-based.
+contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
+    using SafeERC20 for IERC20;
+
+    /// @notice Largest committee an auction may name (bounds median and signature loops).
+    uint256 public constant MAX_ORACLES = 32;
+    /// @notice Largest number of providers an auction may accept (bounds settlement loops).
+    uint32 public constant MAX_PROVIDERS = 1000;
+    /// @notice Upper bound of a quality score: 1.0 in 18-decimal fixed point.
+    uint256 public constant MAX_QUALITY = 1e18;
+    /// @notice Bound on |Δ| in 18-decimal fixed point; keeps every mechanism product in 256 bits.
+    int256 public constant MAX_ABS_DELTA = 1e36;
+    /// @notice Scoring round of every report in this version (one scoring round per auction).
+    uint32 public constant SCORING_ROUND = 1;
+
+    enum Status {
+        None,
+        Open,
+        Scored,
+        Settled,
+        Cancelled
+    }
+
+    struct Auction {
+        address buyer;
+        uint64 commitDeadline;
+        uint32 nCommitted;
+        address asset;
+        uint64 revealDeadline;
+        uint32 nRevealed;
+        uint128 budget;
+        uint128 deposit;
+        uint64 scoringDeadline;
+        uint32 maxProviders;
+        uint32 methodId;
+        uint8 threshold;
+        uint8 nOracles;
+        Status status;
+        bytes32 taskHash;
+    }
+
+    struct Bid {
+        bytes32 commitment;
+        bytes32 datasetRoot;
+        uint96 cost;
+        uint32 index; // 1-based commit order; 0 = never committed
+        bool revealed;
+        uint64 q; // median quality, set when scores are accepted
+        int128 delta; // median marginal utility, set when scores are accepted
+    }
+
+    /// @notice Number of auctions created; ids run from 1 to `auctionCount`.
+    uint256 public auctionCount;
+    /// @notice Everything this contract owes, per asset (address(0) = ETH).
+    mapping(address asset => uint256) public totalOwed;
+    /// @notice Withdrawable balance of each account, per asset.
+    mapping(address asset => mapping(address account => uint256)) public credits;
+
+    mapping(uint256 auctionId => Auction) internal _auctions;
+    mapping(uint256 auctionId => address[]) internal _providers;
+    mapping(uint256 auctionId => mapping(address provider => Bid)) internal _bids;
+    mapping(uint256 auctionId => mapping(address oracle => uint256)) internal _oracleSlot; // index + 1
+    mapping(uint256 auctionId => address[]) internal _oracles;
+
+    // ------------------------------------------------------------------ create
+
+    /// @notice Creates an auction and escrows its budget in the same transaction.
+    /// @dev For ETH send exactly `budget` as value; for an ERC-20 approve `budget` first. Tokens that
+    ///      deliver less than requested (fee-on-transfer) are rejected.
+    /// @return auctionId The new auction's id.
+    function createAuction(AuctionParams calldata p) external payable nonReentrant returns (uint256 auctionId) {
+        if (
+            p.commitDeadline <= block.timestamp || p.revealDeadline <= p.commitDeadline
+                || p.scoringDeadline <= p.revealDeadline
+        ) revert InvalidSchedule();
+        uint256 nOracles = p.oracles.length;
+        if (
+            nOracles == 0 || nOracles > MAX_ORACLES || p.threshold == 0 || p.threshold > nOracles
+                || p.oracleEncryptionKeys.length != nOracles
+        ) revert InvalidCommittee();
+        if (p.budget == 0 || p.maxProviders == 0 || p.maxProviders > MAX_PROVIDERS) revert InvalidParameter();
+
+        auctionId = ++auctionCount;
+        for (uint256 i = 0; i < nOracles; ++i) {
+            address oracle = p.oracles[i];
+            if (oracle == address(0) || _oracleSlot[auctionId][oracle] != 0) revert InvalidCommittee();
+            _oracleSlot[auctionId][oracle] = i + 1;
+        }
+        _oracles[auctionId] = p.oracles;
+        _auctions[auctionId] = Auction({
+            buyer: msg.sender,
+            commitDeadline: p.commitDeadline,
+            nCommitted: 0,
+            asset: p.asset,
+            revealDeadline: p.revealDeadline,
+            nRevealed: 0,
+            budget: p.budget,
+            deposit: p.deposit,
+            scoringDeadline: p.scoringDeadline,
+            maxProviders: p.maxProviders,
+            methodId: p.methodId,
+            threshold: p.threshold,
+            nOracles: uint8(nOracles),
+            status: Status.Open,
+            taskHash: p.taskHash
+        });
+        _collect(p.asset, p.budget);
+        emit AuctionCreated(
+            auctionId,
+            msg.sender,
+            p.asset,
+            p.budget,
+            p.deposit,
+            p.commitDeadline,
+            p.revealDeadline,
+            p.scoringDeadline,
+            p.maxProviders,
+            p.threshold,
+            p.oracles,
+            p.oracleEncryptionKeys,
+            p.taskHash,
+            p.methodId
+        );
+    }
+
+    // ------------------------------------------------------------------ commit / reveal
+
+    /// @notice The commitment a provider posts: binds chain, contract, auction and the sender.
+    function commitmentOf(
+        uint256 auctionId,
+        address provider,
+        uint256 cost,
+        bytes32 salt,
+        bytes32 datasetRoot
+    ) public view returns (bytes32) {
+        return keccak256(abi.encode(block.chainid, address(this), auctionId, provider, cost, salt, datasetRoot));
+    }
+
+    /// @notice Posts a sealed bid with the fixed deposit (ETH value, or an approved ERC-20 amount).
+    function commit(uint256 auctionId, bytes32 commitment) external payable nonReentrant {
+        Auction storage a = _open(auctionId, Phase.Commit);
+        if (commitment == bytes32(0)) revert ZeroCommitment();
+        Bid storage bid = _bids[auctionId][msg.sender];
+        if (bid.index != 0) revert AlreadyCommitted(msg.sender);
+        if (a.nCommitted >= a.maxProviders) revert TooManyProviders(a.maxProviders);
+        uint32 index = ++a.nCommitted;
+        bid.commitment = commitment;
+        bid.index = index;
+        _providers[auctionId].push(msg.sender);
+        _collect(a.asset, a.deposit);
+        emit BidCommitted(auctionId, msg.sender, commitment, index);
+    }
+
+    /// @notice Opens the caller's own commitment; the deposit becomes withdrawable.
+    function reveal(uint256 auctionId, uint256 cost, bytes32 salt, bytes32 datasetRoot) external {
+        Auction storage a = _open(auctionId, Phase.Reveal);
+        Bid storage bid = _bids[auctionId][msg.sender];
+        if (bid.index == 0) revert NotCommitted(msg.sender);
+        if (bid.revealed) revert AlreadyRevealed(msg.sender);
+        if (commitmentOf(auctionId, msg.sender, cost, salt, datasetRoot) != bid.commitment) {
+            revert CommitmentMismatch(msg.sender);
+        }
+        if (cost > type(uint96).max) revert CostOutOfRange(cost);
+        if (datasetRoot == bytes32(0)) revert ZeroDatasetRoot();
+        bid.revealed = true;
+        bid.cost = uint96(cost);
+        bid.datasetRoot = datasetRoot;
+        ++a.nRevealed;
+        credits[a.asset][msg.sender] += a.deposit;
+        emit BidRevealed(auctionId, msg.sender, cost, salt, datasetRoot);
+    }
+
+    // ------------------------------------------------------------------ scoring
+
+    /// @notice Accepts k or more signed oracle reports and stores each provider's median score.
+    /// @dev Anyone may relay. Reports must come from distinct committee members, carry low-s
+    ///      signatures over this chain and contract, name this auction, round and method, be
+    ///      unexpired, list the revealed providers and dataset roots in commit order, and keep every
+    ///      value in bounds.
+    function submitScores(uint256 auctionId, ScoreReport[] calldata reports, bytes[] calldata signatures) external {
+        Auction storage a = _open(auctionId, Phase.Scoring);
+        uint256 count = reports.length;
+        if (count < a.threshold || count > a.nOracles) revert ReportCountOutOfRange(count, a.threshold, a.nOracles);
+        if (signatures.length != count) revert SignatureCountMismatch(count, signatures.length);
+
+        uint256 n = a.nRevealed;
+        _checkProviders(auctionId, reports[0], 0, n);
+        _verifyReports(a, auctionId, reports, signatures, n);
+
+        uint256[] memory qs = new uint256[](count);
+        int256[] memory ds = new int256[](count);
+        for (uint256 j = 0; j < n; ++j) {
+            for (uint256 r = 0; r < count; ++r) {
+                qs[r] = reports[r].q[j];
+                ds[r] = reports[r].delta[j];
+            }
+            Bid storage bid = _bids[auctionId][reports[0].providers[j]];
+            bid.q = uint64(Median.ofUint(qs));
+            bid.delta = int128(Median.ofInt(ds));
+        }
+        a.status = Status.Scored;
+        emit ScoresFinalized(auctionId, SCORING_ROUND, count);
+    }
+
+    /// @dev Checks every report and signature; the signers must be distinct committee members.
+    function _verifyReports(
+        Auction storage a,
+        uint256 auctionId,
+        ScoreReport[] calldata reports,
+        bytes[] calldata signatures,
+        uint256 n
+    ) internal {
+        bytes32 providersHash = keccak256(abi.encodePacked(reports[0].providers));
+        bytes32 rootsHash = keccak256(abi.encodePacked(reports[0].datasetRoots));
+        uint256 seen; // bitmap of committee slots
+        for (uint256 r = 0; r < reports.length; ++r) {
+            ScoreReport calldata report = reports[r];
+            _checkReport(a, auctionId, report, r, n);
+            if (keccak256(abi.encodePacked(report.providers)) != providersHash) revert ProviderMismatch(r, 0);
+            if (keccak256(abi.encodePacked(report.datasetRoots)) != rootsHash) revert DatasetRootMismatch(r, 0);
+            bytes32 digest = scoreReportDigest(report);
+            address signer = _recoverMember(auctionId, digest, signatures[r], r);
+            uint256 bit = 1 << _oracleSlot[auctionId][signer];
+            if (seen & bit != 0) revert DuplicateSigner(signer);
+            seen |= bit;
+            emit ReportAccepted(auctionId, signer, report.round, digest, report.transcriptHash, report.q, report.delta);
+        }
+    }
+
+    /// @dev Recovers a low-s signer (OpenZeppelin rejects malleable signatures) that sits on the committee.
+    function _recoverMember(uint256 auctionId, bytes32 digest, bytes calldata signature, uint256 r)
+        internal
+        view
+        returns (address signer)
+    {
+        ECDSA.RecoverError err;
+        (signer, err,) = ECDSA.tryRecoverCalldata(digest, signature);
+        if (err != ECDSA.RecoverError.NoError) revert InvalidSignature(r);
+        if (_oracleSlot[auctionId][signer] == 0) revert NotOracle(signer);
+    }
+
+    function _checkReport(Auction storage a, uint256 auctionId, ScoreReport calldata report, uint256 r, uint256 n)
+        internal
+        view
+    {
+        if (report.auctionId != auctionId) revert ReportAuctionMismatch(r, report.auctionId);
+        if (report.round != SCORING_ROUND) revert ReportRoundMismatch(r, report.round);
+        if (report.methodId != a.methodId) revert ReportMethodMismatch(r, report.methodId);
+        if (report.deadline < block.timestamp) revert ReportExpired(r, report.deadline);
+        if (
+            report.providers.length != n || report.q.length != n || report.delta.length != n
+                || report.datasetRoots.length != n
+        ) revert ReportLengthMismatch(r);
+        for (uint256 j = 0; j < n; ++j) {
+            int256 d = report.delta[j];
+            if (report.q[j] > MAX_QUALITY || d > MAX_ABS_DELTA || d < -MAX_ABS_DELTA) revert ScoreOutOfBounds(r, j);
+        }
+    }
+
+    /// @dev The report must list exactly the revealed providers, in commit order, with their roots.
+    function _checkProviders(uint256 auctionId, ScoreReport calldata report, uint256 r, uint256 n) internal view {
+        if (report.providers.length != n || report.datasetRoots.length != n) revert ReportLengthMismatch(r);
+        uint256 lastIndex = 0;
+        for (uint256 j = 0; j < n; ++j) {
+            Bid storage bid = _bids[auctionId][report.providers[j]];
+            if (!bid.revealed || bid.index <= lastIndex) revert ProviderMismatch(r, j);
+            if (bid.datasetRoot != report.datasetRoots[j]) revert DatasetRootMismatch(r, j);
+            lastIndex = bid.index;
+        }
+    }
+
+    // ------------------------------------------------------------------ settle / cancel
+
+    /// @notice Computes Q-MIA winners and critical payments from revealed bids and median scores and
+    ///         credits them; the unspent budget and forfeited deposits are credited to the buyer.
+    /// @dev Callable by anyone once scores are in, or after the reveal deadline if nobody revealed.
+    function settle(uint256 auctionId) external {
+        Auction storage a = _auctions[auctionId];
+        Phase phase = _phase(auctionId, a);
+        bool nobodyRevealed = a.nRevealed == 0 && (phase == Phase.Scoring || phase == Phase.Expired);
+        if (phase != Phase.Scored && !nobodyRevealed) revert WrongPhase(auctionId, phase);
+
+        address[] storage providers = _providers[auctionId];
+        uint256 nAll = providers.length;
+        uint256 n = a.nRevealed;
+        address[] memory revealed = new address[](n);
+        uint256[] memory bids = new uint256[](n);
+        uint256[] memory weights = new uint256[](n);
+        uint256 t = 0;
+        for (uint256 i = 0; i < nAll; ++i) {
+            Bid storage bid = _bids[auctionId][providers[i]];
+            if (!bid.revealed) continue;
+            revealed[t] = providers[i];
+            bids[t] = bid.cost;
+            weights[t] = QMIA.weight(bid.q, bid.delta);
+            ++t;
+        }
+
+        (uint256[] memory payments, bool[] memory won) = QMIA.settle(bids, weights, a.budget);
+        address asset = a.asset;
+        uint256 totalPaid = 0;
+        uint256 winners = 0;
+        for (uint256 i = 0; i < n; ++i) {
+            if (!won[i]) continue;
+            ++winners;
+            totalPaid += payments[i];
+            credits[asset][revealed[i]] += payments[i];
+            emit Payment(auctionId, revealed[i], payments[i]);
+        }
+        uint256 forfeited = uint256(a.nCommitted - a.nRevealed) * a.deposit;
+        uint256 refund = a.budget - totalPaid + forfeited;
+        credits[asset][a.buyer] += refund;
+        a.status = Status.Settled;
+        emit AuctionSettled(auctionId, winners, totalPaid, forfeited, refund);
+    }
+
+    /// @notice Cancels an auction: by anyone once the scoring deadline has passed without scores, or
+    ///         by the buyer before anyone committed. The budget and forfeited deposits go back to the
+    ///         buyer; revealed providers already hold their deposits.
+    function cancel(uint256 auctionId) external {
+        Auction storage a = _auctions[auctionId];
+        Phase phase = _phase(auctionId, a);
+        bool expired = phase == Phase.Expired;
+        bool buyerEarly = msg.sender == a.buyer && a.nCommitted == 0 && phase == Phase.Commit;
+        if (!expired && !buyerEarly) revert CannotCancel(auctionId, phase);
+        uint256 forfeited = uint256(a.nCommitted - a.nRevealed) * a.deposit;
+        uint256 refund = uint256(a.budget) + forfeited;
+        credits[a.asset][a.buyer] += refund;
+        a.status = Status.Cancelled;
+        emit AuctionCancelled(auctionId, msg.sender, forfeited, refund);
+    }
+
+    // ------------------------------------------------------------------ withdraw
+
+    /// @notice Pays out the caller's whole credit in `asset` (address(0) = ETH).
+    function withdraw(address asset) external nonReentrant {
+        uint256 amount = credits[asset][msg.sender];
+        if (amount == 0) revert NothingToWithdraw(asset, msg.sender);
+        credits[asset][msg.sender] = 0;
+        totalOwed[asset] -= amount;
+        emit Withdrawal(asset, msg.sender, amount);
+        if (asset == address(0)) {
+            (bool ok,) = payable(msg.sender).call{value: amount}("");
+            if (!ok) revert EthTransferFailed(msg.sender, amount);
+        } else {
+            IERC20(asset).safeTransfer(msg.sender, amount);
+        }
+    }
+
+    // ------------------------------------------------------------------ views
+
+    /// @notice The auction's current phase (derived from its status and the block timestamp).
+    function phase(uint256 auctionId) external view returns (Phase) {
+        Auction storage a = _auctions[auctionId];
+        return _phase(auctionId, a);
+    }
+
+    /// @notice The auction's stored parameters and counters.
+    function getAuction(uint256 auctionId) external view returns (Auction memory) {
+        if (_auctions[auctionId].status == Status.None) revert AuctionNotFound(auctionId);
+        return _auctions[auctionId];
+    }
+
+    /// @notice A provider's bid record in an auction.
+    function getBid(uint256 auctionId, address provider) external view returns (Bid memory) {
+        return _bids[auctionId][provider];
+    }
+
+    /// @notice Committed providers in commit order.
+    function providersOf(uint256 auctionId) external view returns (address[] memory) {
+        return _providers[auctionId];
+    }
+
+    /// @notice Oracle committee of an auction.
+    function oraclesOf(uint256 auctionId) external view returns (address[] memory) {
+        return _oracles[auctionId];
+    }
+
+    /// @notice Revealed providers and their dataset roots in commit order: what a report must list.
+    function revealedProviders(uint256 auctionId)
+        external
+        view
+        returns (address[] memory providers, bytes32[] memory datasetRoots)
+    {
+        address[] storage all = _providers[auctionId];
+        uint256 n = _auctions[auctionId].nRevealed;
+        providers = new address[](n);
+        datasetRoots = new bytes32[](n);
+        uint256 t = 0;
+        for (uint256 i = 0; i < all.length; ++i) {
+            Bid storage bid = _bids[auctionId][all[i]];
+            if (!bid.revealed) continue;
+            providers[t] = all[i];
+            datasetRoots[t] = bid.datasetRoot;
+            ++t;
+        }
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    function _phase(uint256 auctionId, Auction storage a) internal view returns (Phase) {
+        Status status = a.status;
+        if (status == Status.None) revert AuctionNotFound(auctionId);
+        if (status == Status.Settled) return Phase.Settled;
+        if (status == Status.Cancelled) return Phase.Cancelled;
+        if (status == Status.Scored) return Phase.Scored;
+        if (block.timestamp < a.commitDeadline) return Phase.Commit;
+        if (block.timestamp < a.revealDeadline) return Phase.Reveal;
+        if (block.timestamp < a.scoringDeadline) return Phase.Scoring;
+        return Phase.Expired;
+    }
+
+    function _open(uint256 auctionId, Phase expected) internal view returns (Auction storage a) {
+        a = _auctions[auctionId];
+        Phase current = _phase(auctionId, a);
+        if (current != expected) revert WrongPhase(auctionId, current);
+    }
+
+    /// @dev Pulls `amount` of `asset` from the sender and books it as owed. Exact amounts only.
+    function _collect(address asset, uint256 amount) internal {
+        if (asset == address(0)) {
+            if (msg.value != amount) revert WrongPaymentValue(amount, msg.value);
+        } else {
+            if (msg.value != 0) revert WrongPaymentValue(0, msg.value);
+            if (amount > 0) {
+                IERC20 token = IERC20(asset);
+                uint256 before = token.balanceOf(address(this));
+                token.safeTransferFrom(msg.sender, address(this), amount);
+                uint256 received = token.balanceOf(address(this)) - before;
+                if (received != amount) revert TokenAmountMismatch(amount, received);
+            }
+        }
+        totalOwed[asset] += amount;
+    }
+}

@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+/// @title IMiaAuction
+/// @notice Types, events and custom errors of the mia sealed-bid data-procurement auction.
+/// @dev Events carry everything an auditor needs to rebuild an auction and re-derive every payment.
+interface IMiaAuction {
+    /// @notice Where an auction stands, derived from its status and the block timestamp.
+    /// @dev `Expired` means the scoring deadline passed with no accepted scores: anyone may cancel.
+    enum Phase {
+        Commit,
+        Reveal,
+        Scoring,
+        Scored,
+        Expired,
+        Settled,
+        Cancelled
+    }
+
+    /// @notice Everything the buyer fixes when creating an auction.
+    /// @param asset Payment asset: address(0) for ETH, otherwise an ERC-20 token.
+    /// @param budget Budget B escrowed at creation (same transaction).
+    /// @param deposit Fixed, bid-independent provider deposit (same asset), refunded on reveal.
+    /// @param commitDeadline Commits are accepted strictly before this timestamp.
+    /// @param revealDeadline Reveals are accepted from commitDeadline strictly before this timestamp.
+    /// @param scoringDeadline Oracle scores are accepted from revealDeadline strictly before this timestamp.
+    /// @param maxProviders Cap on commitments, which bounds every loop of this auction.
+    /// @param threshold k: number of distinct committee signatures a score submission needs.
+    /// @param oracles Oracle committee (secp256k1 addresses signing EIP-712 score reports).
+    /// @param oracleEncryptionKeys X25519 public keys of the oracles, for sealed data delivery.
+    /// @param taskHash Commitment to the buyer's task (validation set, valuation method, model id).
+    /// @param methodId Valuation method the oracles must use; reports name it.
+    struct AuctionParams {
+        address asset;
+        uint128 budget;
+        uint128 deposit;
+        uint64 commitDeadline;
+        uint64 revealDeadline;
+        uint64 scoringDeadline;
+        uint32 maxProviders;
+        uint8 threshold;
+        address[] oracles;
+        bytes32[] oracleEncryptionKeys;
+        bytes32 taskHash;
+        uint32 methodId;
+    }
+
+    /// @notice One oracle's EIP-712 signed valuation of every revealed provider.
+    /// @dev `providers` and `datasetRoots` must list the revealed providers in commit order.
+    ///      `q` is an 18-decimal quality in [0, 1e18]; `delta` an 18-decimal signed marginal utility.
+    struct ScoreReport {
+        uint256 auctionId;
+        uint32 round;
+        address[] providers;
+        uint256[] q;
+        int256[] delta;
+        bytes32[] datasetRoots;
+        uint32 methodId;
+        bytes32 transcriptHash;
+        uint64 deadline;
+    }
+
+    event AuctionCreated(
+        uint256 indexed auctionId,
+        address indexed buyer,
+        address indexed asset,
+        uint256 budget,
+        uint256 deposit,
+        uint64 commitDeadline,
+        uint64 revealDeadline,
+        uint64 scoringDeadline,
+        uint32 maxProviders,
+        uint8 threshold,
+        address[] oracles,
+        bytes32[] oracleEncryptionKeys,
+        bytes32 taskHash,
+        uint32 methodId
+    );
+    event BidCommitted(uint256 indexed auctionId, address indexed provider, bytes32 commitment, uint32 index);
+    event BidRevealed(
+        uint256 indexed auctionId, address indexed provider, uint256 cost, bytes32 salt, bytes32 datasetRoot
+    );
+    event ReportAccepted(
+        uint256 indexed auctionId,
+        address indexed signer,
+        uint32 round,
+        bytes32 digest,
+        bytes32 transcriptHash,
+        uint256[] q,
+        int256[] delta
+    );
+    event ScoresFinalized(uint256 indexed auctionId, uint32 round, uint256 reports);
+    event Payment(uint256 indexed auctionId, address indexed provider, uint256 amount);
+    event AuctionSettled(
+        uint256 indexed auctionId, uint256 winners, uint256 totalPaid, uint256 forfeited, uint256 buyerRefund
+    );
+    event AuctionCancelled(uint256 indexed auctionId, address indexed caller, uint256 forfeited, uint256 buyerRefund);
+    event Withdrawal(address indexed asset, address indexed account, uint256 amount);
+
+    error AuctionNotFound(uint256 auctionId);
+    error WrongPhase(uint256 auctionId, Phase current);
+    error InvalidSchedule();
+    error InvalidCommittee();
+    error InvalidParameter();
+    error WrongPaymentValue(uint256 expected, uint256 received);
+    error TokenAmountMismatch(uint256 expected, uint256 received);
+    error AlreadyCommitted(address provider);
+    error ZeroCommitment();
+    error TooManyProviders(uint32 maxProviders);
+    error NotCommitted(address provider);
+    error AlreadyRevealed(address provider);
+    error CommitmentMismatch(address provider);
+    error CostOutOfRange(uint256 cost);
+    error ZeroDatasetRoot();
+    error ReportCountOutOfRange(uint256 count, uint256 threshold, uint256 committeeSize);
+    error SignatureCountMismatch(uint256 reports, uint256 signatures);
+    error ReportAuctionMismatch(uint256 report, uint256 auctionId);
+    error ReportRoundMismatch(uint256 report, uint32 round);
+    error ReportMethodMismatch(uint256 report, uint32 methodId);
+    error ReportExpired(uint256 report, uint64 deadline);
+    error ReportLengthMismatch(uint256 report);
+    error ProviderMismatch(uint256 report, uint256 position);
+    error DatasetRootMismatch(uint256 report, uint256 position);
+    error ScoreOutOfBounds(uint256 report, uint256 position);
+    error InvalidSignature(uint256 report);
+    error NotOracle(address signer);
+    error DuplicateSigner(address signer);
+    error NotBuyer(address caller);
+    error CannotCancel(uint256 auctionId, Phase current);
+    error NothingToWithdraw(address asset, address account);
+    error EthTransferFailed(address to, uint256 amount);
+}
