@@ -116,7 +116,9 @@ def hash_array(*arrays: np.ndarray | None) -> str:
 
 
 def _fail(index: int, pid: str, n: int, problem: str) -> ValidatedProvider:
-    return ValidatedProvider(index=index, provider_id=pid, n_records=n, error=f"provider {pid}: {problem}")
+    return ValidatedProvider(
+        index=index, provider_id=pid, n_records=n, error=f"provider {pid}: {problem}"
+    )
 
 
 def validate_provider(
@@ -138,18 +140,32 @@ def validate_provider(
     if feats.ndim == 1 and feats.size == 0:
         feats = feats.reshape(0, dim)
     if feats.ndim != 2:
-        return _fail(index, pid, 0, f"features must be 2-D (records x dim), got shape {feats.shape}")
+        return _fail(
+            index,
+            pid,
+            0,
+            f"features must be 2-D (records x dim), got shape {feats.shape}",
+        )
     n = int(feats.shape[0])
     if n == 0:
         return _fail(index, pid, 0, "empty dataset (0 records)")
     if feats.shape[1] != dim:
-        return _fail(index, pid, n, f"wrong feature dimension {feats.shape[1]}, expected {dim}")
+        return _fail(
+            index, pid, n, f"wrong feature dimension {feats.shape[1]}, expected {dim}"
+        )
     bad = ~np.isfinite(feats).all(axis=1)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
-        return _fail(index, pid, n, f"{int(bad.sum())} record(s) contain NaN/inf (first at row {first})")
+        return _fail(
+            index,
+            pid,
+            n,
+            f"{int(bad.sum())} record(s) contain NaN/inf (first at row {first})",
+        )
     if provider.records is not None and len(provider.records) != n:
-        return _fail(index, pid, n, f"{len(provider.records)} raw records but {n} feature rows")
+        return _fail(
+            index, pid, n, f"{len(provider.records)} raw records but {n} feature rows"
+        )
 
     labels: np.ndarray | None = None
     if label_set is not None:
@@ -162,7 +178,12 @@ def validate_provider(
         if labels.shape[0] != n:
             return _fail(index, pid, n, f"{labels.shape[0]} labels for {n} records")
         if labels.dtype.kind != label_set.dtype.kind:
-            return _fail(index, pid, n, f"label type {labels.dtype.kind!r} does not match the task's label type")
+            return _fail(
+                index,
+                pid,
+                n,
+                f"label kind {labels.dtype.kind!r} does not match the task's labels",
+            )
         outside = ~np.isin(labels, label_set)
         if outside.any():
             first = int(np.flatnonzero(outside)[0])
@@ -170,7 +191,8 @@ def validate_provider(
                 index,
                 pid,
                 n,
-                f"{int(outside.sum())} label(s) outside the allowed set (first {labels[first]!r} at row {first})",
+                f"{int(outside.sum())} label(s) outside the allowed set"
+                f" (first {labels[first]!r} at row {first})",
             )
     feats = np.ascontiguousarray(feats + 0.0)
     return ValidatedProvider(

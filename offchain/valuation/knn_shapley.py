@@ -4,7 +4,7 @@ For an unweighted K-nearest-neighbour model the Shapley value of every training
 record w.r.t. one validation point follows from a single sort of the training set
 by distance and a backward recursion over the sorted positions (1-based ``i``)::
 
-    s[N] = u[N] / N
+    s[N] = u[N] * min(K, N) / (N K)          (= u[N] / N when N >= K)
     s[i] = s[i+1] + (u[i] - u[i+1]) / max(K, i)
 
 where ``u`` is the per-record utility contribution (``1[y_train == y_val]`` for
@@ -61,7 +61,9 @@ def encode_labels(*label_arrays: ArrayLike) -> list[np.ndarray]:
         return []
     if all(a.dtype.kind in "iub" for a in arrays):
         return [a.astype(np.int64) for a in arrays]
-    allv = np.concatenate([a.astype(object) for a in arrays]) if arrays else np.array([])
+    allv = (
+        np.concatenate([a.astype(object) for a in arrays]) if arrays else np.array([])
+    )
     # np.unique on object arrays needs a total order: compare str representations
     # together with their type name so that 1 and "1" stay distinct.
     keys = np.array([f"{type(v).__name__}:{v}" for v in allv], dtype=object)
@@ -73,7 +75,9 @@ def encode_labels(*label_arrays: ArrayLike) -> list[np.ndarray]:
     return out
 
 
-def _as_tensor(x: ArrayLike | torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+def _as_tensor(
+    x: ArrayLike | torch.Tensor, device: torch.device, dtype: torch.dtype
+) -> torch.Tensor:
     if isinstance(x, torch.Tensor):
         return x.to(device=device, dtype=dtype)
     return torch.as_tensor(np.asarray(x), dtype=dtype, device=device)
@@ -89,9 +93,13 @@ def _prepare_features(
     xt = _as_tensor(x_train, device, dtype)
     xv = _as_tensor(x_val, device, dtype)
     if xt.ndim != 2 or xv.ndim != 2:
-        raise ValueError(f"features must be 2-D, got train {tuple(xt.shape)} and val {tuple(xv.shape)}")
+        raise ValueError(
+            f"features must be 2-D, got train {tuple(xt.shape)}, val {tuple(xv.shape)}"
+        )
     if xt.shape[1] != xv.shape[1]:
-        raise ValueError(f"feature dimension mismatch: train d={xt.shape[1]}, validation d={xv.shape[1]}")
+        raise ValueError(
+            f"feature dimension mismatch: train {xt.shape[1]}, val {xv.shape[1]}"
+        )
     if not (torch.isfinite(xt).all() and torch.isfinite(xv).all()):
         raise ValueError("features contain NaN or inf")
     if metric == "cosine":
@@ -102,7 +110,9 @@ def _prepare_features(
     return xt, xv
 
 
-def _rank_keys(xt: torch.Tensor, xt_sq: torch.Tensor, xv_chunk: torch.Tensor, metric: Metric) -> torch.Tensor:
+def _rank_keys(
+    xt: torch.Tensor, xt_sq: torch.Tensor, xv_chunk: torch.Tensor, metric: Metric
+) -> torch.Tensor:
     """Per-row keys whose ascending order is the distance order (train norms shared).
 
     Euclidean: ``|t|^2 - 2<t, v>`` (the ``|v|^2`` term is constant within a row, so it
@@ -123,7 +133,10 @@ def _shapley_from_sorted(u_sorted: torch.Tensor, k: int) -> torch.Tensor:
     s = u_sorted.new_empty((b, n))
     if n == 0:
         return s
-    last = u_sorted[:, -1:] / n
+    # farthest record: in the top-K of S + {it} iff |S| < K, i.e. for min(K, N) of
+    # the N equally likely coalition sizes. Jia et al. (and pyDVL) write u[N] / N,
+    # which is the same when N >= K but breaks efficiency when N < K.
+    last = u_sorted[:, -1:] * (min(k, n) / (n * k))
     if n == 1:
         return last.clone()
     # d[j] = (u[j] - u[j+1]) / max(K, j) for 1-based j = 1..N-1
@@ -164,7 +177,9 @@ def _knn_shapley_core(
     if progress:
         from tqdm.auto import tqdm
 
-        starts = tqdm(starts, desc="knn-shapley", unit="chunk", total=(m + bs - 1) // bs)
+        starts = tqdm(
+            starts, desc="knn-shapley", unit="chunk", total=(m + bs - 1) // bs
+        )
     for start in starts:
         rows = torch.arange(start, min(start + bs, m), device=xt.device)
         keys = _rank_keys(xt, xt_sq, xv[rows], metric)
@@ -217,17 +232,27 @@ def knn_shapley(
     """
     dev = torch.device(device)
     xt, xv = _prepare_features(x_train, x_val, dev, dtype, metric)
-    yt_np, yv_np = (y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y) for y in (y_train, y_val))
-    if yt_np.reshape(-1).shape[0] != xt.shape[0] or yv_np.reshape(-1).shape[0] != xv.shape[0]:
+    yt_np, yv_np = (
+        y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+        for y in (y_train, y_val)
+    )
+    if (
+        yt_np.reshape(-1).shape[0] != xt.shape[0]
+        or yv_np.reshape(-1).shape[0] != xv.shape[0]
+    ):
         raise ValueError("labels and features disagree in length")
     yt_codes, yv_codes = encode_labels(yt_np, yv_np)
     yt = torch.as_tensor(yt_codes, device=dev)
     yv = torch.as_tensor(yv_codes, device=dev)
 
-    def utility(rows: torch.Tensor, order: torch.Tensor, _xt: torch.Tensor) -> torch.Tensor:
+    def utility(
+        rows: torch.Tensor, order: torch.Tensor, _xt: torch.Tensor
+    ) -> torch.Tensor:
         return (yt[order] == yv[rows].unsqueeze(1)).to(dtype)
 
-    return _knn_shapley_core(xt, xv, utility, k, metric, batch_size, memory_budget, progress)
+    return _knn_shapley_core(
+        xt, xv, utility, k, metric, batch_size, memory_budget, progress
+    )
 
 
 def knn_shapley_similarity(
@@ -252,8 +277,12 @@ def knn_shapley_similarity(
     dev = torch.device(device)
     xt, xv = _prepare_features(x_train, x_val, dev, dtype, "cosine")
 
-    def utility(rows: torch.Tensor, order: torch.Tensor, xt_: torch.Tensor) -> torch.Tensor:
+    def utility(
+        rows: torch.Tensor, order: torch.Tensor, xt_: torch.Tensor
+    ) -> torch.Tensor:
         sims = xv[rows] @ xt_.T
         return torch.gather(sims, 1, order)
 
-    return _knn_shapley_core(xt, xv, utility, k, "cosine", batch_size, memory_budget, progress)
+    return _knn_shapley_core(
+        xt, xv, utility, k, "cosine", batch_size, memory_budget, progress
+    )

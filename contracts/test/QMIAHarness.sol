@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {QMIA} from "../mechanism/QMIA.sol";
+import {Median} from "../lib/Median.sol";
+
+/// @notice Exposes the mechanism libraries as view calls for parity and fuzz tests.
+contract QMIAHarness {
+    function settle(uint256[] memory bids, uint256[] memory weights, uint256 budget)
+        external
+        pure
+        returns (uint256[] memory payments, bool[] memory won)
+    {
+        return QMIA.settle(bids, weights, budget);
+    }
+
+    function weight(uint256 q, int256 delta) external pure returns (uint256) {
+        return QMIA.weight(q, delta);
+    }
+
+    function medianUint(uint256[] memory v) external pure returns (uint256) {
+        return Median.ofUint(v);
+    }
+
+    function medianInt(int256[] memory v) external pure returns (int256) {
+        return Median.ofInt(v);
+    }
+}

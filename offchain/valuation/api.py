@@ -1,0 +1,225 @@
+"""The one-call entry point the oracle uses: validate, check quality, value."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import __version__
+from .data import (
+    Dataset,
+    ProviderData,
+    ValidatedProvider,
+    hash_array,
+    normalize_labels,
+    validate_provider,
+)
+from .estimators import Estimator, ValuationTask, get_estimator
+from .quality import QualityConfig, run_quality_checks
+from .result import ProviderValuation, ValuationResult
+
+__all__ = ["prepare_validation", "value_providers"]
+
+
+def prepare_validation(
+    validation: Dataset, *, labelled: bool = True
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Validate the buyer's set (errors here *should* raise: it is the buyer's input).
+
+    Returns float64 features, normalised labels (or ``None``) and the sorted label set.
+    """
+    x = np.asarray(validation.features, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise ValueError(
+            f"validation features must be a non-empty 2-D array, got shape {x.shape}"
+        )
+    if not np.isfinite(x).all():
+        raise ValueError("validation features contain NaN/inf")
+    x = np.ascontiguousarray(x + 0.0)
+    if not labelled:
+        return x, None, None
+    if validation.labels is None:
+        raise ValueError("this method needs validation labels")
+    y = normalize_labels(validation.labels)
+    if y.shape[0] != x.shape[0]:
+        raise ValueError(f"validation has {y.shape[0]} labels for {x.shape[0]} rows")
+    label_set = np.unique(
+        normalize_labels(validation.label_set)
+        if validation.label_set is not None
+        else y
+    )
+    if not np.isin(y, label_set).all():
+        raise ValueError("validation labels outside the declared label_set")
+    return x, y, label_set
+
+
+def value_providers(
+    providers: Sequence[ProviderData],
+    validation: Dataset,
+    *,
+    method: str | Estimator = "knn_shapley",
+    k: int = 5,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    quality: QualityConfig | None = None,
+    progress: bool = False,
+    **method_kwargs: Any,
+) -> ValuationResult:
+    """Quality ``q_i`` and marginal utility ``delta_i`` for every provider of a round.
+
+    Steps: (1) schema-validate each provider (failures get ``q = 0`` and a reason,
+    never an exception); (2) run the quality checks and drop no-credit duplicates;
+    (3) value the credited pool with ``method`` and sum record values per provider.
+    Pass providers in on-chain index order: the duplicate rule credits the earlier one.
+
+    Args:
+        providers: submissions in on-chain order.
+        validation: the buyer's committed validation set.
+        method: estimator name (``"knn_shapley"``, ``"knn_shapley_similarity"``,
+            ``"mc_shapley"``, ``"banzhaf"``, ``"loo"``, ...) or an estimator instance.
+        k: neighbours for KNN-based estimators.
+        device: torch device; the same code runs on CPU and GPU.
+        seed: seed for sampling-based estimators (exact methods ignore it).
+        quality: quality-check configuration (defaults documented in ``quality``).
+        progress: tqdm bars on long steps.
+        **method_kwargs: extra estimator fields (e.g. ``max_permutations``).
+
+    Returns:
+        :class:`ValuationResult`; ``result.to_fixed_point()`` gives the report integers.
+    """
+    t0 = time.perf_counter()
+    dev = torch.device(device)
+    qcfg = quality or QualityConfig()
+    estimator = get_estimator(method, k=k, **method_kwargs)
+    labelled = (
+        estimator.name != "knn_shapley_similarity" and validation.labels is not None
+    )
+    x_val, y_val, label_set = prepare_validation(validation, labelled=labelled)
+    dim = x_val.shape[1]
+
+    validated: list[ValidatedProvider] = []
+    seen: set[str] = set()
+    for i, p in enumerate(providers):
+        v = validate_provider(i, p, dim, label_set)
+        if v.provider_id in seen and v.ok:
+            v = ValidatedProvider(
+                index=i,
+                provider_id=v.provider_id,
+                n_records=v.n_records,
+                error=f"provider {v.provider_id}: duplicate provider id in this round",
+            )
+        seen.add(v.provider_id)
+        validated.append(v)
+
+    report = run_quality_checks(
+        validated, x_val, y_val, label_set, qcfg, device=dev, progress=progress
+    )
+
+    # credited pool: valid providers' non-duplicate records, in provider order
+    valued = [v for v in validated if v.ok]
+    masks = [report.keep_masks[v.index] for v in valued]
+    pool_x = [v.features[m] for v, m in zip(valued, masks, strict=True)]  # type: ignore[index]
+    n_groups = len(valued)
+    group_of = (
+        np.concatenate(
+            [np.full(int(m.sum()), g, dtype=np.int64) for g, m in enumerate(masks)]
+        )
+        if valued
+        else np.zeros(0, np.int64)
+    )
+    est_meta: dict[str, Any] = {}
+    rec_vals: np.ndarray | None = None
+    group_vals = np.zeros(n_groups, dtype=np.float64)
+    if n_groups and group_of.size:
+        xt = torch.as_tensor(
+            np.concatenate(pool_x, axis=0), dtype=torch.float64, device=dev
+        )
+        xv = torch.as_tensor(x_val, dtype=torch.float64, device=dev)
+        yt = yv = None
+        if labelled:
+            pool_y = np.concatenate(
+                [v.labels[m] for v, m in zip(valued, masks, strict=True)]
+            )  # type: ignore[index]
+            yt = torch.as_tensor(np.searchsorted(label_set, pool_y), device=dev)  # type: ignore[arg-type]
+            yv = torch.as_tensor(np.searchsorted(label_set, y_val), device=dev)  # type: ignore[arg-type]
+        task = ValuationTask(
+            x_train=xt,
+            y_train=yt,
+            groups=torch.as_tensor(group_of, device=dev),
+            n_groups=n_groups,
+            x_val=xv,
+            y_val=yv,
+            n_classes=0 if label_set is None else int(label_set.shape[0]),
+        )
+        out = estimator.estimate(task, seed=seed, progress=progress)
+        rec_vals, group_vals, est_meta = (
+            out.record_values,
+            out.group_values,
+            out.metadata,
+        )
+
+    results: list[ProviderValuation] = []
+    gpos = {v.index: g for g, v in enumerate(valued)}
+    offsets = np.cumsum([0] + [int(m.sum()) for m in masks])
+    for v in validated:
+        if not v.ok:
+            results.append(
+                ProviderValuation(
+                    index=v.index,
+                    provider_id=v.provider_id,
+                    quality=0.0,
+                    marginal_utility=0.0,
+                    record_values=np.zeros(v.n_records, np.float64),
+                    checks=report.checks[v.index],
+                    valid=False,
+                    n_records=v.n_records,
+                    input_hash=v.input_hash,
+                    credited=None,
+                )
+            )
+            continue
+        g = gpos[v.index]
+        keep = report.keep_masks[v.index]
+        rv = np.zeros(v.n_records, dtype=np.float64)
+        if rec_vals is not None:
+            rv[keep] = rec_vals[offsets[g] : offsets[g + 1]]  # type: ignore[index]
+        results.append(
+            ProviderValuation(
+                index=v.index,
+                provider_id=v.provider_id,
+                quality=float(report.quality[v.index]),
+                marginal_utility=float(group_vals[g]),
+                record_values=rv,
+                checks=report.checks[v.index],
+                valid=True,
+                n_records=v.n_records,
+                input_hash=v.input_hash,
+                credited=keep,
+            )
+        )
+
+    params = {
+        "method": estimator.name,
+        **estimator.params(),
+        "seed": seed,
+        "quality": qcfg.to_dict(),
+    }
+    metadata = {
+        "engine_version": __version__,
+        "torch_version": torch.__version__,
+        "device": str(dev),
+        "validation_hash": hash_array(x_val, y_val),
+        "label_set": None
+        if label_set is None
+        else [x.item() if hasattr(x, "item") else x for x in label_set],
+        "record_level": bool(estimator.record_level),
+        "estimator": est_meta,
+        "seconds": time.perf_counter() - t0,
+    }
+    return ValuationResult(
+        providers=results, method=estimator.name, params=params, metadata=metadata
+    )

@@ -1,0 +1,150 @@
+"""Valuation outputs: per-provider scores, per-record values, check reasons, and the
+fixed-point integers that go on-chain."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .fixed_point import delta_to_wad, quality_to_wad
+from .quality import CheckResult
+
+__all__ = ["FixedPointScores", "ProviderValuation", "ValuationResult"]
+
+
+@dataclass(frozen=True)
+class FixedPointScores:
+    """On-chain report values, aligned with ``provider_ids`` (input order).
+
+    ``q_wad[i] = floor(q_i * 1e18)`` in ``[0, 1e18]``;
+    ``delta_wad[i] = trunc(delta_i * 1e18)`` in ``[-1e36, 1e36]``.
+    """
+
+    provider_ids: tuple[str, ...]
+    q_wad: tuple[int, ...]
+    delta_wad: tuple[int, ...]
+
+    def __iter__(self) -> Iterator[tuple[str, int, int]]:
+        return iter(zip(self.provider_ids, self.q_wad, self.delta_wad, strict=True))
+
+    def __len__(self) -> int:
+        return len(self.provider_ids)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form: integers as decimal strings (they exceed 2**53)."""
+        return {
+            "provider_ids": list(self.provider_ids),
+            "q_wad": [str(q) for q in self.q_wad],
+            "delta_wad": [str(d) for d in self.delta_wad],
+        }
+
+
+@dataclass
+class ProviderValuation:
+    """Everything the oracle knows about one provider after valuation."""
+
+    index: int
+    provider_id: str
+    quality: float
+    marginal_utility: float
+    record_values: (
+        np.ndarray
+    )  # float64, one per submitted record (0 for no-credit records)
+    checks: list[CheckResult]
+    valid: bool
+    n_records: int
+    input_hash: str = ""
+    credited: np.ndarray | None = (
+        None  # bool mask of records that entered the valuation
+    )
+
+    @property
+    def reasons(self) -> list[str]:
+        """One line per check: ``"<name> (<factor>): <reason>"``."""
+        return [f"{c.name} ({c.factor:.6g}): {c.reason}" for c in self.checks]
+
+    @property
+    def weight(self) -> float:
+        """``w_i = q_i * max(delta_i, 0)`` as the mechanisms use it (float view)."""
+        return self.quality * max(self.marginal_utility, 0.0)
+
+    def to_dict(self, *, include_records: bool = True) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "index": self.index,
+            "provider_id": self.provider_id,
+            "valid": self.valid,
+            "n_records": self.n_records,
+            "input_hash": self.input_hash,
+            "quality": float(self.quality),
+            "marginal_utility": float(self.marginal_utility),
+            "q_wad": str(quality_to_wad(self.quality)),
+            "delta_wad": str(delta_to_wad(self.marginal_utility)),
+            "checks": [c.to_dict() for c in self.checks],
+        }
+        if include_records:
+            d["record_values"] = [float(v) for v in self.record_values]
+            d["credited"] = (
+                None if self.credited is None else [bool(b) for b in self.credited]
+            )
+        return d
+
+
+@dataclass
+class ValuationResult:
+    """Result of :func:`.value_providers`, providers in input order."""
+
+    providers: list[ProviderValuation]
+    method: str
+    params: dict[str, Any]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def provider_ids(self) -> tuple[str, ...]:
+        return tuple(p.provider_id for p in self.providers)
+
+    @property
+    def quality(self) -> np.ndarray:
+        return np.array([p.quality for p in self.providers], dtype=np.float64)
+
+    @property
+    def marginal_utility(self) -> np.ndarray:
+        return np.array([p.marginal_utility for p in self.providers], dtype=np.float64)
+
+    @property
+    def record_values(self) -> list[np.ndarray]:
+        return [p.record_values for p in self.providers]
+
+    @property
+    def reasons(self) -> dict[str, list[str]]:
+        return {p.provider_id: p.reasons for p in self.providers}
+
+    def __getitem__(self, provider_id: str) -> ProviderValuation:
+        for p in self.providers:
+            if p.provider_id == provider_id:
+                return p
+        raise KeyError(provider_id)
+
+    def __len__(self) -> int:
+        return len(self.providers)
+
+    def to_fixed_point(self) -> FixedPointScores:
+        """Exact 18-decimal integers for the EIP-712 report (:mod:`.fixed_point`)."""
+        return FixedPointScores(
+            provider_ids=self.provider_ids,
+            q_wad=tuple(quality_to_wad(p.quality) for p in self.providers),
+            delta_wad=tuple(delta_to_wad(p.marginal_utility) for p in self.providers),
+        )
+
+    def to_dict(self, *, include_records: bool = True) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "params": self.params,
+            "metadata": self.metadata,
+            "providers": [
+                p.to_dict(include_records=include_records) for p in self.providers
+            ],
+            "fixed_point": self.to_fixed_point().to_dict(),
+        }

@@ -1,0 +1,212 @@
+"""Auditor role: rebuild an auction from chain data alone and re-derive every payment.
+
+Nothing here trusts the buyer, the oracles or the contract's own arithmetic: commitments are
+recomputed from the revealed openings, every report signature is recovered from the submitting
+transaction's calldata, the medians and the Q-MIA outcome are recomputed with the Python reference
+(`offchain.mechanism`), and the escrow is reconciled against the contract's real balance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from web3 import Web3
+
+from offchain.mechanism import median_scores, qmia, weight
+from pysdk.auction import AuctionClient
+from pysdk.commitment import commitment_of
+from pysdk.reports import ScoreReport, digest, recover_signer
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class ProviderLine:
+    """Re-derived outcome of one provider."""
+
+    provider: str
+    index: int
+    commitment: bytes
+    revealed: bool = False
+    cost: int | None = None
+    q: int | None = None
+    delta: int | None = None
+    weight: int | None = None
+    won: bool = False
+    expected_payment: int = 0
+    paid: int = 0
+
+
+@dataclass
+class AuditReport:
+    auction_id: int
+    checks: list[Check] = field(default_factory=list)
+    providers: list[ProviderLine] = field(default_factory=list)
+    budget: int = 0
+    status: str = "open"
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def mismatches(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok]
+
+    def add(self, name: str, ok: bool, detail: str = "") -> None:
+        self.checks.append(Check(name, bool(ok), detail))
+
+
+class Auditor(AuctionClient):
+    """Read-only: needs a chain connection and the auction contract's address, nothing else."""
+
+    def __init__(self, chain, contract, *, from_block: int = 0) -> None:
+        super().__init__(chain, contract, None)
+        self.from_block = from_block
+
+    def _events(self, name: str, **filters: Any) -> list[Any]:
+        ev = getattr(self.contract.events, name)()
+        logs = ev.get_logs(from_block=self.from_block, argument_filters=filters or None)
+        return sorted(logs, key=lambda e: (e["blockNumber"], e["logIndex"]))
+
+    def audit(self, auction_id: int) -> AuditReport:
+        rep = AuditReport(auction_id)
+        created = self._events("AuctionCreated", auctionId=auction_id)
+        rep.add("auction created", len(created) == 1, f"{len(created)} creation events")
+        if not created:
+            return rep
+        c = created[0]["args"]
+        rep.budget = c["budget"]
+        chain_id, address = self.chain.chain_id, self.contract.address
+
+        # 1. commitments and reveals
+        lines: dict[str, ProviderLine] = {}
+        for e in self._events("BidCommitted", auctionId=auction_id):
+            a = e["args"]
+            lines[a["provider"]] = ProviderLine(a["provider"], a["index"], bytes(a["commitment"]))
+        rep.add("commit indices", sorted(x.index for x in lines.values()) == list(range(1, len(lines) + 1)))
+        bad_reveals = []
+        for e in self._events("BidRevealed", auctionId=auction_id):
+            a = e["args"]
+            line = lines.get(a["provider"])
+            recomputed = commitment_of(
+                chain_id, address, auction_id, a["provider"], a["cost"], bytes(a["salt"]), bytes(a["datasetRoot"])
+            )
+            if line is None or recomputed != line.commitment or line.revealed:
+                bad_reveals.append(a["provider"])
+                continue
+            line.revealed, line.cost = True, a["cost"]
+            line.root = bytes(a["datasetRoot"])  # type: ignore[attr-defined]
+        rep.add("reveals open their commitments", not bad_reveals, ", ".join(bad_reveals))
+        revealed = sorted((x for x in lines.values() if x.revealed), key=lambda x: x.index)
+        rep.providers = sorted(lines.values(), key=lambda x: x.index)
+
+        # 2. oracle reports, verified from the submitting transaction's calldata
+        accepted = self._events("ReportAccepted", auctionId=auction_id)
+        finalized = self._events("ScoresFinalized", auctionId=auction_id)
+        settled = self._events("AuctionSettled", auctionId=auction_id)
+        cancelled = self._events("AuctionCancelled", auctionId=auction_id)
+        if finalized:
+            self._audit_reports(rep, auction_id, c, revealed, accepted, finalized[0])
+        else:
+            rep.add("no reports accepted", not accepted)
+
+        # 3. mechanism
+        payments = {e["args"]["provider"]: e["args"]["amount"] for e in self._events("Payment", auctionId=auction_id)}
+        forfeited = (len(lines) - len(revealed)) * c["deposit"]
+        if settled:
+            rep.status = "settled"
+            s = settled[0]["args"]
+            scored = all(x.q is not None for x in revealed)
+            if revealed and not scored:
+                rep.add("settled with scores", False, "settlement without accepted scores")
+            bids = [x.cost or 0 for x in revealed]
+            weights = [weight(x.q or 0, x.delta or 0) for x in revealed]
+            out = qmia(bids, weights, c["budget"])
+            for k, x in enumerate(revealed):
+                x.weight, x.won, x.expected_payment = weights[k], out.won[k], out.payments[k]
+            for x in rep.providers:
+                x.paid = payments.get(x.provider, 0)
+            wrong = [x.provider for x in rep.providers if x.paid != x.expected_payment or (x.provider in payments) != x.won]
+            rep.add("payments match the Q-MIA reference to the wei", not wrong, ", ".join(wrong))
+            rep.add("total paid", s["totalPaid"] == out.total_paid, f"{s['totalPaid']} vs {out.total_paid}")
+            rep.add("payments within budget", out.total_paid <= c["budget"])
+            rep.add("individually rational", all(x.expected_payment >= (x.cost or 0) for x in revealed if x.won))
+            rep.add("forfeited deposits", s["forfeited"] == forfeited, f"{s['forfeited']} vs {forfeited}")
+            refund = c["budget"] - out.total_paid + forfeited
+            rep.add("buyer refund", s["buyerRefund"] == refund, f"{s['buyerRefund']} vs {refund}")
+        elif cancelled:
+            rep.status = "cancelled"
+            a = cancelled[0]["args"]
+            rep.add("nothing paid on cancel", not payments)
+            rep.add("cancel refund", a["buyerRefund"] == c["budget"] + forfeited, f"{a['buyerRefund']}")
+        rep.add("settled at most once", len(settled) + len(cancelled) <= 1)
+
+        # 4. escrow of the whole contract for this asset
+        self._audit_escrow(rep, c["asset"])
+        return rep
+
+    def _audit_reports(self, rep: AuditReport, auction_id: int, c: Any, revealed, accepted, finalized) -> None:
+        chain_id, address = self.chain.chain_id, self.contract.address
+        tx = self.chain.w3.eth.get_transaction(finalized["transactionHash"])
+        fn, args = self.contract.decode_function_input(tx["input"])
+        reports = [ScoreReport.from_tuple(t) for t in args["reports"]]
+        sigs = [bytes(s) for s in args["signatures"]]
+        committee = {Web3.to_checksum_address(o) for o in c["oracles"]}
+        signers: list[str] = []
+        problems: list[str] = []
+        for k, (r, sig) in enumerate(zip(reports, sigs, strict=True)):
+            try:
+                signer = recover_signer(r, sig, chain_id, address)
+            except ValueError as exc:
+                problems.append(f"report {k}: {exc}")
+                continue
+            signers.append(signer)
+            if signer not in committee:
+                problems.append(f"report {k}: signer {signer} not on the committee")
+            if r.auction_id != auction_id or r.method_id != c["methodId"]:
+                problems.append(f"report {k}: wrong auction or method")
+            if list(r.providers) != [x.provider for x in revealed]:
+                problems.append(f"report {k}: providers differ from the revealed set")
+            if list(r.dataset_roots) != [x.root for x in revealed]:  # type: ignore[attr-defined]
+                problems.append(f"report {k}: dataset roots differ from the reveals")
+        rep.add("report signatures valid, committee members", not problems, "; ".join(problems))
+        rep.add("distinct signers, at least the threshold", len(set(signers)) == len(signers) >= c["threshold"])
+        events_ok = len(accepted) == len(reports) and all(
+            e["args"]["signer"] == s and bytes(e["args"]["digest"]) == digest(r, chain_id, address)
+            and list(e["args"]["q"]) == list(r.q) and list(e["args"]["delta"]) == list(r.delta)
+            for e, s, r in zip(accepted, signers, reports, strict=False)
+        )
+        rep.add("report events match calldata", events_ok)
+        if reports and revealed:
+            q, d = median_scores([r.q for r in reports], [r.delta for r in reports])
+            for k, x in enumerate(revealed):
+                x.q, x.delta = q[k], d[k]
+            stored = [self.contract.functions.getBid(auction_id, x.provider).call() for x in revealed]
+            same = all(int(s[5]) == x.q and int(s[6]) == x.delta for s, x in zip(stored, revealed, strict=True))
+            rep.add("medians match the stored scores", same)
+
+    def _audit_escrow(self, rep: AuditReport, asset: str) -> None:
+        inflow = 0
+        for e in self._events("AuctionCreated"):
+            if e["args"]["asset"] != asset:
+                continue
+            inflow += e["args"]["budget"]
+            n_commits = len(self._events("BidCommitted", auctionId=e["args"]["auctionId"]))
+            inflow += n_commits * e["args"]["deposit"]
+        outflow = sum(e["args"]["amount"] for e in self._events("Withdrawal", asset=asset))
+        owed = self.total_owed(asset)
+        balance = self.escrow_balance(asset)
+        rep.add("escrow: events reconcile with what is owed", inflow - outflow == owed, f"{inflow - outflow} vs {owed}")
+        rep.add("escrow: balance equals what is owed", balance == owed, f"balance {balance}, owed {owed}")
+
+
+def audit_all(auditor: Auditor, auction_ids: Iterable[int]) -> list[AuditReport]:
+    return [auditor.audit(i) for i in auction_ids]

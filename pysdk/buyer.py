@@ -1,0 +1,64 @@
+"""Buyer role: create and fund auctions, cancel, settle, withdraw the unspent budget."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from web3 import Web3
+
+from pysdk.auction import ETH, AuctionClient, OracleInfo
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Phase lengths in seconds, counted from the creation block's successor."""
+
+    commit: int = 3600
+    reveal: int = 3600
+    scoring: int = 3600
+
+
+class Buyer(AuctionClient):
+    """Creates auctions and escrows the budget in the same transaction."""
+
+    def create_auction(
+        self,
+        *,
+        budget: int,
+        deposit: int,
+        oracles: Sequence[OracleInfo],
+        threshold: int,
+        task_hash: bytes,
+        method_id: int,
+        asset: str = ETH,
+        schedule: Schedule = Schedule(),
+        start: int | None = None,
+        max_providers: int = 100,
+    ) -> int:
+        """Creates and funds an auction; returns its id. For an ERC-20 the budget is approved first."""
+        t0 = start if start is not None else self.chain.now()
+        commit_deadline = t0 + schedule.commit
+        params = (
+            Web3.to_checksum_address(asset),
+            budget,
+            deposit,
+            commit_deadline,
+            commit_deadline + schedule.reveal,
+            commit_deadline + schedule.reveal + schedule.scoring,
+            max_providers,
+            threshold,
+            [Web3.to_checksum_address(o.address) for o in oracles],
+            [o.encryption_key for o in oracles],
+            task_hash,
+            method_id,
+        )
+        self._approve_if_token(asset, budget)
+        value = budget if int(asset, 16) == 0 else 0
+        receipt = self.sender.transact(self.contract.functions.createAuction(params), value=value)
+        (event,) = self.contract.events.AuctionCreated().process_receipt(receipt)
+        return int(event["args"]["auctionId"])
+
+    def cancel(self, auction_id: int) -> None:
+        """Cancels: before any commit (buyer only), or by anyone once the scoring deadline passed unscored."""
+        self.sender.transact(self.contract.functions.cancel(auction_id))

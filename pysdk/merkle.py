@@ -1,0 +1,78 @@
+"""Merkle root of a provider's dataset (the `datasetRoot` a bid commits to).
+
+Leaves follow OpenZeppelin's StandardMerkleTree convention, so proofs verify with `MerkleProof`:
+leaf = keccak256(keccak256(abi.encode(uint256 index, bytes32 keccak256(record bytes)))), pairs hashed
+sorted. Records are canonical bytes: JSON records as sorted-key compact UTF-8 JSON, array rows as
+little-endian float64.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from eth_abi import encode
+from eth_utils import keccak
+
+
+def canonical_record(record: Any) -> bytes:
+    """Deterministic bytes of one record (dict/list via JSON; numpy rows as float64 bytes)."""
+    if isinstance(record, bytes):
+        return record
+    if isinstance(record, np.ndarray):
+        return np.ascontiguousarray(record, dtype="<f8").tobytes()
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def leaf_hash(index: int, record: Any) -> bytes:
+    return keccak(keccak(encode(["uint256", "bytes32"], [index, keccak(canonical_record(record))])))
+
+
+def _hash_pair(a: bytes, b: bytes) -> bytes:
+    return keccak(a + b) if a < b else keccak(b + a)
+
+
+def _levels(leaves: Sequence[bytes]) -> list[list[bytes]]:
+    if not leaves:
+        raise ValueError("cannot build a Merkle root of an empty dataset")
+    levels = [list(leaves)]
+    while len(levels[-1]) > 1:
+        cur = levels[-1]
+        nxt = [_hash_pair(cur[i], cur[i + 1]) if i + 1 < len(cur) else cur[i] for i in range(0, len(cur), 2)]
+        levels.append(nxt)
+    return levels
+
+
+def merkle_root(records: Iterable[Any]) -> bytes:
+    """Root over the records in their given order."""
+    return _levels([leaf_hash(i, r) for i, r in enumerate(records)])[-1][0]
+
+
+def merkle_proof(records: Sequence[Any], index: int) -> list[bytes]:
+    """Sibling path proving record `index` is in the tree."""
+    levels = _levels([leaf_hash(i, r) for i, r in enumerate(records)])
+    proof = []
+    for level in levels[:-1]:
+        sibling = index ^ 1
+        if sibling < len(level):
+            proof.append(level[sibling])
+        index //= 2
+    return proof
+
+
+def verify_proof(root: bytes, leaf: bytes, proof: Sequence[bytes]) -> bool:
+    h = leaf
+    for p in proof:
+        h = _hash_pair(h, p)
+    return h == root
+
+
+def dataset_root(features: np.ndarray, labels: np.ndarray) -> bytes:
+    """Root of an array dataset: record i is row i of the features followed by its label."""
+    x = np.asarray(features, dtype="<f8")
+    y = np.asarray(labels, dtype="<f8").reshape(-1, 1)
+    if x.ndim != 2 or x.shape[0] != y.shape[0]:
+        raise ValueError("features must be 2-D with one label per row")
+    return merkle_root(np.hstack([x, y]))

@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {QMIA} from "../../../contracts/mechanism/QMIA.sol";
+import {Median} from "../../../contracts/lib/Median.sol";
+
+/// @notice Exposes the internal Q-MIA library so tests can call it (and compare the contract to it).
+contract QMIAHarness {
+    function settle(uint256[] memory bids, uint256[] memory weights, uint256 budget)
+        external
+        pure
+        returns (uint256[] memory payments, bool[] memory won)
+    {
+        return QMIA.settle(bids, weights, budget);
+    }
+
+    function weight(uint256 q, int256 delta) external pure returns (uint256) {
+        return QMIA.weight(q, delta);
+    }
+}
+
+/// @notice Exposes the internal Median library.
+contract MedianHarness {
+    function ofUint(uint256[] memory v) external pure returns (uint256) {
+        return Median.ofUint(v);
+    }
+
+    function ofInt(int256[] memory v) external pure returns (int256) {
+        return Median.ofInt(v);
+    }
+}
