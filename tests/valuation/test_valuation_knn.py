@@ -73,7 +73,9 @@ def test_matches_subset_enumeration(brute_shapley, knn_utility, n, m, k, seed, t
         [
             brute_shapley(
                 n,
-                lambda s, j=j: knn_utility(s, xt, (yt == yv[j]).astype(float), xv[j], k),
+                lambda s, j=j: knn_utility(
+                    s, xt, (yt == yv[j]).astype(float), xv[j], k
+                ),
             )
             for j in range(m)
         ],
@@ -101,7 +103,7 @@ def test_similarity_variant_matches_enumeration(brute_shapley, knn_utility, n, k
 
 
 def test_fewer_records_than_k_is_exact_where_jia_base_case_is_not():
-    """N < K: pyDVL (Jia's ``u_N / N`` base case) over-credits; ours keeps efficiency."""
+    """N < K: pyDVL (Jia base case ``u_N / N``) over-credits; ours is efficient."""
     xt, yt = np.array([[0.0], [1.0]]), np.array([1, 1])
     xv, yv = np.array([[0.0]]), np.array([1])
     ours = knn_shapley(xt, yt, xv, yv, k=4).numpy()

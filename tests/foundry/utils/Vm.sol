@@ -19,6 +19,7 @@ interface Vm {
     function chainId(uint256 newChainId) external;
     function deal(address account, uint256 newBalance) external;
     function label(address account, string calldata newLabel) external;
+    function toString(uint256 value) external pure returns (string memory);
 
     // ----- callers
     function prank(address msgSender) external;

@@ -1,0 +1,101 @@
+"""The oracle's job for one auction: value every revealed provider and sign what it found.
+
+Turns the valuation engine's result into the integers an EIP-712 score report carries, and a
+transcript (every input hash, parameter and per-record value) whose hash goes into the report and
+whose Ed25519 signature lets anyone check offline what this oracle published.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import nacl.signing
+import numpy as np
+from eth_utils import keccak
+
+from offchain.valuation import Dataset, ProviderData, ValuationResult, hash_array, value_providers
+
+# Valuation method ids named in auctions and reports.
+METHOD_KNN_SHAPLEY_QUALITY = 1
+METHODS = {METHOD_KNN_SHAPLEY_QUALITY: "exact KNN-Shapley × quality checks"}
+
+
+def task_hash(validation: Dataset, method_id: int, model_id: str) -> bytes:
+    """The buyer's commitment to its task: validation set, valuation method and model id."""
+    payload = json.dumps(
+        {"validation": hash_array(np.asarray(validation.features), np.asarray(validation.labels)),
+         "method": method_id, "model": model_id},
+        sort_keys=True,
+    )  # fmt: skip
+    return keccak(payload.encode())
+
+
+@dataclass
+class OracleScores:
+    """What one oracle reports for one auction."""
+
+    provider_ids: tuple[str, ...]
+    q_wad: tuple[int, ...]
+    delta_wad: tuple[int, ...]
+    result: ValuationResult
+    transcript: dict[str, Any] = field(repr=False, default_factory=dict)
+    transcript_hash: bytes = b""
+    transcript_signature: bytes = b""
+
+    def as_mapping(self) -> dict[str, tuple[int, int]]:
+        return {p: (q, d) for p, q, d in zip(self.provider_ids, self.q_wad, self.delta_wad, strict=True)}
+
+
+def canonical_json(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def score_auction(
+    provider_ids: Sequence[str],
+    datasets: Sequence[tuple[np.ndarray, np.ndarray]],
+    validation: Dataset,
+    *,
+    signing_key: nacl.signing.SigningKey,
+    k: int = 5,
+    device: str = "cpu",
+    method_id: int = METHOD_KNN_SHAPLEY_QUALITY,
+) -> OracleScores:
+    """Values the providers (in commit order) and returns report integers plus a signed transcript."""
+    if method_id not in METHODS:
+        raise ValueError(f"unknown valuation method id {method_id}")
+    providers = [
+        ProviderData(provider_id=pid, features=x, labels=y) for pid, (x, y) in zip(provider_ids, datasets, strict=True)
+    ]
+    result = value_providers(providers, validation, method="knn_shapley", k=k, device=device)
+    fp = result.to_fixed_point()
+    transcript = {
+        "method_id": method_id,
+        "method": METHODS[method_id],
+        "k": k,
+        "validation_hash": hash_array(np.asarray(validation.features), np.asarray(validation.labels)),
+        "valuation": result.to_dict(include_records=True),
+        "report": fp.to_dict(),
+    }
+    blob = canonical_json(transcript)
+    th = keccak(blob)
+    return OracleScores(
+        provider_ids=fp.provider_ids,
+        q_wad=fp.q_wad,
+        delta_wad=fp.delta_wad,
+        result=result,
+        transcript=transcript,
+        transcript_hash=th,
+        transcript_signature=bytes(signing_key.sign(th).signature),
+    )
+
+
+def verify_transcript_signature(transcript_hash: bytes, signature: bytes, verify_key: bytes) -> bool:
+    """Offline check that the oracle holding `verify_key` published this transcript."""
+    try:
+        nacl.signing.VerifyKey(verify_key).verify(transcript_hash, signature)
+        return True
+    except Exception:
+        return False

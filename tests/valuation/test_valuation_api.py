@@ -1,0 +1,233 @@
+"""value_providers: quality checks, copy-resistance, bad inputs, fixed point."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from offchain.valuation import (
+    WAD,
+    Dataset,
+    ProviderData,
+    QualityConfig,
+    delta_to_wad,
+    knn_shapley,
+    quality_to_wad,
+    value_providers,
+)
+
+
+@pytest.fixture(scope="module")
+def round_inputs(digits_split):
+    xv, yv, xp, yp = digits_split
+    providers = [
+        ProviderData("0xA", xp[0:300], yp[0:300]),
+        ProviderData("0xB", xp[300:600], yp[300:600]),
+        ProviderData("0xC", xp[600:900], yp[600:900]),
+    ]
+    return Dataset(xv, yv), providers, (xp, yp)
+
+
+def _by_id(res):
+    return {p.provider_id: p for p in res.providers}
+
+
+def test_clean_round_matches_direct_knn_shapley(round_inputs):
+    val, providers, (xp, yp) = round_inputs
+    res = value_providers(providers, val, k=5)
+    direct = knn_shapley(xp[:900], yp[:900], val.features, val.labels, k=5).numpy()
+    for i, p in enumerate(res.providers):
+        np.testing.assert_allclose(p.record_values, direct[300 * i : 300 * (i + 1)])
+        assert p.marginal_utility == pytest.approx(
+            direct[300 * i : 300 * (i + 1)].sum()
+        )
+        assert p.quality == 1.0, p.reasons
+        assert [c.name for c in p.checks] == ["schema", "duplicates", "label_agreement"]
+
+
+def test_copier_gains_nothing_and_original_loses_nothing(round_inputs):
+    """Exact and slightly perturbed copies of A's records earn the copier zero."""
+    val, providers, (xp, yp) = round_inputs
+    rng = np.random.default_rng(0)
+    own_x, own_y = xp[900:950], yp[900:950]
+    stolen = xp[0:200] + rng.normal(0, 1e-3, (200, 64))  # near copies
+    stolen[:50] = xp[:50]  # and exact copies
+    copier = ProviderData(
+        "0xCopier", np.vstack([stolen, own_x]), np.concatenate([yp[:200], own_y])
+    )
+    honest = ProviderData("0xCopier", own_x, own_y)
+
+    with_copy = _by_id(value_providers([*providers, copier], val, k=5))
+    baseline = _by_id(value_providers([*providers, honest], val, k=5))
+    for pid in ("0xA", "0xB", "0xC"):  # originals unaffected
+        assert with_copy[pid].marginal_utility == pytest.approx(
+            baseline[pid].marginal_utility, abs=1e-15
+        )
+        assert with_copy[pid].quality == baseline[pid].quality
+    c = with_copy["0xCopier"]
+    assert c.marginal_utility == pytest.approx(
+        baseline["0xCopier"].marginal_utility, abs=1e-15
+    )
+    assert np.all(c.record_values[:200] == 0.0)
+    assert not c.credited[:200].any()
+    assert c.credited[200:].all()
+    dup = next(ch for ch in c.checks if ch.name == "duplicates")
+    assert dup.factor == pytest.approx(50 / 250)
+    assert dup.details["copied_from"] == {"0xA": 200}
+    assert "0xA" in dup.reason
+    assert c.quality * c.marginal_utility < baseline["0xCopier"].quality * (
+        baseline["0xCopier"].marginal_utility
+    )
+
+
+def test_within_provider_duplicates_get_no_credit(round_inputs):
+    val, providers, (xp, yp) = round_inputs
+    padded = ProviderData(
+        "0xPad", np.vstack([xp[900:950]] * 3), np.concatenate([yp[900:950]] * 3)
+    )
+    res = _by_id(value_providers([*providers, padded], val, k=5))
+    p = res["0xPad"]
+    assert p.credited.sum() == 50
+    dup = next(ch for ch in p.checks if ch.name == "duplicates")
+    assert dup.details["within_exact"] == 100
+    assert dup.factor == pytest.approx(1 / 3)
+
+
+def test_noisy_labels_lower_quality(round_inputs):
+    val, providers, (xp, yp) = round_inputs
+    rng = np.random.default_rng(1)
+    y = yp[900:1200].copy()
+    flip = rng.random(300) < 0.4
+    y[flip] = (y[flip] + rng.integers(1, 10, flip.sum())) % 10
+    res = _by_id(
+        value_providers([*providers, ProviderData("0xN", xp[900:1200], y)], val)
+    )
+    assert res["0xN"].quality < 0.75
+    assert res["0xN"].marginal_utility < min(
+        res[p].marginal_utility for p in ("0xA", "0xB", "0xC")
+    )
+
+
+BAD = {
+    "nan": (np.full((3, 64), np.nan), [1, 2, 3], "NaN/inf"),
+    "inf": (
+        np.vstack([np.zeros((2, 64)), np.full((1, 64), np.inf)]),
+        [1, 2, 3],
+        "row 2",
+    ),
+    "dim": (np.zeros((3, 5)), [1, 2, 3], "dimension 5, expected 64"),
+    "empty": (np.zeros((0, 64)), [], "empty"),
+    "label": (np.zeros((3, 64)), [1, 2, 99], "outside the allowed set"),
+    "strlabel": (np.zeros((3, 64)), ["a", "b", "c"], "label kind"),
+    "nolabel": (np.zeros((3, 64)), None, "missing labels"),
+    "count": (np.zeros((3, 64)), [1, 2], "2 labels for 3 records"),
+    "text": ([["x"] * 64], [1], "not numeric"),
+    "ragged": ([[1.0, 2.0], [3.0]], [1, 2], "not numeric"),
+    "3d": (np.zeros((2, 2, 2)), [1, 2], "2-D"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_provider_gets_zero_with_reason_and_round_continues(round_inputs, case):
+    val, providers, _ = round_inputs
+    feats, labels, msg = BAD[case]
+    bad_id = f"0xBad_{case}"
+    res = value_providers([*providers, ProviderData(bad_id, feats, labels)], val)
+    bad = res[bad_id]
+    assert bad.quality == 0.0
+    assert bad.marginal_utility == 0.0
+    assert not bad.valid
+    assert bad_id in bad.reasons[0], bad.reasons
+    assert msg in bad.reasons[0], bad.reasons
+    fp = res.to_fixed_point()
+    assert fp.q_wad[-1] == 0
+    assert fp.delta_wad[-1] == 0
+    assert all(res[p.provider_id].quality == 1.0 for p in providers)
+
+
+def test_all_providers_bad_and_no_providers(round_inputs):
+    val, _, _ = round_inputs
+    res = value_providers([ProviderData("0x1", np.zeros((0, 64)), [])], val)
+    assert res.to_fixed_point().q_wad == (0,)
+    assert len(value_providers([], val)) == 0
+
+
+def test_duplicate_provider_id_rejected(round_inputs):
+    val, providers, _ = round_inputs
+    res = value_providers([providers[0], providers[0]], val)
+    assert res.providers[1].quality == 0.0
+    assert "duplicate provider id" in res.providers[1].reasons[0]
+
+
+def test_fixed_point_and_determinism(round_inputs):
+    val, providers, _ = round_inputs
+    a = value_providers(providers, val, k=5).to_fixed_point()
+    b = value_providers(list(providers), val, k=5).to_fixed_point()
+    assert a == b
+    assert all(isinstance(q, int) and 0 <= q <= WAD for q in a.q_wad)
+    assert all(isinstance(d, int) for d in a.delta_wad)
+    assert next(iter(a))[0] == "0xA"
+
+
+def test_quality_config_disables_near_duplicates(round_inputs):
+    val, providers, (xp, yp) = round_inputs
+    near = ProviderData("0xNear", xp[:100] + 1e-3, yp[:100])
+    on = value_providers([*providers, near], val)["0xNear"]
+    off = value_providers(
+        [*providers, near], val, quality=QualityConfig(near_duplicates=False)
+    )["0xNear"]
+    assert on.credited.sum() == 0
+    assert off.credited.sum() == 100
+
+
+def test_label_free_similarity_method(round_inputs):
+    val, providers, _ = round_inputs
+    unlabeled = [ProviderData(p.provider_id, p.features) for p in providers]
+    res = value_providers(
+        unlabeled, Dataset(val.features), method="knn_shapley_similarity"
+    )
+    assert all(p.quality == 1.0 for p in res.providers)
+    assert all(p.marginal_utility > 0 for p in res.providers)
+
+
+# --- fixed point ---------------------------------------------------------------
+
+
+def test_quantisation_exact_examples():
+    assert quality_to_wad(1.0) == WAD
+    assert quality_to_wad(1.5) == WAD
+    assert quality_to_wad(0.0) == 0
+    assert quality_to_wad(-0.1) == 0
+    assert quality_to_wad(float("nan")) == 0
+    assert quality_to_wad(0.5) == WAD // 2
+    assert quality_to_wad(0.1) == 100000000000000005  # float64(0.1) > 1/10
+    assert delta_to_wad(-0.1) == -100000000000000005  # toward zero
+    assert delta_to_wad(-0.5) == -(WAD // 2)
+    assert delta_to_wad(1e30) == 10**36
+    assert delta_to_wad(-1e30) == -(10**36)
+    assert delta_to_wad(float("inf")) == 10**36
+    assert delta_to_wad(float("nan")) == 0
+    assert delta_to_wad(5e-19) == 0
+    assert delta_to_wad(-5e-19) == 0
+
+
+@given(
+    st.floats(allow_nan=False, allow_infinity=False, min_value=-1e18, max_value=1e18)
+)
+def test_delta_quantisation_is_truncation(x):
+    d = delta_to_wad(x)
+    assert (d == 0) or (math.copysign(1, d) == math.copysign(1, x))
+    assert abs(Fraction(x) * WAD - d) < 1
+    assert abs(d) <= abs(Fraction(x) * WAD)
+
+
+@given(st.floats(min_value=0.0, max_value=1.0))
+def test_quality_quantisation_is_floor(q):
+    w = quality_to_wad(q)
+    assert 0 <= w <= WAD
+    assert 0 <= Fraction(q) * WAD - w < 1
