@@ -1,0 +1,144 @@
+"""Gas per operation of MiaAuction, measured from transaction receipts, beside public anchors.
+
+Runs auctions of n = 10, 50, 100 revealed providers on the embedded chain (gas is the EVM's, so the
+same on any node) and prints a markdown table. Also times the whole demo on eth-tester and anvil.
+
+    python bench/gas.py            # full table
+    python bench/gas.py --quick    # n = 10 only, no demo timing
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import secrets
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from eth_account import Account  # noqa: E402
+from rich.console import Console  # noqa: E402
+
+from pysdk.auction import OracleInfo  # noqa: E402
+from pysdk.buyer import Buyer, Schedule  # noqa: E402
+from pysdk.chain import Chain  # noqa: E402
+from pysdk.commitment import commitment_of, new_salt  # noqa: E402
+from pysdk.oracle import Oracle  # noqa: E402
+
+ETHER = 10**18
+ANCHORS = {
+    "commit": "UMA DVM commit: 169,052 avg",
+    "reveal": "UMA DVM reveal: 296,768 avg",
+    "report / signer": "Chainlink OCR2: ~6–7k per verified signature",
+}
+
+
+def run_auction(chain: Chain, contract, n: int, k: int, m: int = 3, rng_seed: int = 0) -> dict[str, list[int]]:
+    """One full auction with n providers and k of m oracle reports; returns gas lists per operation."""
+    import random
+
+    rng = random.Random(rng_seed)
+    gas: dict[str, list[int]] = {}
+    buyer_acct = Account.create()
+    chain.fund(buyer_acct.address, 1000 * ETHER)
+    oracles = [Account.create() for _ in range(m)]
+    chain.fund(oracles[0].address, 10 * ETHER)
+    buyer = Buyer(chain, contract, buyer_acct)
+    aid = buyer.create_auction(
+        budget=100 * ETHER, deposit=ETHER // 100, threshold=k,
+        oracles=[OracleInfo(o.address, secrets.token_bytes(32)) for o in oracles],
+        task_hash=b"\x01" * 32, method_id=1, schedule=Schedule(600, 600, 600), max_providers=max(n, 1),
+    )  # fmt: skip
+    receipt = chain.w3.eth.get_transaction_receipt(
+        contract.events.AuctionCreated().get_logs(argument_filters={"auctionId": aid})[0]["transactionHash"]
+    )
+    gas["create"] = [receipt["gasUsed"]]
+    info = buyer.auction(aid)
+    provs = []
+    for _ in range(n):
+        a = Account.create()
+        chain.fund(a.address, ETHER)
+        cost, salt, root = rng.randint(1, 5) * ETHER // 10, new_salt(), secrets.token_bytes(32)
+        c = commitment_of(chain.chain_id, contract.address, aid, a.address, cost, salt, root)
+        r = chain.sender(a).transact(contract.functions.commit(aid, c), value=info.deposit)
+        gas.setdefault("commit", []).append(r["gasUsed"])
+        provs.append((a, cost, salt, root))
+    chain.advance_to(info.commit_deadline)
+    for a, cost, salt, root in provs:
+        r = chain.sender(a).transact(contract.functions.reveal(aid, cost, salt, root))
+        gas.setdefault("reveal", []).append(r["gasUsed"])
+    chain.advance_to(info.reveal_deadline)
+    clients = [Oracle(chain, contract, o) for o in oracles]
+    scores = {a.address: (rng.randint(5, 10) * 10**17, rng.randint(1, 10) * 10**16) for a, *_ in provs}
+    reports = [c.build_report(aid, scores, transcript_hash=b"\x02" * 32, deadline=info.scoring_deadline) for c in clients[:k]]
+    sigs = [c.sign(r) for c, r in zip(clients, reports, strict=False)]
+    r = clients[0].submit(aid, reports, sigs)
+    gas["submitScores"] = [r["gasUsed"]]
+    r = buyer.settle(aid)
+    gas["settle"] = [r["gasUsed"]]
+    a = provs[0][0]
+    r = chain.sender(a).transact(contract.functions.withdraw("0x" + "00" * 20))
+    gas["withdraw"] = [r["gasUsed"]]
+    return gas
+
+
+def time_demo(network: str) -> float:
+    from pysdk.demo import run_demo
+
+    t = time.perf_counter()
+    ok = run_demo(network, console=Console(file=io.StringIO(), width=120))
+    if not ok:
+        raise SystemExit(f"demo failed its audit on {network}")
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    sizes = [10] if args.quick else [10, 50, 100]
+
+    chain = Chain.embedded()
+    contract = chain.deploy("MiaAuction")
+    per_n = {n: run_auction(chain, contract, n, k=2) for n in sizes}
+    base = per_n[sizes[0]]
+    # per-signer marginal cost of a report: same auction size, k = 1..3 signers
+    by_k = {k: run_auction(chain, contract, 10, k=k, rng_seed=1)["submitScores"][0] for k in (1, 3)}
+    per_signer = (by_k[3] - by_k[1]) / 2
+    by_k1 = {k: run_auction(chain, contract, 1, k=k, rng_seed=2)["submitScores"][0] for k in (1, 3)}
+    per_signer_1 = (by_k1[3] - by_k1[1]) / 2
+
+    rows = [
+        ("createAuction", f"{base['create'][0]:,}", "", ""),
+        ("commit", f"{statistics.mean(base['commit']):,.0f}", "avg over providers", ANCHORS["commit"]),
+        ("reveal", f"{statistics.mean(base['reveal']):,.0f}", "avg over providers", ANCHORS["reveal"]),
+        ("report, per extra signer (n = 1)", f"{per_signer_1:,.0f}", "marginal k=3 vs k=1: EIP-712 hash, "
+         "ecrecover, membership, event", ANCHORS["report / signer"]),
+        ("report, per extra signer (n = 10)", f"{per_signer:,.0f}", "same, each report carrying 10 scores", ""),
+    ]  # fmt: skip
+    for n in sizes:
+        g = per_n[n]
+        rows.append((f"submitScores 2-of-3 (n = {n})", f"{g['submitScores'][0]:,}", f"{g['submitScores'][0] / n:,.0f} per provider", ""))
+    for n in sizes:
+        g = per_n[n]
+        rows.append((f"settle (n = {n})", f"{g['settle'][0]:,}", f"{g['settle'][0] / n:,.0f} per provider", ""))
+    rows.append(("withdraw", f"{base['withdraw'][0]:,}", "ETH", ""))
+
+    print("| operation | gas | note | public anchor |")
+    print("|---|---:|---|---|")
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+    if not args.quick and not os.environ.get("MIA_BENCH_NO_DEMO"):
+        print()
+        print("| whole demo (9 providers, 2-of-3 oracles, audit) | wall time |")
+        print("|---|---:|")
+        for net in ("embedded", "anvil"):
+            print(f"| {net} | {time_demo(net):.1f} s |")
+
+
+if __name__ == "__main__":
+    main()
