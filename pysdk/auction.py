@@ -104,7 +104,9 @@ class AuctionClient:
         return Phase(self.contract.functions.phase(auction_id).call())
 
     def credit(self, account: str, asset: str = ETH) -> int:
-        return self.contract.functions.credits(Web3.to_checksum_address(asset), Web3.to_checksum_address(account)).call()
+        return self.contract.functions.credits(
+            Web3.to_checksum_address(asset), Web3.to_checksum_address(account)
+        ).call()
 
     def total_owed(self, asset: str = ETH) -> int:
         return self.contract.functions.totalOwed(Web3.to_checksum_address(asset)).call()

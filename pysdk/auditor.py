@@ -134,7 +134,9 @@ class Auditor(AuctionClient):
                 x.weight, x.won, x.expected_payment = weights[k], out.won[k], out.payments[k]
             for x in rep.providers:
                 x.paid = payments.get(x.provider, 0)
-            wrong = [x.provider for x in rep.providers if x.paid != x.expected_payment or (x.provider in payments) != x.won]
+            wrong = [
+                x.provider for x in rep.providers if x.paid != x.expected_payment or (x.provider in payments) != x.won
+            ]
             rep.add("payments match the Q-MIA reference to the wei", not wrong, ", ".join(wrong))
             rep.add("total paid", s["totalPaid"] == out.total_paid, f"{s['totalPaid']} vs {out.total_paid}")
             rep.add("payments within budget", out.total_paid <= c["budget"])
@@ -156,7 +158,7 @@ class Auditor(AuctionClient):
     def _audit_reports(self, rep: AuditReport, auction_id: int, c: Any, revealed, accepted, finalized) -> None:
         chain_id, address = self.chain.chain_id, self.contract.address
         tx = self.chain.w3.eth.get_transaction(finalized["transactionHash"])
-        fn, args = self.contract.decode_function_input(tx["input"])
+        _, args = self.contract.decode_function_input(tx["input"])
         reports = [ScoreReport.from_tuple(t) for t in args["reports"]]
         sigs = [bytes(s) for s in args["signatures"]]
         committee = {Web3.to_checksum_address(o) for o in c["oracles"]}
@@ -180,8 +182,10 @@ class Auditor(AuctionClient):
         rep.add("report signatures valid, committee members", not problems, "; ".join(problems))
         rep.add("distinct signers, at least the threshold", len(set(signers)) == len(signers) >= c["threshold"])
         events_ok = len(accepted) == len(reports) and all(
-            e["args"]["signer"] == s and bytes(e["args"]["digest"]) == digest(r, chain_id, address)
-            and list(e["args"]["q"]) == list(r.q) and list(e["args"]["delta"]) == list(r.delta)
+            e["args"]["signer"] == s
+            and bytes(e["args"]["digest"]) == digest(r, chain_id, address)
+            and list(e["args"]["q"]) == list(r.q)
+            and list(e["args"]["delta"]) == list(r.delta)
             for e, s, r in zip(accepted, signers, reports, strict=False)
         )
         rep.add("report events match calldata", events_ok)

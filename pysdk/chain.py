@@ -135,7 +135,9 @@ class Sender:
 class Chain:
     """A web3 connection plus what the SDK needs around it: senders, funding, time control, deploys."""
 
-    def __init__(self, w3: Web3, *, kind: str, funder: LocalAccount | None = None, closer: Callable[[], None] | None = None):
+    def __init__(
+        self, w3: Web3, *, kind: str, funder: LocalAccount | None = None, closer: Callable[[], None] | None = None
+    ):
         self.w3 = w3
         self.kind = kind
         self.chain_id = w3.eth.chain_id

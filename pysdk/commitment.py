@@ -28,6 +28,14 @@ def commitment_of(
     return keccak(
         encode(
             ["uint256", "address", "uint256", "address", "uint256", "bytes32", "bytes32"],
-            [chain_id, to_checksum_address(contract), auction_id, to_checksum_address(provider), cost, salt, dataset_root],
+            [
+                chain_id,
+                to_checksum_address(contract),
+                auction_id,
+                to_checksum_address(provider),
+                cost,
+                salt,
+                dataset_root,
+            ],
         )
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from web3 import Web3
@@ -15,7 +15,7 @@ from pysdk.errors import ErrorDecoder
 ERROR_SOURCES = ("MiaAuction", "TestToken", "FalseReturnToken", "FeeOnTransferToken", "ReentrantReceiver")
 
 
-@lru_cache(maxsize=None)
+@cache
 def artifact(name: str) -> dict[str, Any]:
     """ABI and bytecode of contract `name` (compiled on first use when missing or stale)."""
     return load_artifact(name)

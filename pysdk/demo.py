@@ -141,7 +141,9 @@ def run_demo(network: str = "embedded", *, console: Console | None = None, workd
             if j == 2:  # a faulty (or bribed) oracle inflates the noisy scraper: the median ignores it
                 noisy = accounts["scraper-E"].address
                 mapping[noisy] = (10**18, mapping[noisy][1] * 10 + 10**18)
-            report = oracle.build_report(aid, mapping, transcript_hash=sc.transcript_hash, deadline=info.scoring_deadline)
+            report = oracle.build_report(
+                aid, mapping, transcript_hash=sc.transcript_hash, deadline=info.scoring_deadline
+            )
             reports.append(report)
             sigs.append(oracle.sign(report))
             scores.append(sc)
@@ -180,13 +182,23 @@ def run_demo(network: str = "embedded", *, console: Console | None = None, workd
         pv = honest.result[addr]
         paid = line.paid / ETHER
         utility = paid - cost if line.won else 0.0
-        table.add_row(spec.name, spec.kind, f"{cost:.3f}", f"{(line.cost or 0) / ETHER:.3f}", f"{(line.q or 0) / 1e18:.3f}",
-                      f"{pv.marginal_utility:+.4f}", "yes" if line.won else "no", f"{paid:.4f}", f"{utility:+.4f}")  # fmt: skip
+        table.add_row(
+            spec.name,
+            spec.kind,
+            f"{cost:.3f}",
+            f"{(line.cost or 0) / ETHER:.3f}",
+            f"{(line.q or 0) / 1e18:.3f}",
+            f"{pv.marginal_utility:+.4f}",
+            "yes" if line.won else "no",
+            f"{paid:.4f}",
+            f"{utility:+.4f}",
+        )
     console.print(table)
     total_paid = sum(x.paid for x in audit.providers)
     console.print(
-        f"paid {total_paid / ETHER:.4f} of {budget / ETHER:.2f} ETH budget; buyer refund {buyer_refund / ETHER:.4f} ETH "
-        f"(incl. forfeited deposit); escrow left in contract: {escrow_left} wei"
+        f"paid {total_paid / ETHER:.4f} of {budget / ETHER:.2f} ETH budget; "
+        f"buyer refund {buyer_refund / ETHER:.4f} ETH (incl. forfeited deposit); "
+        f"escrow left in contract: {escrow_left} wei"
     )
     verdict = audit.ok and escrow_left == 0
     for c in audit.checks:

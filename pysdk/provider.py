@@ -27,7 +27,9 @@ class Provider(AuctionClient):
             raise MiaError("dataset root must be 32 non-zero bytes")
         info = self.auction(auction_id)
         salt = salt or new_salt()
-        c = commitment_of(self.chain.chain_id, self.contract.address, auction_id, self.address, cost, salt, dataset_root)
+        c = commitment_of(
+            self.chain.chain_id, self.contract.address, auction_id, self.address, cost, salt, dataset_root
+        )
         opening = BidOpening(
             chain_id=self.chain.chain_id,
             contract=self.contract.address,

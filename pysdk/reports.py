@@ -112,7 +112,10 @@ def digest(report: ScoreReport, chain_id: int, contract: str) -> bytes:
 def sign_report(report: ScoreReport, private_key: bytes | str, chain_id: int, contract: str) -> bytes:
     """65-byte r‖s‖v signature with low s (eth-account normalises s)."""
     signed = Account.sign_typed_data(
-        private_key, domain_data=domain(chain_id, contract), message_types=SCORE_REPORT_TYPES, message_data=report.message()
+        private_key,
+        domain_data=domain(chain_id, contract),
+        message_types=SCORE_REPORT_TYPES,
+        message_data=report.message(),
     )
     return bytes(signed.signature)
 

@@ -59,7 +59,9 @@ class SaltVault:
         self._passphrase = passphrase.encode()
 
     def _key(self, kdf_salt: bytes) -> bytes:
-        return _KDF.kdf(nacl.secret.SecretBox.KEY_SIZE, self._passphrase, kdf_salt, opslimit=_OPSLIMIT, memlimit=_MEMLIMIT)
+        return _KDF.kdf(
+            nacl.secret.SecretBox.KEY_SIZE, self._passphrase, kdf_salt, opslimit=_OPSLIMIT, memlimit=_MEMLIMIT
+        )
 
     def _load(self) -> tuple[dict[str, dict], bytes]:
         if not self.path.exists():
