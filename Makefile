@@ -26,7 +26,9 @@ $(PY_STAMP): pyproject.toml
 	touch $@
 
 $(NPM_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	# `npm install` honours the lock file; `npm ci` rejects it because the Foundry packages list
+	# optional per-platform binaries that the registry does not publish for every platform.
+	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
 $(BUILD_STAMP): $(SOL_SOURCES) $(PY_STAMP) $(NPM_STAMP)
