@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,24 @@ from .estimators import Estimator, ValuationTask, get_estimator
 from .quality import QualityConfig, run_quality_checks
 from .result import ProviderValuation, ValuationResult
 
-__all__ = ["prepare_validation", "value_providers"]
+__all__ = ["deterministic_mode", "prepare_validation", "value_providers"]
+
+
+@contextlib.contextmanager
+def deterministic_mode() -> Iterator[None]:
+    """Ask torch for deterministic kernels while valuing; restore the caller's setting.
+
+    The engine is deterministic by construction (float64, stable sorts, scatter not
+    atomic add, CPU-seeded sampling); this also flags any future op without a
+    deterministic kernel (``warn_only``: a warning, never a failed round).
+    """
+    before = torch.are_deterministic_algorithms_enabled()
+    before_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=before_warn)
 
 
 def prepare_validation(
@@ -34,9 +52,7 @@ def prepare_validation(
     """
     x = np.asarray(validation.features, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] == 0:
-        raise ValueError(
-            f"validation features must be a non-empty 2-D array, got shape {x.shape}"
-        )
+        raise ValueError(f"validation features must be a non-empty 2-D array, got shape {x.shape}")
     if not np.isfinite(x).all():
         raise ValueError("validation features contain NaN/inf")
     x = np.ascontiguousarray(x + 0.0)
@@ -47,11 +63,7 @@ def prepare_validation(
     y = normalize_labels(validation.labels)
     if y.shape[0] != x.shape[0]:
         raise ValueError(f"validation has {y.shape[0]} labels for {x.shape[0]} rows")
-    label_set = np.unique(
-        normalize_labels(validation.label_set)
-        if validation.label_set is not None
-        else y
-    )
+    label_set = np.unique(normalize_labels(validation.label_set) if validation.label_set is not None else y)
     if not np.isin(y, label_set).all():
         raise ValueError("validation labels outside the declared label_set")
     return x, y, label_set
@@ -91,13 +103,26 @@ def value_providers(
     Returns:
         :class:`ValuationResult`; ``result.to_fixed_point()`` gives the report integers.
     """
+    with deterministic_mode():
+        return _value_providers(providers, validation, method, k, device, seed, quality, progress, method_kwargs)
+
+
+def _value_providers(
+    providers: Sequence[ProviderData],
+    validation: Dataset,
+    method: str | Estimator,
+    k: int,
+    device: str | torch.device,
+    seed: int,
+    quality: QualityConfig | None,
+    progress: bool,
+    method_kwargs: dict[str, Any],
+) -> ValuationResult:
     t0 = time.perf_counter()
     dev = torch.device(device)
     qcfg = quality or QualityConfig()
     estimator = get_estimator(method, k=k, **method_kwargs)
-    labelled = (
-        estimator.name != "knn_shapley_similarity" and validation.labels is not None
-    )
+    labelled = estimator.name != "knn_shapley_similarity" and validation.labels is not None
     x_val, y_val, label_set = prepare_validation(validation, labelled=labelled)
     dim = x_val.shape[1]
 
@@ -115,9 +140,7 @@ def value_providers(
         seen.add(v.provider_id)
         validated.append(v)
 
-    report = run_quality_checks(
-        validated, x_val, y_val, label_set, qcfg, device=dev, progress=progress
-    )
+    report = run_quality_checks(validated, x_val, y_val, label_set, qcfg, device=dev, progress=progress)
 
     # credited pool: valid providers' non-duplicate records, in provider order
     valued = [v for v in validated if v.ok]
@@ -125,9 +148,7 @@ def value_providers(
     pool_x = [v.features[m] for v, m in zip(valued, masks, strict=True)]  # type: ignore[index]
     n_groups = len(valued)
     group_of = (
-        np.concatenate(
-            [np.full(int(m.sum()), g, dtype=np.int64) for g, m in enumerate(masks)]
-        )
+        np.concatenate([np.full(int(m.sum()), g, dtype=np.int64) for g, m in enumerate(masks)])
         if valued
         else np.zeros(0, np.int64)
     )
@@ -135,15 +156,11 @@ def value_providers(
     rec_vals: np.ndarray | None = None
     group_vals = np.zeros(n_groups, dtype=np.float64)
     if n_groups and group_of.size:
-        xt = torch.as_tensor(
-            np.concatenate(pool_x, axis=0), dtype=torch.float64, device=dev
-        )
+        xt = torch.as_tensor(np.concatenate(pool_x, axis=0), dtype=torch.float64, device=dev)
         xv = torch.as_tensor(x_val, dtype=torch.float64, device=dev)
         yt = yv = None
         if labelled:
-            pool_y = np.concatenate(
-                [v.labels[m] for v, m in zip(valued, masks, strict=True)]
-            )  # type: ignore[index]
+            pool_y = np.concatenate([v.labels[m] for v, m in zip(valued, masks, strict=True)])  # type: ignore[index]
             yt = torch.as_tensor(np.searchsorted(label_set, pool_y), device=dev)  # type: ignore[arg-type]
             yv = torch.as_tensor(np.searchsorted(label_set, y_val), device=dev)  # type: ignore[arg-type]
         task = ValuationTask(
@@ -162,6 +179,7 @@ def value_providers(
             out.metadata,
         )
 
+    record_level = bool(estimator.record_level)
     results: list[ProviderValuation] = []
     gpos = {v.index: g for g, v in enumerate(valued)}
     offsets = np.cumsum([0] + [int(m.sum()) for m in masks])
@@ -173,7 +191,7 @@ def value_providers(
                     provider_id=v.provider_id,
                     quality=0.0,
                     marginal_utility=0.0,
-                    record_values=np.zeros(v.n_records, np.float64),
+                    record_values=np.zeros(v.n_records) if record_level else None,
                     checks=report.checks[v.index],
                     valid=False,
                     n_records=v.n_records,
@@ -184,9 +202,9 @@ def value_providers(
             continue
         g = gpos[v.index]
         keep = report.keep_masks[v.index]
-        rv = np.zeros(v.n_records, dtype=np.float64)
-        if rec_vals is not None:
-            rv[keep] = rec_vals[offsets[g] : offsets[g + 1]]  # type: ignore[index]
+        rv = np.zeros(v.n_records, dtype=np.float64) if record_level else None
+        if rv is not None and rec_vals is not None:
+            rv[keep] = rec_vals[offsets[g] : offsets[g + 1]]
         results.append(
             ProviderValuation(
                 index=v.index,
@@ -213,13 +231,9 @@ def value_providers(
         "torch_version": torch.__version__,
         "device": str(dev),
         "validation_hash": hash_array(x_val, y_val),
-        "label_set": None
-        if label_set is None
-        else [x.item() if hasattr(x, "item") else x for x in label_set],
-        "record_level": bool(estimator.record_level),
+        "label_set": None if label_set is None else [x.item() if hasattr(x, "item") else x for x in label_set],
+        "record_level": record_level,
         "estimator": est_meta,
         "seconds": time.perf_counter() - t0,
     }
-    return ValuationResult(
-        providers=results, method=estimator.name, params=params, metadata=metadata
-    )
+    return ValuationResult(providers=results, method=estimator.name, params=params, metadata=metadata)

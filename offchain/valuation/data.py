@@ -31,12 +31,15 @@ class ProviderData:
     ``provider_id`` is free text (e.g. a checksummed address). ``labels`` may be
     ``None`` for label-free (e.g. text-similarity) valuation. ``records`` optionally
     carries the raw records (for transcripts / Merkle checks); it is not valued.
+    ``error`` marks a submission that could not be loaded (see :mod:`.loaders`): the
+    provider then scores ``q = 0`` with that reason instead of stopping the round.
     """
 
     provider_id: str
-    features: Any
+    features: Any = None
     labels: Any = None
     records: Sequence[Any] | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,9 +119,7 @@ def hash_array(*arrays: np.ndarray | None) -> str:
 
 
 def _fail(index: int, pid: str, n: int, problem: str) -> ValidatedProvider:
-    return ValidatedProvider(
-        index=index, provider_id=pid, n_records=n, error=f"provider {pid}: {problem}"
-    )
+    return ValidatedProvider(index=index, provider_id=pid, n_records=n, error=f"provider {pid}: {problem}")
 
 
 def validate_provider(
@@ -133,6 +134,12 @@ def validate_provider(
     reward padding a submission with junk that happens to parse.
     """
     pid = str(provider.provider_id)
+    if provider.error is not None:
+        msg = provider.error
+        prefix = f"provider {pid}: "
+        return _fail(index, pid, 0, msg[len(prefix) :] if msg.startswith(prefix) else msg)
+    if provider.features is None:
+        return _fail(index, pid, 0, "no features")
     try:
         feats = np.asarray(provider.features, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -150,9 +157,7 @@ def validate_provider(
     if n == 0:
         return _fail(index, pid, 0, "empty dataset (0 records)")
     if feats.shape[1] != dim:
-        return _fail(
-            index, pid, n, f"wrong feature dimension {feats.shape[1]}, expected {dim}"
-        )
+        return _fail(index, pid, n, f"wrong feature dimension {feats.shape[1]}, expected {dim}")
     bad = ~np.isfinite(feats).all(axis=1)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
@@ -163,9 +168,7 @@ def validate_provider(
             f"{int(bad.sum())} record(s) contain NaN/inf (first at row {first})",
         )
     if provider.records is not None and len(provider.records) != n:
-        return _fail(
-            index, pid, n, f"{len(provider.records)} raw records but {n} feature rows"
-        )
+        return _fail(index, pid, n, f"{len(provider.records)} raw records but {n} feature rows")
 
     labels: np.ndarray | None = None
     if label_set is not None:
@@ -191,8 +194,7 @@ def validate_provider(
                 index,
                 pid,
                 n,
-                f"{int(outside.sum())} label(s) outside the allowed set"
-                f" (first {labels[first]!r} at row {first})",
+                f"{int(outside.sum())} label(s) outside the allowed set (first {labels[first]!r} at row {first})",
             )
     feats = np.ascontiguousarray(feats + 0.0)
     return ValidatedProvider(

@@ -67,9 +67,7 @@ class Estimator(Protocol):
 
     def params(self) -> dict[str, Any]: ...
 
-    def estimate(
-        self, task: ValuationTask, *, seed: int = 0, progress: bool = False
-    ) -> EstimatorOutput: ...
+    def estimate(self, task: ValuationTask, *, seed: int = 0, progress: bool = False) -> EstimatorOutput: ...
 
 
 def group_sum(values: torch.Tensor, groups: torch.Tensor, n_groups: int) -> np.ndarray:
@@ -93,13 +91,9 @@ class KNNShapleyEstimator:
     def params(self) -> dict[str, Any]:
         return {"k": self.k, "metric": self.metric}
 
-    def estimate(
-        self, task: ValuationTask, *, seed: int = 0, progress: bool = False
-    ) -> EstimatorOutput:
+    def estimate(self, task: ValuationTask, *, seed: int = 0, progress: bool = False) -> EstimatorOutput:
         if task.y_train is None or task.y_val is None:
-            raise ValueError(
-                "knn_shapley needs labels; use knn_shapley_similarity without labels"
-            )
+            raise ValueError("knn_shapley needs labels; use knn_shapley_similarity without labels")
         v = knn_shapley(
             task.x_train,
             task.y_train,
@@ -131,9 +125,7 @@ class KNNSimilarityShapleyEstimator:
     def params(self) -> dict[str, Any]:
         return {"k": self.k, "metric": "cosine"}
 
-    def estimate(
-        self, task: ValuationTask, *, seed: int = 0, progress: bool = False
-    ) -> EstimatorOutput:
+    def estimate(self, task: ValuationTask, *, seed: int = 0, progress: bool = False) -> EstimatorOutput:
         v = knn_shapley_similarity(
             task.x_train,
             task.x_val,
@@ -170,9 +162,7 @@ def get_estimator(method: str | Estimator, **kwargs: Any) -> Estimator:
     try:
         cls = ESTIMATORS[method]
     except KeyError:
-        raise ValueError(
-            f"unknown valuation method {method!r}; known: {sorted(ESTIMATORS)}"
-        ) from None
+        raise ValueError(f"unknown valuation method {method!r}; known: {sorted(ESTIMATORS)}") from None
     fields = getattr(cls, "__dataclass_fields__", {})
     return cls(**{k: v for k, v in kwargs.items() if k in fields and v is not None})
 

@@ -12,7 +12,10 @@ import numpy as np
 from .fixed_point import delta_to_wad, quality_to_wad
 from .quality import CheckResult
 
-__all__ = ["FixedPointScores", "ProviderValuation", "ValuationResult"]
+__all__ = ["ENVIRONMENT_KEYS", "FixedPointScores", "ProviderValuation", "ValuationResult"]
+
+#: Metadata that varies between identical runs; excluded from hashed views.
+ENVIRONMENT_KEYS = ("seconds", "device", "torch_version")
 
 
 @dataclass(frozen=True)
@@ -50,16 +53,15 @@ class ProviderValuation:
     provider_id: str
     quality: float
     marginal_utility: float
-    record_values: (
-        np.ndarray
-    )  # float64, one per submitted record (0 for no-credit records)
+    #: float64 per submitted record (0 for no-credit records); ``None`` when the
+    #: method is provider-level (Monte-Carlo / Banzhaf / LOO over providers).
+    record_values: np.ndarray | None
     checks: list[CheckResult]
     valid: bool
     n_records: int
     input_hash: str = ""
-    credited: np.ndarray | None = (
-        None  # bool mask of records that entered the valuation
-    )
+    #: bool mask of records that entered the valuation (``None`` if invalid)
+    credited: np.ndarray | None = None
 
     @property
     def reasons(self) -> list[str]:
@@ -85,10 +87,9 @@ class ProviderValuation:
             "checks": [c.to_dict() for c in self.checks],
         }
         if include_records:
-            d["record_values"] = [float(v) for v in self.record_values]
-            d["credited"] = (
-                None if self.credited is None else [bool(b) for b in self.credited]
-            )
+            rv = self.record_values
+            d["record_values"] = None if rv is None else [float(v) for v in rv]
+            d["credited"] = None if self.credited is None else [bool(b) for b in self.credited]
         return d
 
 
@@ -114,7 +115,7 @@ class ValuationResult:
         return np.array([p.marginal_utility for p in self.providers], dtype=np.float64)
 
     @property
-    def record_values(self) -> list[np.ndarray]:
+    def record_values(self) -> list[np.ndarray | None]:
         return [p.record_values for p in self.providers]
 
     @property
@@ -138,13 +139,19 @@ class ValuationResult:
             delta_wad=tuple(delta_to_wad(p.marginal_utility) for p in self.providers),
         )
 
-    def to_dict(self, *, include_records: bool = True) -> dict[str, Any]:
+    def to_dict(self, *, include_records: bool = True, include_environment: bool = False) -> dict[str, Any]:
+        """Plain-JSON view. By default it leaves out what differs between identical
+        runs (wall times, device, torch version), so the same inputs give the same
+        dict -- and the same hash -- on every oracle."""
+        meta = dict(self.metadata)
+        if not include_environment:
+            for key in ENVIRONMENT_KEYS:
+                meta.pop(key, None)
+            meta["estimator"] = {k: v for k, v in dict(meta.get("estimator", {})).items() if k not in ENVIRONMENT_KEYS}
         return {
             "method": self.method,
             "params": self.params,
-            "metadata": self.metadata,
-            "providers": [
-                p.to_dict(include_records=include_records) for p in self.providers
-            ],
+            "metadata": meta,
+            "providers": [p.to_dict(include_records=include_records) for p in self.providers],
             "fixed_point": self.to_fixed_point().to_dict(),
         }

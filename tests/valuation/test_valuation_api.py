@@ -43,9 +43,7 @@ def test_clean_round_matches_direct_knn_shapley(round_inputs):
     direct = knn_shapley(xp[:900], yp[:900], val.features, val.labels, k=5).numpy()
     for i, p in enumerate(res.providers):
         np.testing.assert_allclose(p.record_values, direct[300 * i : 300 * (i + 1)])
-        assert p.marginal_utility == pytest.approx(
-            direct[300 * i : 300 * (i + 1)].sum()
-        )
+        assert p.marginal_utility == pytest.approx(direct[300 * i : 300 * (i + 1)].sum())
         assert p.quality == 1.0, p.reasons
         assert [c.name for c in p.checks] == ["schema", "duplicates", "label_agreement"]
 
@@ -57,22 +55,16 @@ def test_copier_gains_nothing_and_original_loses_nothing(round_inputs):
     own_x, own_y = xp[900:950], yp[900:950]
     stolen = xp[0:200] + rng.normal(0, 1e-3, (200, 64))  # near copies
     stolen[:50] = xp[:50]  # and exact copies
-    copier = ProviderData(
-        "0xCopier", np.vstack([stolen, own_x]), np.concatenate([yp[:200], own_y])
-    )
+    copier = ProviderData("0xCopier", np.vstack([stolen, own_x]), np.concatenate([yp[:200], own_y]))
     honest = ProviderData("0xCopier", own_x, own_y)
 
     with_copy = _by_id(value_providers([*providers, copier], val, k=5))
     baseline = _by_id(value_providers([*providers, honest], val, k=5))
     for pid in ("0xA", "0xB", "0xC"):  # originals unaffected
-        assert with_copy[pid].marginal_utility == pytest.approx(
-            baseline[pid].marginal_utility, abs=1e-15
-        )
+        assert with_copy[pid].marginal_utility == pytest.approx(baseline[pid].marginal_utility, abs=1e-15)
         assert with_copy[pid].quality == baseline[pid].quality
     c = with_copy["0xCopier"]
-    assert c.marginal_utility == pytest.approx(
-        baseline["0xCopier"].marginal_utility, abs=1e-15
-    )
+    assert c.marginal_utility == pytest.approx(baseline["0xCopier"].marginal_utility, abs=1e-15)
     assert np.all(c.record_values[:200] == 0.0)
     assert not c.credited[:200].any()
     assert c.credited[200:].all()
@@ -80,16 +72,12 @@ def test_copier_gains_nothing_and_original_loses_nothing(round_inputs):
     assert dup.factor == pytest.approx(50 / 250)
     assert dup.details["copied_from"] == {"0xA": 200}
     assert "0xA" in dup.reason
-    assert c.quality * c.marginal_utility < baseline["0xCopier"].quality * (
-        baseline["0xCopier"].marginal_utility
-    )
+    assert c.quality * c.marginal_utility < baseline["0xCopier"].quality * (baseline["0xCopier"].marginal_utility)
 
 
 def test_within_provider_duplicates_get_no_credit(round_inputs):
     val, providers, (xp, yp) = round_inputs
-    padded = ProviderData(
-        "0xPad", np.vstack([xp[900:950]] * 3), np.concatenate([yp[900:950]] * 3)
-    )
+    padded = ProviderData("0xPad", np.vstack([xp[900:950]] * 3), np.concatenate([yp[900:950]] * 3))
     res = _by_id(value_providers([*providers, padded], val, k=5))
     p = res["0xPad"]
     assert p.credited.sum() == 50
@@ -104,13 +92,9 @@ def test_noisy_labels_lower_quality(round_inputs):
     y = yp[900:1200].copy()
     flip = rng.random(300) < 0.4
     y[flip] = (y[flip] + rng.integers(1, 10, flip.sum())) % 10
-    res = _by_id(
-        value_providers([*providers, ProviderData("0xN", xp[900:1200], y)], val)
-    )
+    res = _by_id(value_providers([*providers, ProviderData("0xN", xp[900:1200], y)], val))
     assert res["0xN"].quality < 0.75
-    assert res["0xN"].marginal_utility < min(
-        res[p].marginal_utility for p in ("0xA", "0xB", "0xC")
-    )
+    assert res["0xN"].marginal_utility < min(res[p].marginal_utility for p in ("0xA", "0xB", "0xC"))
 
 
 BAD = {
@@ -178,9 +162,7 @@ def test_quality_config_disables_near_duplicates(round_inputs):
     val, providers, (xp, yp) = round_inputs
     near = ProviderData("0xNear", xp[:100] + 1e-3, yp[:100])
     on = value_providers([*providers, near], val)["0xNear"]
-    off = value_providers(
-        [*providers, near], val, quality=QualityConfig(near_duplicates=False)
-    )["0xNear"]
+    off = value_providers([*providers, near], val, quality=QualityConfig(near_duplicates=False))["0xNear"]
     assert on.credited.sum() == 0
     assert off.credited.sum() == 100
 
@@ -188,9 +170,7 @@ def test_quality_config_disables_near_duplicates(round_inputs):
 def test_label_free_similarity_method(round_inputs):
     val, providers, _ = round_inputs
     unlabeled = [ProviderData(p.provider_id, p.features) for p in providers]
-    res = value_providers(
-        unlabeled, Dataset(val.features), method="knn_shapley_similarity"
-    )
+    res = value_providers(unlabeled, Dataset(val.features), method="knn_shapley_similarity")
     assert all(p.quality == 1.0 for p in res.providers)
     assert all(p.marginal_utility > 0 for p in res.providers)
 
@@ -216,9 +196,7 @@ def test_quantisation_exact_examples():
     assert delta_to_wad(-5e-19) == 0
 
 
-@given(
-    st.floats(allow_nan=False, allow_infinity=False, min_value=-1e18, max_value=1e18)
-)
+@given(st.floats(allow_nan=False, allow_infinity=False, min_value=-1e18, max_value=1e18))
 def test_delta_quantisation_is_truncation(x):
     d = delta_to_wad(x)
     assert (d == 0) or (math.copysign(1, d) == math.copysign(1, x))
@@ -231,3 +209,62 @@ def test_quality_quantisation_is_floor(q):
     w = quality_to_wad(q)
     assert 0 <= w <= WAD
     assert 0 <= Fraction(q) * WAD - w < 1
+
+
+def test_smallest_k_mask_matches_stable_sort():
+    import torch
+
+    from offchain.valuation.quality import smallest_k_mask
+
+    rng = np.random.default_rng(0)
+    d = torch.tensor(rng.integers(0, 4, size=(200, 30)), dtype=torch.float64)  # ties
+    for k in (1, 3, 7, 30):
+        ref = torch.zeros_like(d, dtype=torch.bool)
+        ref.scatter_(1, torch.argsort(d, dim=1, stable=True)[:, :k], True)
+        assert torch.equal(smallest_k_mask(d, k), ref)
+
+
+@pytest.mark.parametrize("clustered", [False, True])
+def test_near_duplicate_search_paths_agree(clustered):
+    """Projection-window search == all-pairs fallback == brute-force definition."""
+    import torch
+
+    from offchain.valuation.quality import find_duplicates
+
+    rng = np.random.default_rng(11)
+    base = rng.normal(size=(300, 8))
+    if clustered:  # dense blobs: many candidate pairs
+        base = np.repeat(rng.normal(size=(10, 8)), 30, axis=0)
+    x = base + rng.normal(0, 0.05, base.shape)
+    x[50:60] = x[0:10] + 1e-4  # planted near copies
+    x[70:75] = x[5:10]  # planted exact copies
+    tol = 0.1
+    fast = find_duplicates(x, near_tol=tol, device=torch.device("cpu"))
+    slow = find_duplicates(
+        x,
+        near_tol=tol,
+        device=torch.device("cpu"),
+        max_candidate_pairs=0,
+        chunk_size=37,
+    )
+    d2 = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
+    close = (d2 <= tol * tol) & (np.arange(300)[None, :] < np.arange(300)[:, None])
+    ref = np.where(close.any(1), np.argmax(close, axis=1), -1)
+    exact_rows = fast.exact
+    np.testing.assert_array_equal(fast.source[~exact_rows], ref[~exact_rows])
+    np.testing.assert_array_equal(fast.source, slow.source)
+    assert (fast.source[50:60] >= 0).all()
+    assert fast.exact[70:75].all()
+
+
+def test_result_dict_is_json_and_identical_across_runs(round_inputs):
+    import json
+
+    val, providers, _ = round_inputs
+    a = value_providers(providers, val, method="mc_shapley", max_permutations=32)
+    b = value_providers(providers, val, method="mc_shapley", max_permutations=32)
+    ja = json.dumps(a.to_dict(), sort_keys=True, allow_nan=False)
+    assert ja == json.dumps(b.to_dict(), sort_keys=True, allow_nan=False)
+    assert "seconds" in a.to_dict(include_environment=True)["metadata"]
+    ka = value_providers(providers, val).to_dict()
+    assert json.dumps(ka, sort_keys=True) == json.dumps(value_providers(providers, val).to_dict(), sort_keys=True)

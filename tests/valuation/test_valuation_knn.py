@@ -12,14 +12,12 @@ from offchain.valuation import knn_shapley, knn_shapley_similarity
 
 
 def _pydvl_knn_shapley(xt, yt, xv, yv, k):
-    pytest.importorskip("pydvl")
+    pytest.importorskip("pydvl.valuation.methods.knn_shapley", reason="pip install pydvl==0.10.0")
     from pydvl.valuation.dataset import Dataset
     from pydvl.valuation.methods.knn_shapley import KNNShapleyValuation
     from sklearn.neighbors import KNeighborsClassifier
 
-    val = KNNShapleyValuation(
-        KNeighborsClassifier(n_neighbors=k), Dataset(xv, yv), progress=False
-    ).fit(Dataset(xt, yt))
+    val = KNNShapleyValuation(KNeighborsClassifier(n_neighbors=k), Dataset(xv, yv), progress=False).fit(Dataset(xt, yt))
     res = val.result
     out = np.zeros(len(xt))
     out[res.indices] = res.values
@@ -73,9 +71,7 @@ def test_matches_subset_enumeration(brute_shapley, knn_utility, n, m, k, seed, t
         [
             brute_shapley(
                 n,
-                lambda s, j=j: knn_utility(
-                    s, xt, (yt == yv[j]).astype(float), xv[j], k
-                ),
+                lambda s, j=j: knn_utility(s, xt, (yt == yv[j]).astype(float), xv[j], k),
             )
             for j in range(m)
         ],
@@ -93,10 +89,7 @@ def test_similarity_variant_matches_enumeration(brute_shapley, knn_utility, n, k
     vn = xv / np.linalg.norm(xv, axis=1, keepdims=True)
     ours = knn_shapley_similarity(xt, xv, k=k).numpy()
     ref = np.mean(
-        [
-            brute_shapley(n, lambda s, j=j: knn_utility(s, tn, tn @ vn[j], vn[j], k))
-            for j in range(2)
-        ],
+        [brute_shapley(n, lambda s, j=j: knn_utility(s, tn, tn @ vn[j], vn[j], k)) for j in range(2)],
         axis=0,
     )
     np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-12)
@@ -119,12 +112,7 @@ def test_efficiency_sums_to_soft_accuracy(knn_utility):
     yt, yv = rng.integers(0, 3, 200), rng.integers(0, 3, 40)
     k = 5
     total = knn_shapley(xt, yt, xv, yv, k=k).sum().item()
-    u_all = np.mean(
-        [
-            knn_utility(list(range(200)), xt, (yt == yv[j]).astype(float), xv[j], k)
-            for j in range(40)
-        ]
-    )
+    u_all = np.mean([knn_utility(list(range(200)), xt, (yt == yv[j]).astype(float), xv[j], k) for j in range(40)])
     assert total == pytest.approx(u_all, abs=1e-12)
 
 
@@ -169,3 +157,15 @@ def test_cuda_matches_cpu():
     a = knn_shapley(xt, yt, xv, yv, k=5)
     b = knn_shapley(xt, yt, xv, yv, k=5, device="cuda").cpu()
     torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+def test_label_encoding_is_consistent_across_container_types():
+    from offchain.valuation.knn_shapley import encode_labels
+
+    a, b = encode_labels(np.array(["dog", "cat"]), ["cat", "emu", "dog"])
+    assert a.tolist() == [1, 0]
+    assert b.tolist() == [0, 2, 1]
+    with pytest.raises(ValueError, match="mix"):
+        encode_labels([1, 2], ["a"])
+    (c,) = encode_labels(np.array([1.0, 3.0]))
+    assert c.dtype == np.int64
