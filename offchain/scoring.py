@@ -17,6 +17,7 @@ import numpy as np
 from eth_utils import keccak
 
 from offchain.valuation import Dataset, ProviderData, ValuationResult, hash_array, value_providers
+from offchain.valuation.transcript import build_transcript
 
 # Valuation method ids named in auctions and reports.
 METHOD_KNN_SHAPLEY_QUALITY = 1
@@ -35,7 +36,7 @@ def task_hash(validation: Dataset, method_id: int, model_id: str) -> bytes:
 
 @dataclass
 class OracleScores:
-    """What one oracle reports for one auction."""
+    """What one oracle reports for one auction (`transcript_hash` = SHA-256 of the canonical transcript)."""
 
     provider_ids: tuple[str, ...]
     q_wad: tuple[int, ...]
@@ -49,10 +50,6 @@ class OracleScores:
         return {p: (q, d) for p, q, d in zip(self.provider_ids, self.q_wad, self.delta_wad, strict=True)}
 
 
-def canonical_json(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
-
-
 def score_auction(
     provider_ids: Sequence[str],
     datasets: Sequence[tuple[np.ndarray, np.ndarray]],
@@ -62,8 +59,13 @@ def score_auction(
     k: int = 5,
     device: str = "cpu",
     method_id: int = METHOD_KNN_SHAPLEY_QUALITY,
+    context: dict[str, Any] | None = None,
 ) -> OracleScores:
-    """Values the providers (in commit order) and returns report integers plus a signed transcript."""
+    """Values the providers (in commit order) and returns report integers plus a signed transcript.
+
+    The transcript keeps only hashes of the providers' data (never the data itself): an auditor who
+    is given the data re-runs `verify_transcript(transcript, providers=..., validation=...)`.
+    """
     if method_id not in METHODS:
         raise ValueError(f"unknown valuation method id {method_id}")
     providers = [
@@ -71,16 +73,10 @@ def score_auction(
     ]
     result = value_providers(providers, validation, method="knn_shapley", k=k, device=device)
     fp = result.to_fixed_point()
-    transcript = {
-        "method_id": method_id,
-        "method": METHODS[method_id],
-        "k": k,
-        "validation_hash": hash_array(np.asarray(validation.features), np.asarray(validation.labels)),
-        "valuation": result.to_dict(include_records=True),
-        "report": fp.to_dict(),
-    }
-    blob = canonical_json(transcript)
-    th = keccak(blob)
+    transcript = build_transcript(
+        result, providers, validation, inputs="none", extra={"method_id": method_id, **(context or {})}
+    )
+    th = bytes.fromhex(transcript["transcript_hash"])
     return OracleScores(
         provider_ids=fp.provider_ids,
         q_wad=fp.q_wad,

@@ -52,6 +52,16 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if run_demo(args.network) else 1
 
 
+def _valuate(args: argparse.Namespace) -> int:
+    from offchain.valuation.cli import run
+    from offchain.valuation.loaders import LoaderError
+
+    try:
+        return run(args)
+    except LoaderError as exc:
+        raise MiaError(str(exc)) from None
+
+
 def _audit(args: argparse.Namespace) -> int:
     from pysdk.auditor import Auditor
     from pysdk.chain import Chain
@@ -86,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("demo", help="run a whole audited auction")
     m.add_argument("--network", choices=("embedded", "anvil"), default="embedded")
     m.set_defaults(func=_demo)
+
+    v = sub.add_parser("valuate", help="value providers' data (or --verify a transcript)")
+    from offchain.valuation.cli import add_arguments
+
+    add_arguments(v)
+    v.set_defaults(func=_valuate)
 
     a = sub.add_parser("audit", help="re-derive every payment of an auction from chain data")
     a.add_argument("--rpc-url", required=True)

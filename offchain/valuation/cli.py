@@ -1,0 +1,108 @@
+"""`mia valuate`: value providers' files against a validation set, print and write the transcript;
+`mia valuate --verify FILE` recomputes a transcript and reports every disagreement."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from offchain.valuation.api import value_providers
+from offchain.valuation.data import Dataset, ProviderData
+from offchain.valuation.featurizers import HashingNGramFeaturizer
+from offchain.valuation.loaders import (
+    LoaderError,
+    load_provider_arrays,
+    load_provider_jsonl,
+    load_validation_arrays,
+    load_validation_jsonl,
+)
+from offchain.valuation.transcript import build_transcript, verify_transcript, write_transcript
+
+METHODS = ("knn_shapley", "knn_shapley_similarity", "mc_shapley", "banzhaf", "loo")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--validation", help="validation set: .jsonl, or FEATURES.npy[:LABELS.npy]")
+    p.add_argument(
+        "--provider",
+        action="append",
+        default=[],
+        metavar="ID=PATH",
+        help="a provider's data: ID=file.jsonl or ID=FEATURES.npy[:LABELS.npy] (repeat, in commit order)",
+    )
+    p.add_argument("--method", choices=METHODS, default="knn_shapley")
+    p.add_argument("--k", type=int, default=5, help="neighbours for KNN estimators")
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 ...")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--text", action="store_true", help="JSONL records carry text: use the hashing n-gram featurizer")
+    p.add_argument("--out", default="transcript.json", help="where to write the transcript")
+    p.add_argument("--inline-inputs", action="store_true", help="embed the data in the transcript (self-contained)")
+    p.add_argument("--verify", metavar="TRANSCRIPT", help="recompute a transcript instead of valuing")
+
+
+def _split_arrays(spec: str) -> tuple[str, str | None]:
+    feats, _, labels = spec.partition(":")
+    return feats, labels or None
+
+
+def load_inputs(args: argparse.Namespace) -> tuple[list[ProviderData], Dataset]:
+    featurizer = HashingNGramFeaturizer() if args.text else None
+    if not args.validation:
+        raise LoaderError("validation", None, "--validation is required")
+    if args.validation.endswith(".jsonl"):
+        validation = load_validation_jsonl(args.validation, featurizer=featurizer)
+    else:
+        validation = load_validation_arrays(*_split_arrays(args.validation))
+    dim = validation.features.shape[1]
+    providers = []
+    for spec in args.provider:
+        pid, sep, path = spec.partition("=")
+        if not sep or not pid or not path:
+            raise LoaderError("provider", None, f"expected ID=PATH, got {spec!r}")
+        if path.endswith(".jsonl"):
+            providers.append(load_provider_jsonl(path, pid, featurizer=featurizer, expected_dim=dim))
+        else:
+            feats, labels = _split_arrays(path)
+            providers.append(load_provider_arrays(feats, pid, labels_path=labels, expected_dim=dim))
+    if not providers:
+        raise LoaderError("provider", None, "at least one --provider ID=PATH is required")
+    return providers, validation
+
+
+def run(args: argparse.Namespace, console: Console | None = None) -> int:
+    """Entry point used by `mia valuate`; returns the exit code."""
+    console = console or Console(width=None if Console().is_terminal else 160)
+    if args.verify:
+        given = load_inputs(args) if args.validation else (None, None)
+        res = verify_transcript(args.verify, providers=given[0], validation=given[1], device=args.device)
+        if res.ok:
+            diff = f"max record diff {res.max_record_diff:.1e}"
+            console.print(f"[green]transcript verified[/green]: {res.transcript_hash} ({diff})")
+            return 0
+        console.print(f"[red]transcript does NOT verify[/red] ({len(res.problems)} problem(s)):")
+        for p in res.problems:
+            console.print(f"  - {p.replace('pass providers= and validation=', 'pass --validation and --provider')}")
+        return 1
+
+    providers, validation = load_inputs(args)
+    result = value_providers(
+        providers, validation, method=args.method, k=args.k, device=args.device, seed=args.seed, progress=True
+    )
+    transcript = build_transcript(
+        result, providers, validation, inputs="inline" if args.inline_inputs else "none",
+        featurizer=HashingNGramFeaturizer().params() if args.text else None,
+    )  # fmt: skip
+    digest = write_transcript(transcript, Path(args.out))
+    fp = result.to_fixed_point()
+    table = Table(title=f"{args.method} on {args.device}: {len(providers)} providers")
+    for col in ("provider", "records", "quality q", "marginal utility Δ", "q (wad)", "Δ (wad)", "reasons"):
+        table.add_column(col, justify="left" if col in ("provider", "reasons") else "right")
+    for pv, q, d in zip(result.providers, fp.q_wad, fp.delta_wad, strict=True):
+        table.add_row(pv.provider_id, str(pv.n_records), f"{pv.quality:.4f}", f"{pv.marginal_utility:+.6f}", str(q),
+                      str(d), "; ".join(pv.reasons))  # fmt: skip
+    console.print(table)
+    console.print(f"transcript {digest} written to {args.out}")
+    return 0

@@ -1,0 +1,78 @@
+"""`mia valuate` on files, its transcript, and `--verify` (including tamper detection)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+from pysdk.cli import main
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("valuate")
+    x, y = load_digits(return_X_y=True)
+    np.save(d / "vx.npy", x[1500:1700])
+    np.save(d / "vy.npy", y[1500:1700])
+    np.save(d / "ax.npy", x[:120])
+    np.save(d / "ay.npy", y[:120])
+    with open(d / "b.jsonl", "w") as f:
+        for i in range(120, 240):
+            f.write(json.dumps({"features": x[i].tolist(), "label": int(y[i])}) + "\n")
+    (d / "bad.jsonl").write_text('{"features": [1, 2], "label": 1}\n')
+    (d / "broken.jsonl").write_text("{not json\n")
+    return d
+
+
+def _args(d, out):
+    return [
+        "valuate", "--validation", f"{d}/vx.npy:{d}/vy.npy", "--provider", f"A={d}/ax.npy:{d}/ay.npy",
+        "--provider", f"B={d}/b.jsonl", "--provider", f"C={d}/bad.jsonl", "--provider", f"D={d}/broken.jsonl",
+        "--out", str(out),
+    ]  # fmt: skip
+
+
+def test_valuate_writes_verifiable_transcript(files, tmp_path, capsys):
+    out = tmp_path / "t.json"
+    assert main([*_args(files, out), "--inline-inputs"]) == 0
+    assert "transcript" in capsys.readouterr().out
+    t = json.loads(out.read_text())
+    reasons = {p["provider_id"]: json.dumps(p) for p in t["providers"]}
+    assert "wrong feature dimension 2, expected 64" in reasons["C"]  # bad file: named, scored 0, round goes on
+    assert "broken.jsonl" in reasons["D"]
+    q = dict(zip(t["fixed_point"]["provider_ids"], t["fixed_point"]["q_wad"], strict=True))
+    assert int(q["C"]) == 0 and int(q["D"]) == 0 and int(q["A"]) > 0 and int(q["B"]) > 0
+    assert main(["valuate", "--verify", str(out)]) == 0
+    assert "transcript verified" in capsys.readouterr().out
+
+
+def test_verify_detects_tampering(files, tmp_path, capsys):
+    out = tmp_path / "t.json"
+    assert main([*_args(files, out), "--inline-inputs"]) == 0
+    t = json.loads(out.read_text())
+    t["fixed_point"]["delta_wad"][0] = str(int(t["fixed_point"]["delta_wad"][0]) + 1)
+    out.write_text(json.dumps(t))
+    capsys.readouterr()
+    assert main(["valuate", "--verify", str(out)]) == 1
+    assert "does NOT verify" in capsys.readouterr().out
+
+
+def test_verify_without_inline_inputs_needs_the_data(files, tmp_path, capsys):
+    out = tmp_path / "t.json"
+    assert main(_args(files, out)) == 0
+    t = json.loads(out.read_text())
+    assert "inputs" not in t  # providers' data never leaks into a published transcript by default
+    capsys.readouterr()
+    assert main(["valuate", "--verify", str(out)]) == 1
+    assert "pass --validation and --provider" in capsys.readouterr().out
+    verify = ["valuate", "--verify", str(out), *_args(files, out)[1:-2]]
+    assert main(verify) == 0
+
+
+def test_unreadable_validation_is_a_clear_error(tmp_path, capsys):
+    assert main(["valuate", "--validation", str(tmp_path / "nope.npy"), "--provider", "A=x.npy"]) == 2
+    err = capsys.readouterr().err
+    assert "validation" in err and "unreadable" in err and "Traceback" not in err
