@@ -20,14 +20,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from eth_account import Account  # noqa: E402
-from rich.console import Console  # noqa: E402
+from eth_account import Account
+from rich.console import Console
 
-from pysdk.auction import OracleInfo  # noqa: E402
-from pysdk.buyer import Buyer, Schedule  # noqa: E402
-from pysdk.chain import Chain  # noqa: E402
-from pysdk.commitment import commitment_of, new_salt  # noqa: E402
-from pysdk.oracle import Oracle  # noqa: E402
+from pysdk.auction import OracleInfo
+from pysdk.buyer import Buyer, Schedule
+from pysdk.chain import Chain
+from pysdk.commitment import commitment_of, new_salt
+from pysdk.oracle import Oracle
 
 ETHER = 10**18
 ANCHORS = {
@@ -74,7 +74,9 @@ def run_auction(chain: Chain, contract, n: int, k: int, m: int = 3, rng_seed: in
     chain.advance_to(info.reveal_deadline)
     clients = [Oracle(chain, contract, o) for o in oracles]
     scores = {a.address: (rng.randint(5, 10) * 10**17, rng.randint(1, 10) * 10**16) for a, *_ in provs}
-    reports = [c.build_report(aid, scores, transcript_hash=b"\x02" * 32, deadline=info.scoring_deadline) for c in clients[:k]]
+    reports = [
+        c.build_report(aid, scores, transcript_hash=b"\x02" * 32, deadline=info.scoring_deadline) for c in clients[:k]
+    ]
     sigs = [c.sign(r) for c, r in zip(clients, reports, strict=False)]
     r = clients[0].submit(aid, reports, sigs)
     gas["submitScores"] = [r["gasUsed"]]
@@ -122,7 +124,14 @@ def main() -> None:
     ]  # fmt: skip
     for n in sizes:
         g = per_n[n]
-        rows.append((f"submitScores 2-of-3 (n = {n})", f"{g['submitScores'][0]:,}", f"{g['submitScores'][0] / n:,.0f} per provider", ""))
+        rows.append(
+            (
+                f"submitScores 2-of-3 (n = {n})",
+                f"{g['submitScores'][0]:,}",
+                f"{g['submitScores'][0] / n:,.0f} per provider",
+                "",
+            )
+        )
     for n in sizes:
         g = per_n[n]
         rows.append((f"settle (n = {n})", f"{g['settle'][0]:,}", f"{g['settle'][0] / n:,.0f} per provider", ""))

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from web3 import Web3
+from web3.logs import DISCARD
 
 from pysdk.auction import ETH, AuctionClient, OracleInfo
 
@@ -56,7 +57,7 @@ class Buyer(AuctionClient):
         self._approve_if_token(asset, budget)
         value = budget if int(asset, 16) == 0 else 0
         receipt = self.sender.transact(self.contract.functions.createAuction(params), value=value)
-        (event,) = self.contract.events.AuctionCreated().process_receipt(receipt)
+        (event,) = self.contract.events.AuctionCreated().process_receipt(receipt, errors=DISCARD)
         return int(event["args"]["auctionId"])
 
     def cancel(self, auction_id: int) -> None:

@@ -152,8 +152,19 @@ class Chain:
         from eth_tester import EthereumTester, PyEVMBackend
         from web3 import EthereumTesterProvider
 
+        class SerializedTesterProvider(EthereumTesterProvider):
+            """eth-tester is not thread-safe: one request at a time (a send mines its block within it)."""
+
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                self._request_lock = threading.RLock()
+
+            def make_request(self, method: Any, params: Any) -> Any:
+                with self._request_lock:
+                    return super().make_request(method, params)
+
         tester = EthereumTester(PyEVMBackend())
-        w3 = Web3(EthereumTesterProvider(tester))
+        w3 = Web3(SerializedTesterProvider(tester))
         return cls(w3, kind="embedded", funder=Account.from_key(EMBEDDED_FUNDER_KEY))
 
     @classmethod
@@ -209,7 +220,8 @@ class Chain:
         if timestamp <= self.now():
             return
         if self.kind == "embedded":
-            self.w3.provider.ethereum_tester.time_travel(timestamp)  # type: ignore[attr-defined]
+            # eth-tester's time_travel(t) mines a block at t - 1 and opens the pending block at t
+            self.w3.provider.ethereum_tester.time_travel(timestamp + 1)  # type: ignore[attr-defined]
         elif self.kind == "anvil":
             self.w3.provider.make_request("evm_setNextBlockTimestamp", [timestamp])
             self.w3.provider.make_request("evm_mine", [])

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from eth_abi import decode as abi_decode
-from eth_utils import function_signature_to_4byte_selector
+from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
 PANIC_REASONS = {
     0x01: "assertion failed",
@@ -96,6 +96,10 @@ class ErrorDecoder:
         if selector in self._by_selector:
             cls, inputs = self._by_selector[selector]
             values = abi_decode([_type_str(i) for i in inputs], body)
+            # eth-abi decodes addresses in lower case; web3 (events, calls) and accounts use checksums
+            values = tuple(
+                to_checksum_address(v) if i["type"] == "address" else v for i, v in zip(inputs, values, strict=True)
+            )
             args = {i["name"] or f"arg{k}": v for k, (i, v) in enumerate(zip(inputs, values, strict=True))}
             shown = ", ".join(
                 f"{i['name']}={_format_value(i['name'], i['type'], v)}" for i, v in zip(inputs, values, strict=True)

@@ -9,5 +9,12 @@ from offchain.mechanism.qmia import MAX_ABS_DELTA, MAX_BID, MAX_QUALITY, WAD, Ou
 
 __all__ = [
     "MAX_ABS_DELTA",
+    "MAX_BID",
+    "MAX_QUALITY",
+    "WAD",
+    "Outcome",
     "lower_median",
-    "median_scores", "MAX_BID", "MAX_QUALITY", "WAD", "Outcome", "qmia", "weight"]
+    "median_scores",
+    "qmia",
+    "weight",
+]

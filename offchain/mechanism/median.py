@@ -12,7 +12,9 @@ def lower_median(values: Sequence[int]) -> int:
     return sorted(values)[(len(values) - 1) // 2]
 
 
-def median_scores(reports_q: Sequence[Sequence[int]], reports_delta: Sequence[Sequence[int]]) -> tuple[list[int], list[int]]:
+def median_scores(
+    reports_q: Sequence[Sequence[int]], reports_delta: Sequence[Sequence[int]]
+) -> tuple[list[int], list[int]]:
     """Column-wise lower medians of k reports' q and Δ vectors."""
     n = len(reports_q[0])
     q = [lower_median([r[j] for r in reports_q]) for j in range(n)]

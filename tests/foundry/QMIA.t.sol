@@ -2,7 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {TestBase} from "./utils/TestBase.sol";
-import {QMIAHarness} from "./utils/Harness.sol";
+import {QMIAHarness} from "../../contracts/test/QMIAHarness.sol";
 
 /// @notice Q-MIA (SPEC §4): hand-computed examples and fuzzed properties (IR, weak budget balance,
 ///         prefix allocation, zero for losers, threshold payments, DSIC monotonicity).
@@ -18,7 +18,7 @@ contract QMIATest is TestBase {
     QMIAHarness internal h;
 
     function setUp() public {
-        h = new QMIAHarness();
+        h = QMIAHarness(deploy("QMIAHarness.sol:QMIAHarness"));
     }
 
     // =====================================================================================

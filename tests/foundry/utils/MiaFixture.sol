@@ -5,7 +5,7 @@ import {MiaAuction} from "../../../contracts/MiaAuction.sol";
 import {IMiaAuction} from "../../../contracts/interfaces/IMiaAuction.sol";
 import {TestToken} from "../../../contracts/test/TestToken.sol";
 import {TestBase} from "./TestBase.sol";
-import {QMIAHarness} from "./Harness.sol";
+import {QMIAHarness} from "../../../contracts/test/QMIAHarness.sol";
 import {ReportSigning} from "./ReportSigning.sol";
 
 /// @notice Shared world for the MiaAuction tests: one deployment, a TestToken, a 3-member oracle
@@ -51,9 +51,9 @@ abstract contract MiaFixture is TestBase {
     function setUp() public virtual {
         vm.warp(T0);
         chainId0 = block.chainid;
-        auction = new MiaAuction();
-        token = new TestToken("Test Token", "TST");
-        qmia = new QMIAHarness();
+        auction = _deployAuction();
+        token = TestToken(deploy("TestToken.sol:TestToken", abi.encode("Test Token", "TST")));
+        qmia = QMIAHarness(deploy("QMIAHarness.sol:QMIAHarness"));
         for (uint256 o = 0; o < 3; ++o) {
             oracle[o] = vm.addr(oraclePk[o]);
         }
@@ -65,6 +65,11 @@ abstract contract MiaFixture is TestBase {
         relayer = _named("relayer");
         vm.label(address(auction), "MiaAuction");
         vm.label(address(token), "TestToken");
+    }
+
+    /// The compiled artifact, not `new MiaAuction()` (see TestBase.deploy).
+    function _deployAuction() internal returns (MiaAuction) {
+        return MiaAuction(deploy("MiaAuction.sol:MiaAuction"));
     }
 
     function _named(string memory name) internal returns (address a) {

@@ -21,6 +21,9 @@ interface Vm {
     function label(address account, string calldata newLabel) external;
     function toString(uint256 value) external pure returns (string memory);
 
+    // ----- compiled artifacts ("File.sol:Contract")
+    function getCode(string calldata artifactPath) external view returns (bytes memory creationBytecode);
+
     // ----- callers
     function prank(address msgSender) external;
     function startPrank(address msgSender) external;

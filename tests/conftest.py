@@ -1,0 +1,469 @@
+"""Shared fixtures for the contract, SDK and mechanism tests.
+
+One embedded chain with a deployed MiaAuction per test module (`env`); every test makes its own fresh
+auction, accounts and vaults through the factories on `Env`, so tests never depend on each other.
+`AuctionRun` drives one auction through any phase with given costs and scores.
+
+Three speed-ups of the embedded chain that change no behaviour under test:
+- py-evm's default gas estimator binary-searches the gas limit (~13 EVM runs per transaction); the
+  chain here uses `fast_gas_estimator`, which raises exactly the same errors (it runs the transaction
+  at the block gas limit first, as py-evm does) and then confirms one generous estimate.
+- eth-tester finds a receipt's transaction by scanning every block back from the head, which makes
+  each `eth_getLogs` quadratic in the chain's length (the auditor makes dozens); `_indexed_tx_lookup`
+  uses py-evm's own hash -> (block, index) table instead.
+- The salt vault's Argon2id limits are lowered to libsodium's minimum except in tests marked
+  `real_kdf` (the vault's own tests).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import eth_tester.backends.pyevm.main as pyevm_backend
+import nacl.pwhash
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak, to_checksum_address
+from web3.contract import Contract
+
+import pysdk.salts
+from pysdk.auction import ETH, OracleInfo, Phase
+from pysdk.auditor import Auditor
+from pysdk.buyer import Buyer, Schedule
+from pysdk.chain import Chain
+from pysdk.oracle import Oracle
+from pysdk.provider import Provider
+from pysdk.reports import ScoreReport
+from pysdk.salts import SaltVault
+
+ETHER = 10**18
+WAD = 10**18
+TRANSCRIPT = b"\x7a" * 32
+TASK = keccak(b"mia test task")
+VAULT_PASSPHRASE = "correct horse battery staple"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "real_kdf: run with the salt vault's production Argon2id limits")
+
+
+# ---------------------------------------------------------------------------------------------- speed
+
+
+def fast_gas_estimator(state: Any, transaction: Any) -> int:
+    """Like py-evm's `binary_gas_search`: raise the VM error the transaction hits at the block gas
+    limit (exactly what the SDK decodes), else return the gas it used plus headroom: 1 EVM run, not ~13."""
+    from eth.vm.spoof import SpoofTransaction
+
+    maximum = SpoofTransaction(transaction, gas=state.gas_limit, gas_price=0)
+    snapshot = state.snapshot()
+    try:
+        computation = state.apply_transaction(maximum)
+        error = computation.error if computation.is_error else None
+        used = state.gas_limit - computation.get_gas_remaining()
+    finally:
+        state.revert(snapshot)
+    if error is not None:
+        raise error
+    # Generous headroom for the 63/64 rule of nested calls; a shortfall would fail the test loudly.
+    return min(state.gas_limit, used + used // 2 + 30_000)
+
+
+def _indexed_tx_lookup(chain: Any, transaction_hash: bytes):
+    from eth.exceptions import TransactionNotFound
+
+    try:
+        number, index = chain.chaindb.get_transaction_index(transaction_hash)
+    except TransactionNotFound:
+        return _SCAN_TX_LOOKUP(chain, transaction_hash)  # not yet in a canonical block
+    block = chain.get_canonical_block_by_number(number)
+    return block, block.transactions[index], index
+
+
+_SCAN_TX_LOOKUP = pyevm_backend._get_transaction_by_hash
+pyevm_backend._get_transaction_by_hash = _indexed_tx_lookup
+
+
+def embedded_chain() -> Chain:
+    chain = Chain.embedded()
+    chain.w3.provider.ethereum_tester.backend.chain.gas_estimator = fast_gas_estimator
+    return chain
+
+
+@pytest.fixture(autouse=True)
+def _fast_vault_kdf(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.node.get_closest_marker("real_kdf") is None:
+        monkeypatch.setattr(pysdk.salts, "_OPSLIMIT", nacl.pwhash.argon2id.OPSLIMIT_MIN)
+        monkeypatch.setattr(pysdk.salts, "_MEMLIMIT", nacl.pwhash.argon2id.MEMLIMIT_MIN)
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+_KEY_COUNTER = itertools.count(1)
+
+
+def new_account() -> LocalAccount:
+    """A fresh deterministic account (distinct across the whole session)."""
+    return Account.from_key(keccak(b"mia-tests/" + next(_KEY_COUNTER).to_bytes(8, "big")))
+
+
+def asset_address(asset: str | Contract) -> str:
+    return to_checksum_address(asset if isinstance(asset, str) else asset.address)
+
+
+def asset_balance(chain: Chain, asset: str | Contract, holder: str) -> int:
+    """ETH (asset = address(0)) or ERC-20 balance of `holder`."""
+    addr = asset_address(asset)
+    if int(addr, 16) == 0:
+        return chain.balance(holder)
+    token = asset if isinstance(asset, Contract) else None
+    if token is None:
+        from pysdk.contracts import contract_at
+
+        token = contract_at(chain.w3, "TestToken", addr)
+    return token.functions.balanceOf(to_checksum_address(holder)).call()
+
+
+def escrow_ok(chain: Chain, auction_contract: Contract, asset: str | Contract = ETH) -> None:
+    """The escrow invariant: the contract holds exactly what it owes in `asset`."""
+    addr = asset_address(asset)
+    owed = auction_contract.functions.totalOwed(addr).call()
+    held = asset_balance(chain, asset, auction_contract.address)
+    assert held == owed, f"escrow broken for {addr}: contract holds {held}, owes {owed}"
+
+
+def gas_cost(receipt: Any) -> int:
+    return receipt["gasUsed"] * receipt["effectiveGasPrice"]
+
+
+@dataclass
+class FundsSnapshot:
+    """Balances, credits and totals that must not change when a call reverts."""
+
+    values: dict[tuple[str, str, str], int]
+
+    @classmethod
+    def take(cls, env: Env, accounts: Iterable[str], assets: Iterable[str | Contract] = (ETH,)) -> FundsSnapshot:
+        values: dict[tuple[str, str, str], int] = {}
+        mia = env.mia
+        for asset in assets:
+            a = asset_address(asset)
+            values[("totalOwed", a, "")] = mia.functions.totalOwed(a).call()
+            values[("held", a, mia.address)] = asset_balance(env.chain, asset, mia.address)
+            for acct in accounts:
+                acct = to_checksum_address(acct)
+                values[("balance", a, acct)] = asset_balance(env.chain, asset, acct)
+                values[("credit", a, acct)] = mia.functions.credits(a, acct).call()
+        return cls(values)
+
+
+@contextlib.contextmanager
+def funds_unchanged(
+    env: Env, accounts: Iterable[str], assets: Iterable[str | Contract] = (ETH,)
+) -> Iterator[FundsSnapshot]:
+    """Asserts that no balance, credit or total owed changed inside the block (even if it raised)."""
+    accounts, assets = list(accounts), list(assets)
+    before = FundsSnapshot.take(env, accounts, assets)
+    try:
+        yield before
+    finally:
+        after = FundsSnapshot.take(env, accounts, assets)
+        changed = {k: (before.values[k], after.values[k]) for k in before.values if before.values[k] != after.values[k]}
+        assert not changed, f"funds moved: {changed}"
+
+
+# --------------------------------------------------------------------------------------------- world
+
+
+class Env:
+    """One chain + MiaAuction, and factories for funded participants."""
+
+    def __init__(self, chain: Chain, mia: Contract, vault_dir: Any) -> None:
+        self.chain = chain
+        self.mia = mia
+        self.vault_dir = vault_dir
+        # MiaAuction's deployment block: its whole history, so log queries need not scan older blocks
+        self.from_block = chain.w3.eth.block_number
+        self.children: list[Env] = []  # other deployments made by tests on the same chain
+        self.tokens: list[Contract] = []  # tokens the current test uses as payment assets
+
+    @classmethod
+    def deploy(cls, chain: Chain, vault_dir: Any) -> Env:
+        return cls(chain, chain.deploy("MiaAuction"), vault_dir)
+
+    def auditor(self) -> Auditor:
+        return Auditor(self.chain, self.mia, from_block=self.from_block)
+
+    @property
+    def w3(self):
+        return self.chain.w3
+
+    def account(self, eth: int = 1_000 * ETHER) -> LocalAccount:
+        acct = new_account()
+        if eth:
+            self.chain.fund(acct.address, eth)
+        return acct
+
+    def buyer(self, eth: int = 1_000 * ETHER) -> Buyer:
+        return Buyer(self.chain, self.mia, self.account(eth))
+
+    def vault(self, name: str | None = None) -> SaltVault:
+        return SaltVault(self.vault_dir / f"{name or new_account().address}.vault", VAULT_PASSPHRASE)
+
+    def provider(self, eth: int = 10 * ETHER, vault: SaltVault | None = None) -> Provider:
+        acct = self.account(eth)
+        return Provider(self.chain, self.mia, acct, vault or self.vault(acct.address))
+
+    def committee(self, size: int = 3) -> list[Oracle]:
+        """Oracle signers; only the first needs gas (it relays the reports)."""
+        members = [Oracle(self.chain, self.mia, new_account()) for _ in range(size)]
+        self.chain.fund(members[0].address, 10 * ETHER)
+        return members
+
+    def token(self, name: str = "TestToken") -> Contract:
+        return self.chain.deploy(name, *(("Test", "TST") if name == "TestToken" else ()))
+
+    def mint(self, token: Contract, to: str, amount: int) -> None:
+        self.chain.sender(self.chain.funder).transact(token.functions.mint(to_checksum_address(to), amount))
+
+
+def oracle_infos(committee: Sequence[Oracle]) -> list[OracleInfo]:
+    return [OracleInfo(o.address, keccak(b"x25519/" + bytes.fromhex(o.address[2:]))) for o in committee]
+
+
+def dataset_root_for(k: int, tag: bytes = b"") -> bytes:
+    return keccak(b"dataset/" + tag + k.to_bytes(8, "big"))
+
+
+Score = tuple[int, int]
+
+
+class AuctionRun:
+    """One auction, driven step by step (or `through(...)` a phase) with the SDK clients.
+
+    `costs[i]` is provider i's (truthful) bid; `reveal[i]` whether it reveals; scores are given per
+    provider index (all oracles agree) or per oracle (`oracle_scores[o][i]`).
+    """
+
+    STEPS = ("created", "committed", "revealed", "scored", "settled")
+
+    def __init__(
+        self,
+        env: Env,
+        costs: Sequence[int],
+        *,
+        budget: int = 10 * ETHER,
+        deposit: int = ETHER // 100,
+        threshold: int = 2,
+        committee: Sequence[Oracle] | None = None,
+        buyer: Buyer | None = None,
+        providers: Sequence[Provider] | None = None,
+        roots: Sequence[bytes] | None = None,
+        reveal: Sequence[bool] | None = None,
+        asset: str | Contract = ETH,
+        schedule: Schedule | None = None,
+        method_id: int = 1,
+        max_providers: int = 100,
+    ) -> None:
+        self.env = env
+        self.chain = env.chain
+        self.costs = list(costs)
+        n = len(self.costs)
+        self.budget, self.deposit, self.threshold = budget, deposit, threshold
+        self.committee = list(committee) if committee is not None else env.committee()
+        self.asset = asset_address(asset)
+        self.token = asset if isinstance(asset, Contract) else None
+        self.buyer = buyer or env.buyer()
+        self.providers = list(providers) if providers is not None else [env.provider() for _ in range(n)]
+        assert len(self.providers) == n
+        self.roots = (
+            list(roots)
+            if roots is not None
+            else [dataset_root_for(i, self.providers[i].address.encode()) for i in range(n)]
+        )
+        self.reveal_mask = list(reveal) if reveal is not None else [True] * n
+        self.schedule, self.method_id, self.max_providers = schedule or Schedule(), method_id, max_providers
+        self.id: int | None = None
+        self.step = "new"
+
+    # -- parties ------------------------------------------------------------------------------------
+    @property
+    def info(self):
+        return self.buyer.auction(self.id)
+
+    @property
+    def phase(self) -> Phase:
+        return self.buyer.phase(self.id)
+
+    def addresses(self) -> list[str]:
+        return [self.buyer.address, *(p.address for p in self.providers), self.committee[0].address]
+
+    @property
+    def revealers(self) -> list[Provider]:
+        return [p for p, r in zip(self.providers, self.reveal_mask, strict=True) if r]
+
+    # -- steps --------------------------------------------------------------------------------------
+    def mint(self) -> None:
+        """Token auctions: mints the budget to the buyer and a deposit to every provider."""
+        self.env.mint(self.token, self.buyer.address, self.budget)
+        for p in self.providers:
+            self.env.mint(self.token, p.address, self.deposit)
+
+    def create(self, *, mint: bool = True) -> int:
+        if self.token is not None and mint:
+            self.mint()
+        self.id = self.buyer.create_auction(
+            budget=self.budget,
+            deposit=self.deposit,
+            oracles=oracle_infos(self.committee),
+            threshold=self.threshold,
+            task_hash=TASK,
+            method_id=self.method_id,
+            asset=self.asset,
+            schedule=self.schedule,
+            max_providers=self.max_providers,
+        )
+        self.step = "created"
+        return self.id
+
+    def commit(self) -> None:
+        for p, cost, root in zip(self.providers, self.costs, self.roots, strict=True):
+            p.commit(self.id, cost, root)
+        self.step = "committed"
+
+    def to_reveal(self) -> None:
+        self.chain.advance_to(self.info.commit_deadline)
+
+    def reveal(self) -> None:
+        self.to_reveal()
+        for p in self.revealers:
+            p.reveal(self.id)
+        self.step = "revealed"
+
+    def to_scoring(self) -> None:
+        self.chain.advance_to(self.info.reveal_deadline)
+
+    def to_expiry(self) -> None:
+        self.chain.advance_to(self.info.scoring_deadline)
+
+    def score_map(self, scores: Sequence[Score]) -> dict[str, Score]:
+        return {p.address: s for p, s in zip(self.providers, scores, strict=True)}
+
+    def report(self, oracle: Oracle, scores: Sequence[Score], *, deadline: int | None = None) -> ScoreReport:
+        """Oracle's report over the revealed providers (scores indexed like `costs`)."""
+        return oracle.build_report(
+            self.id,
+            self.score_map(scores),
+            transcript_hash=TRANSCRIPT,
+            deadline=deadline if deadline is not None else self.info.scoring_deadline,
+        )
+
+    def signed_reports(
+        self, oracle_scores: Sequence[Sequence[Score]], signers: Sequence[Oracle] | None = None
+    ) -> tuple[list[ScoreReport], list[bytes]]:
+        signers = list(signers) if signers is not None else self.committee[: len(oracle_scores)]
+        reports = [self.report(o, s) for o, s in zip(signers, oracle_scores, strict=True)]
+        return reports, [o.sign(r) for o, r in zip(signers, reports, strict=True)]
+
+    def submit(self, reports: Sequence[ScoreReport], signatures: Sequence[bytes]):
+        return self.committee[0].submit(self.id, reports, signatures)
+
+    def score(
+        self,
+        scores: Sequence[Score] | None = None,
+        *,
+        oracle_scores: Sequence[Sequence[Score]] | None = None,
+        n_reports: int | None = None,
+    ):
+        """Moves to Scoring and submits `n_reports` (default: the threshold) signed reports."""
+        self.to_scoring()
+        if oracle_scores is None:
+            if scores is None:
+                scores = [(WAD, WAD)] * len(self.costs)
+            oracle_scores = [scores] * (n_reports or self.threshold)
+        receipt = self.submit(*self.signed_reports(oracle_scores))
+        self.step = "scored"
+        return receipt
+
+    def settle(self):
+        receipt = self.buyer.settle(self.id)
+        self.step = "settled"
+        return receipt
+
+    def through(self, step: str, scores: Sequence[Score] | None = None, **score_kw: Any) -> AuctionRun:
+        """Runs every step up to and including `step` (one of STEPS)."""
+        target = self.STEPS.index(step)
+        actions = {
+            "created": self.create,
+            "committed": self.commit,
+            "revealed": self.reveal,
+            "scored": lambda: self.score(scores, **score_kw),
+            "settled": self.settle,
+        }
+        done = self.STEPS.index(self.step) if self.step in self.STEPS else -1
+        for name in self.STEPS[done + 1 : target + 1]:
+            actions[name]()
+        return self
+
+    # -- results ------------------------------------------------------------------------------------
+    def payments(self, receipt: Any = None) -> dict[str, int]:
+        """Payment events of this auction: provider -> amount."""
+        logs = self.env.mia.events.Payment().get_logs(
+            from_block=self.env.from_block, argument_filters={"auctionId": self.id}
+        )
+        return {e["args"]["provider"]: e["args"]["amount"] for e in logs}
+
+    def credit(self, who: str) -> int:
+        return self.buyer.credit(who, self.asset)
+
+
+def run_auction(
+    env: Env, costs: Sequence[int], scores: Sequence[Score] | None = None, *, until: str = "settled", **kw: Any
+) -> AuctionRun:
+    """create → commit → reveal → score → settle, stopping after `until`."""
+    score_kw = {k: kw.pop(k) for k in ("oracle_scores", "n_reports") if k in kw}
+    return AuctionRun(env, costs, **kw).through(until, scores, **score_kw)
+
+
+# ------------------------------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture(scope="module")
+def chain() -> Chain:
+    return embedded_chain()
+
+
+@pytest.fixture(scope="module")
+def env(chain: Chain, tmp_path_factory: pytest.TempPathFactory) -> Env:
+    """The module's shared chain and MiaAuction deployment."""
+    return Env.deploy(chain, tmp_path_factory.mktemp("vaults"))
+
+
+@pytest.fixture(scope="module")
+def mia(env: Env) -> Contract:
+    return env.mia
+
+
+@pytest.fixture
+def fresh_env(env: Env) -> Env:
+    """A MiaAuction of this test's own on the module's chain, for tests that audit the whole contract
+    or need its balance to end at exactly zero. (eth-tester's log queries scan every block in range,
+    so the auditor of a long-lived deployment slows down as the module's chain grows.)"""
+    child = Env.deploy(env.chain, env.vault_dir)
+    env.children.append(child)
+    return child
+
+
+@pytest.fixture
+def auction(env: Env):
+    """Factory: `auction(costs, **kw)` -> a new, not yet created AuctionRun."""
+
+    def make(costs: Sequence[int], **kw: Any) -> AuctionRun:
+        return AuctionRun(env, costs, **kw)
+
+    return make

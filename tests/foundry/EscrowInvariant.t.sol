@@ -1,0 +1,427 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {MiaAuction} from "../../contracts/MiaAuction.sol";
+import {IMiaAuction} from "../../contracts/interfaces/IMiaAuction.sol";
+import {TestToken} from "../../contracts/test/TestToken.sol";
+import {Vm, VM} from "./utils/Vm.sol";
+import {TestBase} from "./utils/TestBase.sol";
+import {QMIAHarness} from "../../contracts/test/QMIAHarness.sol";
+import {ReportSigning} from "./utils/ReportSigning.sol";
+
+/// @notice Drives many interleaved auctions with random actors. Every action is guarded so that it
+///         is valid when it runs (the invariant config fails on any revert: a legitimate call that
+///         reverts, e.g. a withdrawal, would mean stuck funds). Ghost counters record violations of
+///         per-settlement properties; the invariants assert they stay zero.
+contract MiaHandler {
+    Vm internal constant vm = VM;
+    address internal constant ETH = address(0);
+    uint256 internal constant N_ACTORS = 6;
+    uint256 internal constant MAX_AUCTIONS = 6;
+
+    MiaAuction public immutable auction;
+    TestToken public immutable token;
+    QMIAHarness public immutable qmia;
+    uint256[3] internal oraclePk = [uint256(0xA1), 0xA2, 0xA3];
+    address[N_ACTORS] public actors;
+    uint256[] public auctionIds;
+
+    struct Opening {
+        uint256 cost;
+        bytes32 salt;
+        bytes32 root;
+    }
+
+    mapping(uint256 auctionId => mapping(address provider => Opening)) internal openings;
+
+    // Ghost state
+    mapping(uint256 auctionId => uint256) public ghostPaid;
+    uint256 public ghostUnderpaid; // winners paid below their bid
+    uint256 public ghostOverBudget; // settlements paying more than the budget
+    uint256 public ghostQmiaMismatch; // Payment events differing from QMIA.settle on the same inputs
+    uint256 public ghostWithdrawMismatch; // withdrawals not paying exactly the credit
+    mapping(bytes32 action => uint256) public calls; // coverage counters
+
+    constructor(MiaAuction auction_, TestToken token_, QMIAHarness qmia_) {
+        auction = auction_;
+        token = token_;
+        qmia = qmia_;
+        for (uint256 i = 0; i < N_ACTORS; ++i) {
+            actors[i] = address(uint160(uint256(keccak256(abi.encode("actor", i)))));
+        }
+    }
+
+    function auctionCount() external view returns (uint256) {
+        return auctionIds.length;
+    }
+
+    // ----------------------------------------------------------------- actions
+
+    function createAuction(
+        uint256 actorSeed,
+        bool useToken,
+        uint128 budget,
+        uint128 deposit,
+        uint8 threshold,
+        uint8 maxProviders,
+        uint64 durations
+    ) external {
+        if (auctionIds.length >= MAX_AUCTIONS) return;
+        // Mostly finish the current auction before opening another (so runs reach settlement).
+        if (auctionIds.length > 0 && (actorSeed >> 8) % 4 != 0) {
+            IMiaAuction.Phase ph = auction.phase(auctionIds[auctionIds.length - 1]);
+            if (ph != IMiaAuction.Phase.Settled && ph != IMiaAuction.Phase.Cancelled && ph != IMiaAuction.Phase.Expired) {
+                return;
+            }
+        }
+        address buyer = actors[actorSeed % N_ACTORS];
+        address asset = useToken ? address(token) : ETH;
+        budget = uint128(1 + budget % 100 ether);
+        deposit = uint128(deposit % 1 ether); // zero deposits included
+        uint64 t = uint64(vm.getBlockTimestamp());
+        IMiaAuction.AuctionParams memory p;
+        p.asset = asset;
+        p.budget = budget;
+        p.deposit = deposit;
+        p.commitDeadline = t + 1 hours + (durations & 0xffff);
+        p.revealDeadline = p.commitDeadline + 1 hours + ((durations >> 16) & 0xffff);
+        p.scoringDeadline = p.revealDeadline + 1 hours + ((durations >> 32) & 0xffff);
+        p.maxProviders = uint32(1 + maxProviders % N_ACTORS);
+        p.threshold = uint8(1 + threshold % 3);
+        p.oracles = new address[](3);
+        p.oracleEncryptionKeys = new bytes32[](3);
+        for (uint256 o = 0; o < 3; ++o) {
+            p.oracles[o] = vm.addr(oraclePk[o]);
+            p.oracleEncryptionKeys[o] = bytes32(o + 1);
+        }
+        p.taskHash = keccak256(abi.encode("task", auctionIds.length));
+        p.methodId = 1;
+        _fund(asset, buyer, budget);
+        vm.prank(buyer);
+        uint256 id = auction.createAuction{value: useToken ? 0 : budget}(p);
+        auctionIds.push(id);
+        ++calls["create"];
+    }
+
+    function commit(uint256 auctionSeed, uint256 actorSeed, uint96 cost, bytes32 salt) external {
+        (uint256 id, bool ok) = _pick(auctionSeed);
+        if (!ok || auction.phase(id) != IMiaAuction.Phase.Commit) return;
+        MiaAuction.Auction memory a = auction.getAuction(id);
+        address who = actors[actorSeed % N_ACTORS];
+        if (auction.getBid(id, who).index != 0 || a.nCommitted >= a.maxProviders) return;
+        Opening memory op = Opening(uint256(cost) % 60 ether, salt, keccak256(abi.encode("data", who, salt)));
+        openings[id][who] = op;
+        bytes32 c = auction.commitmentOf(id, who, op.cost, op.salt, op.root);
+        _fund(a.asset, who, a.deposit);
+        vm.prank(who);
+        auction.commit{value: a.asset == ETH ? a.deposit : 0}(id, c);
+        ++calls["commit"];
+    }
+
+    /// Reveals for a committed, unrevealed provider (the first from a random start). Providers that
+    /// are never picked before the deadline simply forfeit.
+    function reveal(uint256 auctionSeed, uint256 actorSeed) external {
+        (uint256 id, bool ok) = _pick(auctionSeed);
+        if (!ok || auction.phase(id) != IMiaAuction.Phase.Reveal) return;
+        address[] memory committed = auction.providersOf(id);
+        address who = address(0);
+        for (uint256 k = 0; k < committed.length; ++k) {
+            address candidate = committed[(actorSeed % committed.length + k) % committed.length];
+            if (!auction.getBid(id, candidate).revealed) {
+                who = candidate;
+                break;
+            }
+        }
+        if (who == address(0)) return;
+        Opening memory op = openings[id][who];
+        vm.prank(who);
+        auction.reveal(id, op.cost, op.salt, op.root);
+        ++calls["reveal"];
+    }
+
+    /// k random-valued reports (q ∈ [0, 1], Δ ∈ [-2, 10], some exactly 0) from k distinct oracles.
+    function submitScores(uint256 auctionSeed, uint256 scoreSeed, uint8 countSeed, uint8 firstOracle) external {
+        (uint256 id, bool ok) = _pick(auctionSeed);
+        if (!ok || auction.phase(id) != IMiaAuction.Phase.Scoring) return;
+        uint256 threshold = auction.getAuction(id).threshold;
+        uint256 k = threshold + countSeed % (4 - threshold);
+        (address[] memory providers, bytes32[] memory roots) = auction.revealedProviders(id);
+        IMiaAuction.ScoreReport[] memory reports = new IMiaAuction.ScoreReport[](k);
+        bytes[] memory sigs = new bytes[](k);
+        for (uint256 r = 0; r < k; ++r) {
+            uint256 o = (firstOracle + r) % 3;
+            reports[r] = _randomReport(id, providers, roots, scoreSeed, o);
+            sigs[r] = ReportSigning.sign(oraclePk[o], auction.scoreReportDigest(reports[r]));
+        }
+        auction.submitScores(id, reports, sigs);
+        ++calls["submitScores"];
+    }
+
+    function settle(uint256 auctionSeed) external {
+        (uint256 id, bool ok) = _pick(auctionSeed);
+        if (!ok) return;
+        IMiaAuction.Phase ph = auction.phase(id);
+        MiaAuction.Auction memory a = auction.getAuction(id);
+        bool nobody = a.nRevealed == 0 && (ph == IMiaAuction.Phase.Scoring || ph == IMiaAuction.Phase.Expired);
+        if (ph != IMiaAuction.Phase.Scored && !nobody) return;
+
+        (uint256[] memory expected, address[] memory revealed) = _expected(id, a.budget);
+        vm.recordLogs();
+        auction.settle(id);
+        _checkPayments(id, a.budget, expected, revealed, vm.getRecordedLogs());
+        ++calls["settle"];
+    }
+
+    function cancel(uint256 auctionSeed, uint256 actorSeed) external {
+        (uint256 id, bool ok) = _pick(auctionSeed);
+        if (!ok) return;
+        IMiaAuction.Phase ph = auction.phase(id);
+        MiaAuction.Auction memory a = auction.getAuction(id);
+        address caller = actors[actorSeed % N_ACTORS];
+        bool buyerEarly = caller == a.buyer && a.nCommitted == 0 && ph == IMiaAuction.Phase.Commit;
+        if (ph != IMiaAuction.Phase.Expired && !buyerEarly) return;
+        vm.prank(caller);
+        auction.cancel(id);
+        ++calls["cancel"];
+    }
+
+    function withdraw(uint256 actorSeed, bool useToken) external {
+        address who = actors[actorSeed % N_ACTORS];
+        address asset = useToken ? address(token) : ETH;
+        uint256 credit = auction.credits(asset, who);
+        if (credit == 0) return;
+        uint256 before = _balance(asset, who);
+        vm.prank(who);
+        auction.withdraw(asset);
+        if (_balance(asset, who) - before != credit || auction.credits(asset, who) != 0) ++ghostWithdrawMismatch;
+        ++calls["withdraw"];
+    }
+
+    /// A small random step (up to 30 min; phases last at least an hour) or, one time in four, a
+    /// jump to the next deadline of an auction, so phases advance but usually not past the action
+    /// that belongs in them.
+    function warp(uint256 auctionSeed, uint32 step) external {
+        uint256 t = vm.getBlockTimestamp();
+        (uint256 id, bool ok) = _pick(auctionSeed);
+        if (step % 4 == 0 && ok) {
+            MiaAuction.Auction memory a = auction.getAuction(id);
+            if (t < a.commitDeadline) t = a.commitDeadline;
+            else if (t < a.revealDeadline) t = a.revealDeadline;
+            else if (t < a.scoringDeadline) t = a.scoringDeadline;
+            else t += 1;
+        } else {
+            t += 1 + step % 30 minutes;
+        }
+        vm.warp(t);
+        ++calls["warp"];
+    }
+
+    // ----------------------------------------------------------------- helpers
+
+    /// The latest auction three times in four, otherwise a random one of the last three.
+    function _pick(uint256 seed) internal view returns (uint256 id, bool ok) {
+        uint256 n = auctionIds.length;
+        if (n == 0) return (0, false);
+        uint256 back = seed % 4 == 0 ? (seed >> 2) % (n < 3 ? n : 3) : 0;
+        return (auctionIds[n - 1 - back], true);
+    }
+
+    function _fund(address asset, address who, uint256 amount) internal {
+        if (asset == ETH) {
+            vm.deal(who, who.balance + amount);
+        } else {
+            token.mint(who, amount);
+            vm.prank(who);
+            token.approve(address(auction), type(uint256).max);
+        }
+    }
+
+    function _balance(address asset, address who) internal view returns (uint256) {
+        return asset == ETH ? who.balance : token.balanceOf(who);
+    }
+
+    function _randomReport(
+        uint256 id,
+        address[] memory providers,
+        bytes32[] memory roots,
+        uint256 seed,
+        uint256 o
+    ) internal pure returns (IMiaAuction.ScoreReport memory r) {
+        uint256 n = providers.length;
+        r.auctionId = id;
+        r.round = 1;
+        r.providers = providers;
+        r.datasetRoots = roots;
+        r.q = new uint256[](n);
+        r.delta = new int256[](n);
+        for (uint256 j = 0; j < n; ++j) {
+            uint256 h = uint256(keccak256(abi.encode(seed, o, j)));
+            r.q[j] = h % 5 == 0 ? 1e18 : (h >> 8) % (1e18 + 1);
+            r.delta[j] = h % 7 == 0 ? int256(0) : int256((h >> 80) % 12e18) - 2e18;
+        }
+        r.methodId = 1;
+        r.transcriptHash = keccak256(abi.encode("transcript", id, o));
+        r.deadline = type(uint64).max;
+    }
+
+    /// QMIA.settle on the stored revealed bids and median weights (what the auction must pay).
+    function _expected(uint256 id, uint256 budget)
+        internal
+        view
+        returns (uint256[] memory expected, address[] memory revealed)
+    {
+        (revealed,) = auction.revealedProviders(id);
+        uint256 n = revealed.length;
+        uint256[] memory bids = new uint256[](n);
+        uint256[] memory weights = new uint256[](n);
+        for (uint256 j = 0; j < n; ++j) {
+            MiaAuction.Bid memory bid = auction.getBid(id, revealed[j]);
+            bids[j] = bid.cost;
+            weights[j] = qmia.weight(bid.q, bid.delta);
+        }
+        (expected,) = qmia.settle(bids, weights, budget);
+    }
+
+    function _checkPayments(
+        uint256 id,
+        uint256 budget,
+        uint256[] memory expected,
+        address[] memory revealed,
+        Vm.Log[] memory logs
+    ) internal {
+        uint256 total = 0;
+        uint256 matched = 0;
+        for (uint256 k = 0; k < logs.length; ++k) {
+            if (logs[k].emitter != address(auction) || logs[k].topics[0] != IMiaAuction.Payment.selector) continue;
+            address to = address(uint160(uint256(logs[k].topics[1 + 1])));
+            uint256 amount = abi.decode(logs[k].data, (uint256));
+            total += amount;
+            if (amount < auction.getBid(id, to).cost) ++ghostUnderpaid;
+            for (uint256 j = 0; j < revealed.length; ++j) {
+                if (revealed[j] != to) continue;
+                if (expected[j] != amount) ++ghostQmiaMismatch;
+                ++matched;
+            }
+        }
+        uint256 winners = 0;
+        for (uint256 j = 0; j < expected.length; ++j) {
+            if (expected[j] > 0) ++winners;
+        }
+        if (matched < winners) ++ghostQmiaMismatch; // a QMIA winner with a positive payment got no Payment
+        ghostPaid[id] = total;
+        if (total > budget) ++ghostOverBudget;
+    }
+}
+
+/// @notice Escrow invariants of SPEC §3 under random interleavings of every action.
+/// @dev Default profile: 64 runs × depth 32 (foundry.toml [invariant]); `FOUNDRY_PROFILE=long` runs
+///      many more (see foundry.toml).
+contract EscrowInvariantTest is TestBase {
+    MiaAuction internal auction;
+    TestToken internal token;
+    MiaHandler internal handler;
+
+    function setUp() public {
+        vm.warp(1_700_000_000);
+        auction = MiaAuction(deploy("MiaAuction.sol:MiaAuction"));
+        token = TestToken(deploy("TestToken.sol:TestToken", abi.encode("Test Token", "TST")));
+        QMIAHarness qmia = QMIAHarness(deploy("QMIAHarness.sol:QMIAHarness"));
+        handler = MiaHandler(
+            deploy("EscrowInvariant.t.sol:MiaHandler", abi.encode(address(auction), address(token), address(qmia)))
+        );
+
+        targetContract(address(handler));
+        bytes4[] memory selectors = new bytes4[](8);
+        selectors[0] = MiaHandler.createAuction.selector;
+        selectors[1] = MiaHandler.commit.selector;
+        selectors[2] = MiaHandler.reveal.selector;
+        selectors[3] = MiaHandler.submitScores.selector;
+        selectors[4] = MiaHandler.settle.selector;
+        selectors[5] = MiaHandler.cancel.selector;
+        selectors[6] = MiaHandler.withdraw.selector;
+        selectors[7] = MiaHandler.warp.selector;
+        targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
+    }
+
+    /// The contract's balance of each asset equals everything it owes.
+    function invariant_escrowBalanceEqualsTotalOwed() public view {
+        vm.assertEq(address(auction).balance, auction.totalOwed(address(0)), "ETH balance == totalOwed");
+        vm.assertEq(token.balanceOf(address(auction)), auction.totalOwed(address(token)), "token balance == totalOwed");
+    }
+
+    /// totalOwed is exactly the sum of withdrawable credits plus what open auctions still hold
+    /// (budget and unrevealed deposits): no wei is unaccounted for.
+    function invariant_totalOwedIsCreditsPlusOpenEscrow() public view {
+        address[2] memory assets = [address(0), address(token)];
+        for (uint256 x = 0; x < 2; ++x) {
+            uint256 sum = 0;
+            for (uint256 i = 0; i < 6; ++i) {
+                sum += auction.credits(assets[x], handler.actors(i));
+            }
+            uint256 n = handler.auctionCount();
+            for (uint256 k = 0; k < n; ++k) {
+                MiaAuction.Auction memory a = auction.getAuction(handler.auctionIds(k));
+                if (a.asset != assets[x]) continue;
+                if (a.status == MiaAuction.Status.Settled || a.status == MiaAuction.Status.Cancelled) continue;
+                sum += uint256(a.budget) + uint256(a.nCommitted - a.nRevealed) * a.deposit;
+            }
+            vm.assertEq(auction.totalOwed(assets[x]), sum, "totalOwed == credits + open escrow");
+        }
+    }
+
+    /// Weak budget balance: Σ payments ≤ budget, for every settled auction.
+    function invariant_paymentsWithinBudget() public view {
+        vm.assertEq(handler.ghostOverBudget(), 0, "no settlement over budget");
+        uint256 n = handler.auctionCount();
+        for (uint256 k = 0; k < n; ++k) {
+            uint256 id = handler.auctionIds(k);
+            vm.assertLe(handler.ghostPaid(id), auction.getAuction(id).budget, "paid <= budget");
+        }
+    }
+
+    /// Individual rationality, and payments are exactly Q-MIA's.
+    function invariant_noWinnerPaidBelowBid() public view {
+        vm.assertEq(handler.ghostUnderpaid(), 0, "IR");
+        vm.assertEq(handler.ghostQmiaMismatch(), 0, "Payment == QMIA.settle");
+        vm.assertEq(handler.ghostWithdrawMismatch(), 0, "withdraw pays exactly the credit");
+    }
+
+    /// A scripted walk through the handler: proves each action does something (so the random runs
+    /// are not vacuous) and that the invariants hold along a complete auction.
+    function test_handlerWalkthrough() public {
+        handler.createAuction(0, false, 10 ether, 0.1 ether, 1, 5, 0);
+        handler.createAuction(1, true, 20 ether, 0.2 ether, 2, 5, 0);
+        for (uint256 i = 0; i < 6; ++i) {
+            handler.commit(0, i, uint96((i + 1) * 1 ether), bytes32(i + 1));
+            handler.commit(4, i, uint96((i + 2) * 1 ether), bytes32(i + 7)); // seed 4: the older auction
+        }
+        handler.warp(0, 0);
+        for (uint256 i = 0; i < 5; ++i) {
+            handler.reveal(0, i);
+            handler.reveal(4, i);
+        }
+        handler.warp(0, 0);
+        handler.submitScores(0, 42, 2, 0);
+        handler.submitScores(4, 43, 0, 1);
+        handler.settle(0);
+        handler.settle(4);
+        for (uint256 i = 0; i < 6; ++i) {
+            handler.withdraw(i, false);
+            handler.withdraw(i, true);
+        }
+        vm.assertEq(handler.calls("create"), 2, "created");
+        vm.assertEq(handler.calls("commit"), 12, "committed");
+        vm.assertEq(handler.calls("reveal"), 10, "revealed");
+        vm.assertEq(handler.calls("submitScores"), 2, "scored");
+        vm.assertEq(handler.calls("settle"), 2, "settled");
+        vm.assertGt(handler.calls("withdraw"), 0, "withdrew");
+        vm.assertGt(handler.ghostPaid(1), 0, "auction 1 paid winners");
+        vm.assertGt(handler.ghostPaid(2), 0, "auction 2 paid winners");
+        invariant_escrowBalanceEqualsTotalOwed();
+        invariant_totalOwedIsCreditsPlusOpenEscrow();
+        invariant_paymentsWithinBudget();
+        invariant_noWinnerPaidBelowBid();
+        vm.assertEq(address(auction).balance, 0, "ETH drained");
+        vm.assertEq(token.balanceOf(address(auction)), 0, "tokens drained");
+    }
+}
