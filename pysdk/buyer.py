@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from web3 import Web3
+from web3.logs import DISCARD
 
 from offchain.mechanism.qmia import WAD
 from offchain.mechanism.settlement import cash_escrow
@@ -73,7 +74,7 @@ class Buyer(AuctionClient):
         self._approve_if_token(asset, escrow)
         value = escrow if int(asset, 16) == 0 else 0
         receipt = self.sender.transact(self.contract.functions.createAuction(params), value=value)
-        (event,) = self.contract.events.AuctionCreated().process_receipt(receipt)
+        (event,) = self.contract.events.AuctionCreated().process_receipt(receipt, errors=DISCARD)
         return int(event["args"]["auctionId"])
 
     def cancel(self, auction_id: int) -> None:
