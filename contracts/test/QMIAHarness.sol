@@ -3,8 +3,9 @@ pragma solidity ^0.8.24;
 
 import {QMIA} from "../mechanism/QMIA.sol";
 import {Median} from "../lib/Median.sol";
+import {Fairshare} from "../mechanism/Fairshare.sol";
 
-/// @notice Exposes the mechanism libraries as view calls for parity and fuzz tests.
+/// @notice Exposes the mechanism libraries (Q-MIA, Fairshare, median) as calls for parity and fuzz tests.
 contract QMIAHarness {
     function settle(uint256[] memory bids, uint256[] memory weights, uint256 budget)
         external
@@ -12,6 +13,14 @@ contract QMIAHarness {
         returns (uint256[] memory payments, bool[] memory won)
     {
         return QMIA.settle(bids, weights, budget);
+    }
+
+    function fairshare(uint256[] memory bids, uint256[] memory weights, uint256 rho, uint256 budget)
+        external
+        pure
+        returns (uint256[] memory payments, bool[] memory sold)
+    {
+        return Fairshare.settle(bids, weights, rho, budget);
     }
 
     function weight(uint256 q, int256 delta) external pure returns (uint256) {
