@@ -9,6 +9,7 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {IMiaAuction} from "./interfaces/IMiaAuction.sol";
 import {QMIA} from "./mechanism/QMIA.sol";
 import {Fairshare} from "./mechanism/Fairshare.sol";
+import {MixedMIA} from "./mechanism/MixedMIA.sol";
 import {MarginalUtilityToken} from "./token/MarginalUtilityToken.sol";
 import {Median} from "./lib/Median.sol";
 import {ScoreReportHashing} from "./oracle/ScoreReportHashing.sol";
@@ -172,7 +173,7 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
             if (p.rho == 0) revert InvalidParameter();
             return (uint64(WAD), p.budget);
         }
-        cashEscrow = (uint256(p.budget) * liquidity) / WAD;
+        cashEscrow = MixedMIA.cashEscrow(p.budget, liquidity);
     }
 
     /// @dev The buyer's MUT for this asset and model, deployed on first use (this contract is its minter).
@@ -382,8 +383,7 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         for (uint256 i = 0; i < revealed.length; ++i) {
             if (!won[i]) continue;
             ++winners;
-            uint256 cash = (payments[i] * liquidity) / WAD;
-            uint256 minted = payments[i] - cash;
+            (uint256 cash, uint256 minted) = MixedMIA.split(payments[i], liquidity);
             totalCash += cash;
             totalMut += minted;
             credits[asset][revealed[i]] += cash;
