@@ -17,6 +17,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -37,7 +38,9 @@ ANCHORS = {
 }
 
 
-def run_auction(chain: Chain, contract, n: int, k: int, m: int = 3, rng_seed: int = 0) -> dict[str, list[int]]:
+def run_auction(
+    chain: Chain, contract, n: int, k: int, m: int = 3, rng_seed: int = 0, mechanism: int = 0
+) -> dict[str, Any]:
     """One full auction with n providers and k of m oracle reports; returns gas lists per operation."""
     import random
 
@@ -52,6 +55,7 @@ def run_auction(chain: Chain, contract, n: int, k: int, m: int = 3, rng_seed: in
         budget=100 * ETHER, deposit=ETHER // 100, threshold=k,
         oracles=[OracleInfo(o.address, secrets.token_bytes(32)) for o in oracles],
         task_hash=b"\x01" * 32, method_id=1, schedule=Schedule(600, 600, 600), max_providers=max(n, 1),
+        mechanism=mechanism, liquidity=ETHER // 2,
     )  # fmt: skip
     receipt = chain.w3.eth.get_transaction_receipt(
         contract.events.AuctionCreated().get_logs(argument_filters={"auctionId": aid})[0]["transactionHash"]
@@ -85,7 +89,31 @@ def run_auction(chain: Chain, contract, n: int, k: int, m: int = 3, rng_seed: in
     a = provs[0][0]
     r = chain.sender(a).transact(contract.functions.withdraw("0x" + "00" * 20))
     gas["withdraw"] = [r["gasUsed"]]
+    gas["mut_token"] = buyer.auction(aid).mut_token
+    gas["buyer"], gas["winner"] = buyer_acct, a
     return gas
+
+
+def mut_gas(chain: Chain, contract) -> list[tuple[str, int, str]]:
+    """Gas of the MUT paths: Mixed-MIA settlement (mints), revenue deposit, claim, transfer."""
+    from pysdk.auction import Mechanism
+    from pysdk.mut import MutToken
+
+    rows = []
+    qmia = run_auction(chain, contract, 10, k=2, rng_seed=3)["settle"][0]
+    g = run_auction(chain, contract, 10, k=2, rng_seed=3, mechanism=Mechanism.MIXED_MIA)
+    rows.append(
+        ("settle Mixed-MIA λ=0.5 (n = 10)", g["settle"][0], f"{g['settle'][0] - qmia:,} more than Q-MIA: MUT mints")
+    )
+    token = MutToken(chain, g["mut_token"], g["buyer"])
+    r = token.deposit_revenue(ETHER)
+    rows.append(("MUT depositRevenue", r["gasUsed"], "ETH, any number of holders"))
+    holder = MutToken(chain, g["mut_token"], g["winner"])
+    r = holder._sender().transact(holder.contract.functions.claim())
+    rows.append(("MUT claim", r["gasUsed"], "first claim of a holder"))
+    r = holder.transfer(g["buyer"].address, holder.balance_of(g["winner"].address) // 2)
+    rows.append(("MUT transfer", r["gasUsed"], "checkpoints both sides' revenue"))
+    return rows
 
 
 def time_demo(network: str) -> float:
@@ -136,6 +164,8 @@ def main() -> None:
         g = per_n[n]
         rows.append((f"settle (n = {n})", f"{g['settle'][0]:,}", f"{g['settle'][0] / n:,.0f} per provider", ""))
     rows.append(("withdraw", f"{base['withdraw'][0]:,}", "ETH", ""))
+    for op, g, note in mut_gas(chain, contract):
+        rows.append((op, f"{g:,}", note, ""))
 
     print("| operation | gas | note | public anchor |")
     print("|---|---:|---|---|")

@@ -8,6 +8,9 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 
 import {IMiaAuction} from "./interfaces/IMiaAuction.sol";
 import {QMIA} from "./mechanism/QMIA.sol";
+import {Fairshare} from "./mechanism/Fairshare.sol";
+import {MixedMIA} from "./mechanism/MixedMIA.sol";
+import {MarginalUtilityToken} from "./token/MarginalUtilityToken.sol";
 import {Median} from "./lib/Median.sol";
 import {ScoreReportHashing} from "./oracle/ScoreReportHashing.sol";
 
@@ -29,6 +32,7 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
     int256 public constant MAX_ABS_DELTA = 1e36;
     /// @notice Scoring round of every report in this version (one scoring round per auction).
     uint32 public constant SCORING_ROUND = 1;
+    uint256 internal constant WAD = 1e18;
 
     enum Status {
         None,
@@ -54,6 +58,11 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         uint8 nOracles;
         Status status;
         bytes32 taskHash;
+        Mechanism mechanism;
+        uint64 liquidity; // λ, 18 decimals: share of each payment made in cash
+        address mutToken; // MUT minted to winners when λ < 1 (zero otherwise)
+        uint128 rho; // Fairshare price per unit of utility
+        uint128 cashEscrow; // cash the buyer escrowed: floor(λ·B) for the MIA family, B for Fairshare
     }
 
     struct Bid {
@@ -72,6 +81,8 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
     mapping(address asset => uint256) public totalOwed;
     /// @notice Withdrawable balance of each account, per asset.
     mapping(address asset => mapping(address account => uint256)) public credits;
+    /// @notice The Marginal Utility Token of each (buyer, payment asset, model).
+    mapping(address buyer => mapping(address asset => mapping(bytes32 modelId => address))) public mutTokenOf;
 
     mapping(uint256 auctionId => Auction) internal _auctions;
     mapping(uint256 auctionId => address[]) internal _providers;
@@ -96,6 +107,7 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
                 || p.oracleEncryptionKeys.length != nOracles
         ) revert InvalidCommittee();
         if (p.budget == 0 || p.maxProviders == 0 || p.maxProviders > MAX_PROVIDERS) revert InvalidParameter();
+        (uint64 liquidity, uint256 cashEscrow) = _mechanismTerms(p);
 
         auctionId = ++auctionCount;
         for (uint256 i = 0; i < nOracles; ++i) {
@@ -119,9 +131,16 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
             threshold: p.threshold,
             nOracles: uint8(nOracles),
             status: Status.Open,
-            taskHash: p.taskHash
+            taskHash: p.taskHash,
+            mechanism: p.mechanism,
+            liquidity: liquidity,
+            mutToken: address(0),
+            rho: p.rho,
+            cashEscrow: uint128(cashEscrow)
         });
-        _collect(p.asset, p.budget);
+        address mut = liquidity < WAD ? _mutToken(p.asset, p.modelId) : address(0);
+        _auctions[auctionId].mutToken = mut;
+        _collect(p.asset, cashEscrow);
         emit AuctionCreated(
             auctionId,
             msg.sender,
@@ -138,6 +157,32 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
             p.taskHash,
             p.methodId
         );
+        emit MechanismConfigured(auctionId, p.mechanism, liquidity, p.rho, cashEscrow, mut);
+    }
+
+    /// @dev λ and the cash escrow each mechanism implies; rejects inconsistent parameters.
+    function _mechanismTerms(AuctionParams calldata p) internal pure returns (uint64 liquidity, uint256 cashEscrow) {
+        if (p.mechanism == Mechanism.QMIA) {
+            liquidity = uint64(WAD);
+        } else if (p.mechanism == Mechanism.MixedMIA) {
+            if (p.liquidity > WAD) revert InvalidParameter();
+            liquidity = p.liquidity;
+        } else if (p.mechanism == Mechanism.MUT) {
+            liquidity = 0;
+        } else {
+            if (p.rho == 0) revert InvalidParameter();
+            return (uint64(WAD), p.budget);
+        }
+        cashEscrow = MixedMIA.cashEscrow(p.budget, liquidity);
+    }
+
+    /// @dev The buyer's MUT for this asset and model, deployed on first use (this contract is its minter).
+    function _mutToken(address asset, bytes32 modelId) internal returns (address token) {
+        token = mutTokenOf[msg.sender][asset][modelId];
+        if (token == address(0)) {
+            token = address(new MarginalUtilityToken("mia Marginal Utility Token", "MUT", asset, msg.sender, modelId));
+            mutTokenOf[msg.sender][asset][modelId] = token;
+        }
     }
 
     // ------------------------------------------------------------------ commit / reveal
@@ -313,22 +358,38 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
             ++t;
         }
 
-        (uint256[] memory payments, bool[] memory won) = QMIA.settle(bids, weights, a.budget);
+        (uint256[] memory payments, bool[] memory won) = a.mechanism == Mechanism.Fairshare
+            ? Fairshare.settle(bids, weights, a.rho, a.budget)
+            : QMIA.settle(bids, weights, a.budget);
+        (uint256 winners, uint256 totalCash, uint256 totalMut) = _pay(auctionId, a, revealed, payments, won);
+        uint256 forfeited = uint256(a.nCommitted - a.nRevealed) * a.deposit;
+        uint256 refund = a.cashEscrow - totalCash + forfeited;
+        credits[a.asset][a.buyer] += refund;
+        a.status = Status.Settled;
+        emit AuctionSettled(auctionId, winners, totalCash, totalMut, forfeited, refund);
+    }
+
+    /// @dev Credits λ·p in cash and mints the rest in MUT for every winner.
+    function _pay(
+        uint256 auctionId,
+        Auction storage a,
+        address[] memory revealed,
+        uint256[] memory payments,
+        bool[] memory won
+    ) internal returns (uint256 winners, uint256 totalCash, uint256 totalMut) {
         address asset = a.asset;
-        uint256 totalPaid = 0;
-        uint256 winners = 0;
-        for (uint256 i = 0; i < n; ++i) {
+        uint256 liquidity = a.liquidity;
+        MarginalUtilityToken mut = MarginalUtilityToken(a.mutToken);
+        for (uint256 i = 0; i < revealed.length; ++i) {
             if (!won[i]) continue;
             ++winners;
-            totalPaid += payments[i];
-            credits[asset][revealed[i]] += payments[i];
-            emit Payment(auctionId, revealed[i], payments[i]);
+            (uint256 cash, uint256 minted) = MixedMIA.split(payments[i], liquidity);
+            totalCash += cash;
+            totalMut += minted;
+            credits[asset][revealed[i]] += cash;
+            if (minted > 0) mut.mint(revealed[i], minted);
+            emit Payment(auctionId, revealed[i], cash, minted);
         }
-        uint256 forfeited = uint256(a.nCommitted - a.nRevealed) * a.deposit;
-        uint256 refund = a.budget - totalPaid + forfeited;
-        credits[asset][a.buyer] += refund;
-        a.status = Status.Settled;
-        emit AuctionSettled(auctionId, winners, totalPaid, forfeited, refund);
     }
 
     /// @notice Cancels an auction: by anyone once the scoring deadline has passed without scores, or
@@ -341,7 +402,7 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         bool buyerEarly = msg.sender == a.buyer && a.nCommitted == 0 && phase == Phase.Commit;
         if (!expired && !buyerEarly) revert CannotCancel(auctionId, phase);
         uint256 forfeited = uint256(a.nCommitted - a.nRevealed) * a.deposit;
-        uint256 refund = uint256(a.budget) + forfeited;
+        uint256 refund = uint256(a.cashEscrow) + forfeited;
         credits[a.asset][a.buyer] += refund;
         a.status = Status.Cancelled;
         emit AuctionCancelled(auctionId, msg.sender, forfeited, refund);

@@ -16,6 +16,15 @@ from pysdk.contracts import artifact, contract_at
 ETH = "0x0000000000000000000000000000000000000000"
 
 
+class Mechanism(IntEnum):
+    """Mirror of `IMiaAuction.Mechanism`: the settlement rule fixed at creation."""
+
+    QMIA = 0
+    MIXED_MIA = 1
+    MUT = 2
+    FAIRSHARE = 3
+
+
 class Phase(IntEnum):
     """Mirror of `IMiaAuction.Phase`."""
 
@@ -48,6 +57,11 @@ class AuctionInfo:
     n_oracles: int
     status: int
     task_hash: bytes
+    mechanism: Mechanism = Mechanism.QMIA
+    liquidity: int = 10**18
+    mut_token: str = ETH
+    rho: int = 0
+    cash_escrow: int = 0
 
 
 @dataclass(frozen=True)
@@ -98,6 +112,11 @@ class AuctionClient:
             n_oracles=a[12],
             status=a[13],
             task_hash=bytes(a[14]),
+            mechanism=Mechanism(a[15]),
+            liquidity=a[16],
+            mut_token=a[17],
+            rho=a[18],
+            cash_escrow=a[19],
         )
 
     def phase(self, auction_id: int) -> Phase:

@@ -14,7 +14,7 @@ from typing import Any
 
 from web3 import Web3
 
-from offchain.mechanism import median_scores, qmia, weight
+from offchain.mechanism import MECHANISMS, median_scores, settle, weight
 from pysdk.auction import AuctionClient
 from pysdk.commitment import commitment_of
 from pysdk.reports import ScoreReport, digest, recover_signer
@@ -40,8 +40,10 @@ class ProviderLine:
     delta: int | None = None
     weight: int | None = None
     won: bool = False
-    expected_payment: int = 0
-    paid: int = 0
+    expected_payment: int = 0  # cash
+    paid: int = 0  # cash
+    expected_mut: int = 0
+    mut: int = 0
 
 
 @dataclass
@@ -51,6 +53,8 @@ class AuditReport:
     providers: list[ProviderLine] = field(default_factory=list)
     budget: int = 0
     status: str = "open"
+    mechanism: str = "Q-MIA"
+    mut_token: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -84,6 +88,13 @@ class Auditor(AuctionClient):
             return rep
         c = created[0]["args"]
         rep.budget = c["budget"]
+        (cfg_event,) = self._events("MechanismConfigured", auctionId=auction_id) or [None]
+        if cfg_event is None:
+            rep.add("mechanism configured", False, "no MechanismConfigured event")
+            return rep
+        cfg = cfg_event["args"]
+        rep.mechanism = MECHANISMS.get(cfg["mechanism"], str(cfg["mechanism"]))
+        rep.mut_token = cfg["mutToken"] if int(cfg["mutToken"], 16) else None
         chain_id, address = self.chain.chain_id, self.contract.address
 
         # 1. commitments and reveals
@@ -119,7 +130,7 @@ class Auditor(AuctionClient):
             rep.add("no reports accepted", not accepted)
 
         # 3. mechanism
-        payments = {e["args"]["provider"]: e["args"]["amount"] for e in self._events("Payment", auctionId=auction_id)}
+        payment_events = {e["args"]["provider"]: e["args"] for e in self._events("Payment", auctionId=auction_id)}
         forfeited = (len(lines) - len(revealed)) * c["deposit"]
         if settled:
             rep.status = "settled"
@@ -129,30 +140,42 @@ class Auditor(AuctionClient):
                 rep.add("settled with scores", False, "settlement without accepted scores")
             bids = [x.cost or 0 for x in revealed]
             weights = [weight(x.q or 0, x.delta or 0) for x in revealed]
-            out = qmia(bids, weights, c["budget"])
+            out = settle(cfg["mechanism"], bids, weights, c["budget"], liquidity=cfg["liquidity"], rho=cfg["rho"])
             for k, x in enumerate(revealed):
-                x.weight, x.won, x.expected_payment = weights[k], out.won[k], out.payments[k]
+                x.weight, x.won = weights[k], out.won[k]
+                x.expected_payment, x.expected_mut = out.cash[k], out.mut[k]
             for x in rep.providers:
-                x.paid = payments.get(x.provider, 0)
+                ev = payment_events.get(x.provider)
+                x.paid, x.mut = (ev["amount"], ev["mutAmount"]) if ev else (0, 0)
             wrong = [
-                x.provider for x in rep.providers if x.paid != x.expected_payment or (x.provider in payments) != x.won
+                x.provider
+                for x in rep.providers
+                if (x.paid, x.mut) != (x.expected_payment, x.expected_mut) or (x.provider in payment_events) != x.won
             ]
-            rep.add("payments match the Q-MIA reference to the wei", not wrong, ", ".join(wrong))
-            rep.add("total paid", s["totalPaid"] == out.total_paid, f"{s['totalPaid']} vs {out.total_paid}")
-            rep.add("payments within budget", out.total_paid <= c["budget"])
-            rep.add("individually rational", all(x.expected_payment >= (x.cost or 0) for x in revealed if x.won))
+            rep.add(f"payments match the {rep.mechanism} reference to the wei", not wrong, ", ".join(wrong))
+            rep.add("total cash paid", s["totalPaid"] == out.total_cash, f"{s['totalPaid']} vs {out.total_cash}")
+            rep.add("total MUT minted", s["totalMut"] == out.total_mut, f"{s['totalMut']} vs {out.total_mut}")
+            rep.add("payments within budget", out.total_cash + out.total_mut <= c["budget"])
+            rep.add("cash within the cash escrow", out.total_cash <= cfg["cashEscrow"])
+            rep.add(
+                "individually rational",
+                all(p >= (x.cost or 0) for x, p in zip(revealed, out.payments, strict=True) if x.won),
+            )
             rep.add("forfeited deposits", s["forfeited"] == forfeited, f"{s['forfeited']} vs {forfeited}")
-            refund = c["budget"] - out.total_paid + forfeited
+            refund = cfg["cashEscrow"] - out.total_cash + forfeited
             rep.add("buyer refund", s["buyerRefund"] == refund, f"{s['buyerRefund']} vs {refund}")
         elif cancelled:
             rep.status = "cancelled"
             a = cancelled[0]["args"]
-            rep.add("nothing paid on cancel", not payments)
-            rep.add("cancel refund", a["buyerRefund"] == c["budget"] + forfeited, f"{a['buyerRefund']}")
+            rep.add("nothing paid on cancel", not payment_events)
+            refund = cfg["cashEscrow"] + forfeited
+            rep.add("cancel refund", a["buyerRefund"] == refund, f"{a['buyerRefund']} vs {refund}")
         rep.add("settled at most once", len(settled) + len(cancelled) <= 1)
 
-        # 4. escrow of the whole contract for this asset
+        # 4. escrow of the whole contract for this asset, and the MUT it mints into
         self._audit_escrow(rep, c["asset"])
+        if rep.mut_token:
+            self.audit_mut(rep, rep.mut_token)
         return rep
 
     def _audit_reports(self, rep: AuditReport, auction_id: int, c: Any, revealed, accepted, finalized) -> None:
@@ -199,10 +222,11 @@ class Auditor(AuctionClient):
 
     def _audit_escrow(self, rep: AuditReport, asset: str) -> None:
         inflow = 0
+        escrows = {e["args"]["auctionId"]: e["args"]["cashEscrow"] for e in self._events("MechanismConfigured")}
         for e in self._events("AuctionCreated"):
             if e["args"]["asset"] != asset:
                 continue
-            inflow += e["args"]["budget"]
+            inflow += escrows[e["args"]["auctionId"]]
             n_commits = len(self._events("BidCommitted", auctionId=e["args"]["auctionId"]))
             inflow += n_commits * e["args"]["deposit"]
         outflow = sum(e["args"]["amount"] for e in self._events("Withdrawal", asset=asset))
@@ -210,6 +234,41 @@ class Auditor(AuctionClient):
         balance = self.escrow_balance(asset)
         rep.add("escrow: events reconcile with what is owed", inflow - outflow == owed, f"{inflow - outflow} vs {owed}")
         rep.add("escrow: balance equals what is owed", balance == owed, f"balance {balance}, owed {owed}")
+
+    def audit_mut(self, rep: AuditReport, token_address: str) -> None:
+        """MUT supply equals every mint its auctions recorded; the revenue pool never owes more than it holds."""
+        from pysdk.mut import MutToken
+
+        token = MutToken(self.chain, token_address)
+        auctions = [
+            e["args"]["auctionId"]
+            for e in self._events("MechanismConfigured")
+            if e["args"]["mutToken"] == token.address
+        ]
+        minted = sum(e["args"]["mutAmount"] for a in auctions for e in self._events("Payment", auctionId=a))
+        state = token.state()
+        rep.add("MUT supply equals recorded mints", state.supply == minted, f"{state.supply} vs {minted}")
+        tc = token.contract
+        deposits = sum(e["args"]["amount"] for e in tc.events.RevenueDeposited().get_logs(from_block=self.from_block))
+        claims_logs = tc.events.RevenueClaimed().get_logs(from_block=self.from_block)
+        claims = sum(e["args"]["amount"] for e in claims_logs)
+        rep.add(
+            "revenue deposits and claims reconcile", (deposits, claims) == (state.total_deposited, state.total_claimed)
+        )
+        holders = {e["args"]["to"] for e in tc.events.Transfer().get_logs(from_block=self.from_block)}
+        entitled = sum(token.claimable(h) for h in holders)
+        held = self.chain.balance(token.address) if int(token.asset, 16) == 0 else self._token_balance(token)
+        rep.add(
+            "revenue pool covers every entitlement",
+            entitled <= state.unclaimed <= held,
+            f"entitled {entitled}, unclaimed {state.unclaimed}, held {held}, dust {state.unclaimed - entitled}",
+        )
+
+    def _token_balance(self, token) -> int:
+        from pysdk.contracts import artifact
+
+        erc20 = self.chain.w3.eth.contract(address=token.asset, abi=artifact("TestToken")["abi"])
+        return erc20.functions.balanceOf(token.address).call()
 
 
 def audit_all(auditor: Auditor, auction_ids: Iterable[int]) -> list[AuditReport]:

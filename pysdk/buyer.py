@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from web3 import Web3
 from web3.logs import DISCARD
 
-from pysdk.auction import ETH, AuctionClient, OracleInfo
+from offchain.mechanism.qmia import WAD
+from offchain.mechanism.settlement import cash_escrow
+from pysdk.auction import ETH, AuctionClient, Mechanism, OracleInfo
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,18 @@ class Buyer(AuctionClient):
         schedule: Schedule = Schedule(),
         start: int | None = None,
         max_providers: int = 100,
+        mechanism: Mechanism = Mechanism.QMIA,
+        liquidity: int = WAD,
+        rho: int = 0,
+        model_id: bytes = bytes(32),
     ) -> int:
-        """Creates and funds an auction; returns its id. For an ERC-20 the budget is approved first."""
+        """Creates and funds an auction; returns its id.
+
+        `mechanism` picks the settlement rule: Q-MIA (cash), Mixed-MIA with liquidity λ (18 decimals: λ·p
+        in cash, the rest in MUT), pure MUT, or Fairshare posted prices at `rho` (asset units per unit of
+        utility). The cash escrowed now is floor(λ·budget) for the MIA family and the budget for Fairshare;
+        for an ERC-20 it is approved first. MUT is one token per (buyer, asset, `model_id`).
+        """
         t0 = start if start is not None else self.chain.now()
         commit_deadline = t0 + schedule.commit
         params = (
@@ -53,9 +65,14 @@ class Buyer(AuctionClient):
             [o.encryption_key for o in oracles],
             task_hash,
             method_id,
+            int(mechanism),
+            liquidity if mechanism == Mechanism.MIXED_MIA else 0,
+            rho,
+            model_id,
         )
-        self._approve_if_token(asset, budget)
-        value = budget if int(asset, 16) == 0 else 0
+        escrow = cash_escrow(int(mechanism), budget, liquidity)
+        self._approve_if_token(asset, escrow)
+        value = escrow if int(asset, 16) == 0 else 0
         receipt = self.sender.transact(self.contract.functions.createAuction(params), value=value)
         (event,) = self.contract.events.AuctionCreated().process_receipt(receipt, errors=DISCARD)
         return int(event["args"]["auctionId"])

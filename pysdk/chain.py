@@ -98,7 +98,7 @@ class Sender:
                 self._nonce = None  # resynchronise on the next send
                 raise TransactionFailed(f"could not send from {self.address}: {exc}") from exc
             self._nonce += 1
-        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120, poll_latency=0.01)
         if receipt["status"] != 1:
             raise self._explain_failure(fn, params, receipt)
         return receipt
@@ -120,7 +120,7 @@ class Sender:
             }
             tx_hash = w3.eth.send_raw_transaction(self.account.sign_transaction(tx).raw_transaction)
             self._nonce += 1
-        return w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+        return w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120, poll_latency=0.01)
 
     def _explain_failure(self, fn: ContractFunction, params: dict[str, Any], receipt: TxReceipt) -> Exception:
         try:

@@ -75,6 +75,82 @@ def _audit(args: argparse.Namespace) -> int:
     return 0 if rep.ok else 1
 
 
+def _amount(text: str) -> int:
+    """Token amounts in whole units with up to 18 decimals ("0.05") → base units."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("amounts cannot be negative")
+    return int(value * 10**18)
+
+
+def _oracle(text: str):
+    from pysdk.auction import OracleInfo
+
+    try:
+        address, key = text.split(":")
+        raw = bytes.fromhex(key.removeprefix("0x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError("oracle must be ADDRESS:X25519_PUBLIC_KEY_HEX") from None
+    if len(raw) != 32:
+        raise argparse.ArgumentTypeError("an X25519 public key is 32 bytes")
+    return OracleInfo(address, raw)
+
+
+def _bytes32(text: str) -> bytes:
+    raw = bytes.fromhex(text.removeprefix("0x"))
+    if len(raw) != 32:
+        raise argparse.ArgumentTypeError("expected 32 bytes of hex")
+    return raw
+
+
+def _chain_for(args: argparse.Namespace, *, signer: bool):
+    from deploy import connect
+    from pysdk.chain import Chain
+
+    if signer:
+        return connect("rpc", rpc_url=args.rpc_url, keystore=args.keystore, key_env=args.key_env)
+    return Chain.rpc(args.rpc_url)
+
+
+def _auction_create(args: argparse.Namespace) -> int:
+    from pysdk.auction import Mechanism
+    from pysdk.buyer import Buyer, Schedule
+
+    mechanism = {"qmia": Mechanism.QMIA, "mixed": Mechanism.MIXED_MIA, "mut": Mechanism.MUT,
+                 "fairshare": Mechanism.FAIRSHARE}[args.mechanism]  # fmt: skip
+    if mechanism == Mechanism.FAIRSHARE and not args.rho:
+        raise MiaError("--rho is required for fairshare")
+    if not 0 <= args.liquidity <= 10**18:
+        raise MiaError("--liquidity must be between 0 and 1")
+    chain = _chain_for(args, signer=True)
+    buyer = Buyer(chain, args.contract, chain.funder)
+    aid = buyer.create_auction(
+        budget=args.budget, deposit=args.deposit, oracles=args.oracle, threshold=args.threshold,
+        task_hash=args.task_hash, method_id=args.method_id, asset=args.asset,
+        schedule=Schedule(args.commit_period, args.reveal_period, args.scoring_period),
+        max_providers=args.max_providers, mechanism=mechanism, liquidity=args.liquidity, rho=args.rho,
+        model_id=args.model_id,
+    )  # fmt: skip
+    print(f"auction {aid} created ({mechanism.name}); escrowed {buyer.auction(aid).cash_escrow} base units")
+    return 0
+
+
+def _auction_show(args: argparse.Namespace) -> int:
+    from pysdk.auction import AuctionClient
+
+    client = AuctionClient(_chain_for(args, signer=False), args.contract)
+    info = client.auction(args.auction)
+    print(f"auction {args.auction}: phase {client.phase(args.auction).name}")
+    for k, v in vars(info).items():
+        print(f"  {k}: {'0x' + v.hex() if isinstance(v, bytes) else v}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mia", description="Verifiable, truthful auctions for LLM training data.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -102,6 +178,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(v)
     v.set_defaults(func=_valuate)
+
+    auc = sub.add_parser("auction", help="create or inspect auctions on a deployed contract")
+    auc_sub = auc.add_subparsers(dest="auction_command", required=True)
+    c = auc_sub.add_parser("create", help="create and fund an auction (the buyer)")
+    c.add_argument("--rpc-url", required=True)
+    c.add_argument("--contract", required=True)
+    c.add_argument("--keystore", help="buyer's keystore v3 file (password: MIA_KEYSTORE_PASSWORD or prompt)")
+    c.add_argument("--key-env", default="MIA_PRIVATE_KEY")
+    c.add_argument("--mechanism", choices=("qmia", "mixed", "mut", "fairshare"), default="qmia")
+    c.add_argument("--liquidity", type=_amount, default=10**18, help="λ for mixed, in [0, 1] (default 1)")
+    c.add_argument("--rho", type=_amount, default=0, help="fairshare price per unit of utility (asset units)")
+    c.add_argument("--budget", type=_amount, required=True, help="budget in asset units, e.g. 4 or 0.5")
+    c.add_argument("--deposit", type=_amount, required=True, help="provider deposit in asset units")
+    c.add_argument("--asset", default="0x" + "00" * 20, help="ERC-20 address; default ETH")
+    c.add_argument("--oracle", type=_oracle, action="append", required=True, help="ADDRESS:X25519_KEY_HEX, repeat")
+    c.add_argument("--threshold", type=int, required=True)
+    c.add_argument("--task-hash", type=_bytes32, required=True)
+    c.add_argument("--model-id", type=_bytes32, default=bytes(32))
+    c.add_argument("--method-id", type=int, default=1)
+    c.add_argument("--commit-period", type=int, default=3600, help="seconds")
+    c.add_argument("--reveal-period", type=int, default=3600)
+    c.add_argument("--scoring-period", type=int, default=3600)
+    c.add_argument("--max-providers", type=int, default=100)
+    c.set_defaults(func=_auction_create)
+    s_ = auc_sub.add_parser("show", help="print an auction's parameters and phase")
+    s_.add_argument("--rpc-url", required=True)
+    s_.add_argument("--contract", required=True)
+    s_.add_argument("--auction", type=int, required=True)
+    s_.set_defaults(func=_auction_show)
 
     a = sub.add_parser("audit", help="re-derive every payment of an auction from chain data")
     a.add_argument("--rpc-url", required=True)

@@ -12,7 +12,14 @@ from pysdk.compiler import load_artifact
 from pysdk.errors import ErrorDecoder
 
 # Contracts whose ABIs contribute custom errors the SDK should recognise.
-ERROR_SOURCES = ("MiaAuction", "TestToken", "FalseReturnToken", "FeeOnTransferToken", "ReentrantReceiver")
+ERROR_SOURCES = (
+    "MiaAuction",
+    "MarginalUtilityToken",
+    "TestToken",
+    "FalseReturnToken",
+    "FeeOnTransferToken",
+    "ReentrantReceiver",
+)
 
 
 @cache

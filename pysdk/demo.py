@@ -1,10 +1,12 @@
-"""`mia demo`: one whole Q-MIA auction on a chain, from escrow to audit, printed as a table.
+"""`mia demo`: whole auctions on a chain, from escrow to audit, printed as tables.
 
 Nine providers hold slices of scikit-learn's bundled digits: clean ones at different costs, one
 with noisy labels, one that copied another's records, a small one, and one that never reveals. A
 three-member oracle committee (threshold 2; one member deliberately faulty) values the data with
 exact KNN-Shapley times quality checks, the contract settles, everyone withdraws and the auditor
-re-derives every payment from chain data alone.
+re-derives every payment from chain data alone. Round 1 pays cash (Q-MIA); round 2 is Mixed-MIA
+with λ = 0.5, paying half in Marginal Utility Tokens, after which the buyer deposits model revenue
+and every MUT holder claims its pro-rata share.
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ from sklearn.datasets import load_digits
 from deploy import connect, deploy_mia
 from offchain.scoring import METHOD_KNN_SHAPLEY_QUALITY, score_auction, task_hash
 from offchain.valuation import Dataset
-from pysdk.auction import OracleInfo
-from pysdk.auditor import Auditor
+from pysdk.auction import Mechanism, OracleInfo
+from pysdk.auditor import Auditor, AuditReport
 from pysdk.buyer import Buyer, Schedule
 from pysdk.merkle import dataset_root
+from pysdk.mut import MutToken
 from pysdk.oracle import Oracle
 from pysdk.provider import Provider
 from pysdk.salts import SaltVault
@@ -75,71 +78,77 @@ def make_datasets(seed: int = 7) -> tuple[list[tuple[np.ndarray, np.ndarray]], D
     return data, validation
 
 
-def run_demo(network: str = "embedded", *, console: Console | None = None, workdir: Path | None = None) -> bool:
-    """Runs the whole auction; returns the audit verdict."""
-    console = console or Console(width=None if Console().is_terminal else 120)
-    started = time.perf_counter()
-    workdir = workdir or Path(tempfile.mkdtemp(prefix="mia-demo-"))
-    datasets, validation = make_datasets()
-    progress = Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(), console=console, transient=False,
-    )  # fmt: skip
-    with connect(network) as chain, progress:
-        step = progress.add_task(f"deploy on {network} chain", total=1)
-        dep = deploy_mia(chain, network=network)
-        contract = dep.address
-        progress.advance(step)
+@dataclass
+class RoundResult:
+    auction_id: int
+    title: str
+    audit: AuditReport
+    quality_source: dict[str, float]
+    utility_source: dict[str, float]
+    buyer_refund: int
 
-        accounts = {s.name: Account.create() for s in SPECS}
-        buyer_acct, relayer = Account.create(), Account.create()
-        oracle_keys = [Account.create() for _ in range(3)]
-        box_keys = [nacl.public.PrivateKey.generate() for _ in range(3)]
-        ed_keys = [nacl.signing.SigningKey.generate() for _ in range(3)]
-        fund = progress.add_task("fund accounts", total=len(accounts) + 2)
-        for a in [buyer_acct, relayer, *accounts.values()]:
+
+class DemoMarket:
+    """The demo's cast on one chain: a buyer, nine providers, a 2-of-3 oracle committee, a relayer."""
+
+    def __init__(self, chain, contract: str, workdir: Path, progress: Progress) -> None:
+        self.chain, self.contract, self.progress = chain, contract, progress
+        self.datasets, self.validation = make_datasets()
+        self.accounts = {s.name: Account.create() for s in SPECS}
+        self.buyer_acct, self.relayer = Account.create(), Account.create()
+        self.oracle_keys = [Account.create() for _ in range(3)]
+        self.box_keys = [nacl.public.PrivateKey.generate() for _ in range(3)]
+        self.ed_keys = [nacl.signing.SigningKey.generate() for _ in range(3)]
+        task = progress.add_task("fund accounts", total=len(self.accounts) + 2)
+        for a in [self.buyer_acct, self.relayer, *self.accounts.values()]:
             chain.fund(a.address, 100 * ETHER)
-            progress.advance(fund)
+            progress.advance(task)
+        self.buyer = Buyer(chain, contract, self.buyer_acct)
+        vault = SaltVault(workdir / "salts.vault", passphrase="demo-passphrase")
+        self.providers = {s.name: Provider(chain, contract, self.accounts[s.name], vault) for s in SPECS}
+        self.roots = [dataset_root(x, y) for x, y in self.datasets]
 
-        buyer = Buyer(chain, contract, buyer_acct)
-        budget, deposit = 4 * ETHER, ETHER // 20
-        aid = buyer.create_auction(
+    def run_round(self, label: str, mechanism: Mechanism, *, liquidity: int = ETHER, budget: int = 4 * ETHER):
+        chain, progress = self.chain, self.progress
+        deposit = ETHER // 20
+        aid = self.buyer.create_auction(
             budget=budget,
             deposit=deposit,
-            oracles=[OracleInfo(o.address, bytes(b.public_key)) for o, b in zip(oracle_keys, box_keys, strict=True)],
+            oracles=[
+                OracleInfo(o.address, bytes(b.public_key)) for o, b in zip(self.oracle_keys, self.box_keys, strict=True)
+            ],
             threshold=2,
-            task_hash=task_hash(validation, METHOD_KNN_SHAPLEY_QUALITY, "digits-knn-5"),
+            task_hash=task_hash(self.validation, METHOD_KNN_SHAPLEY_QUALITY, "digits-knn-5"),
             method_id=METHOD_KNN_SHAPLEY_QUALITY,
             schedule=Schedule(commit=600, reveal=600, scoring=600),
+            mechanism=mechanism,
+            liquidity=liquidity,
+            model_id=b"digits-knn-5".ljust(32, b"\0"),
         )
-        info = buyer.auction(aid)
-
-        vault = SaltVault(workdir / "salts.vault", passphrase="demo-passphrase")
-        providers = {s.name: Provider(chain, contract, accounts[s.name], vault) for s in SPECS}
-        roots = [dataset_root(x, y) for x, y in datasets]
-        task = progress.add_task("commit sealed bids (salts backed up)", total=len(SPECS))
-        for spec, root in zip(SPECS, roots, strict=True):
-            providers[spec.name].commit(aid, spec.cost_milli * ETHER // 1000, root)
+        info = self.buyer.auction(aid)
+        task = progress.add_task(f"{label}: commit sealed bids (salts backed up)", total=len(SPECS))
+        for spec, root in zip(SPECS, self.roots, strict=True):
+            self.providers[spec.name].commit(aid, spec.cost_milli * ETHER // 1000, root)
             progress.advance(task)
-
         chain.advance_to(info.commit_deadline)
-        task = progress.add_task("reveal bids", total=sum(s.kind != "silent" for s in SPECS))
+        task = progress.add_task(f"{label}: reveal bids", total=sum(s.kind != "silent" for s in SPECS))
         for spec in SPECS:
             if spec.kind != "silent":
-                providers[spec.name].reveal(aid)
+                self.providers[spec.name].reveal(aid)
                 progress.advance(task)
 
         chain.advance_to(info.reveal_deadline)
-        oracle_clients = [Oracle(chain, contract, k) for k in oracle_keys]
-        revealed, _ = oracle_clients[0].revealed(aid)
-        by_addr = {accounts[s.name].address: i for i, s in enumerate(SPECS)}
-        task = progress.add_task("oracles value the data (KNN-Shapley × quality)", total=3)
+        oracles = [Oracle(chain, self.contract, k) for k in self.oracle_keys]
+        revealed, _ = oracles[0].revealed(aid)
+        by_addr = {self.accounts[s.name].address: i for i, s in enumerate(SPECS)}
+        task = progress.add_task(f"{label}: oracles value the data (KNN-Shapley × quality)", total=3)
         reports, sigs, scores = [], [], []
-        for j, oracle in enumerate(oracle_clients):
-            sc = score_auction(revealed, [datasets[by_addr[p]] for p in revealed], validation, signing_key=ed_keys[j])
+        for j, oracle in enumerate(oracles):
+            data = [self.datasets[by_addr[p]] for p in revealed]
+            sc = score_auction(revealed, data, self.validation, signing_key=self.ed_keys[j])
             mapping = sc.as_mapping()
             if j == 2:  # a faulty (or bribed) oracle inflates the noisy scraper: the median ignores it
-                noisy = accounts["scraper-E"].address
+                noisy = self.accounts["scraper-E"].address
                 mapping[noisy] = (10**18, mapping[noisy][1] * 10 + 10**18)
             report = oracle.build_report(
                 aid, mapping, transcript_hash=sc.transcript_hash, deadline=info.scoring_deadline
@@ -148,64 +157,144 @@ def run_demo(network: str = "embedded", *, console: Console | None = None, workd
             sigs.append(oracle.sign(report))
             scores.append(sc)
             progress.advance(task)
-        relay = Oracle(chain, contract, relayer)
-        relay.submit(aid, reports, sigs)
+        Oracle(chain, self.contract, self.relayer).submit(aid, reports, sigs)
 
-        task = progress.add_task("settle on-chain and withdraw", total=len(SPECS) + 2)
-        buyer.settle(aid)
+        task = progress.add_task(f"{label}: settle on-chain and withdraw", total=len(SPECS) + 2)
+        self.buyer.settle(aid)
         progress.advance(task)
-        credits = {s.name: providers[s.name].credit(accounts[s.name].address) for s in SPECS}
         for s in SPECS:
-            if credits[s.name]:
-                providers[s.name].withdraw()
+            if self.providers[s.name].credit(self.accounts[s.name].address):
+                self.providers[s.name].withdraw()
             progress.advance(task)
-        buyer_refund = buyer.credit(buyer_acct.address)
-        buyer.withdraw()
+        refund = self.buyer.credit(self.buyer_acct.address)
+        self.buyer.withdraw()
         progress.advance(task)
+        honest = scores[0].result
+        return RoundResult(
+            auction_id=aid,
+            title=f"Auction {aid}: {label}, budget {budget / ETHER:.2f} ETH, 2-of-3 oracles",
+            audit=Auditor(chain, self.contract).audit(aid),
+            quality_source={p: honest[p].quality for p in revealed},
+            utility_source={p: honest[p].marginal_utility for p in revealed},
+            buyer_refund=refund,
+        )
 
-        audit = Auditor(chain, contract).audit(aid)
-        escrow_left = chain.balance(contract)
+    def revenue_round(self, token_address: str, revenue: int) -> list[tuple[str, int, int, int]]:
+        """The buyer deposits model revenue into the MUT pool; every holder claims. Rows: name, MUT, share, paid."""
+        MutToken(self.chain, token_address, self.buyer_acct).deposit_revenue(revenue)
+        rows = []
+        for spec in SPECS:
+            acct = self.accounts[spec.name]
+            token = MutToken(self.chain, token_address, acct)
+            bal = token.balance_of(acct.address)
+            if bal == 0:
+                continue
+            before = self.chain.balance(acct.address)
+            claimed = token.claim()
+            rows.append((spec.name, bal, claimed, before))
+        return rows
 
-    honest = scores[0]
-    lines = {p.provider: p for p in audit.providers}
-    table = Table(title=f"Auction {aid}: Q-MIA, budget {budget / ETHER:.2f} ETH, 2-of-3 oracles", show_lines=False)
-    for col in ("provider", "data", "cost", "bid", "quality q", "marginal utility Δ", "won", "paid", "utility"):
+
+def _round_table(market: DemoMarket, r: RoundResult) -> Table:
+    lines = {p.provider: p for p in r.audit.providers}
+    table = Table(title=r.title)
+    cols = (
+        "provider",
+        "data",
+        "cost",
+        "bid",
+        "quality q",
+        "marginal utility Δ",
+        "won",
+        "paid cash",
+        "paid MUT",
+        "utility",
+    )
+    for col in cols:
         table.add_column(col, justify="left" if col in ("provider", "data", "won") else "right", no_wrap=True)
+    deposit = ETHER // 20
     for spec in SPECS:
-        addr = accounts[spec.name].address
+        addr = market.accounts[spec.name].address
         line = lines[addr]
         cost = spec.cost_milli / 1000
         if not line.revealed:
-            table.add_row(spec.name, spec.kind, f"{cost:.3f}", "sealed", "-", "-", "no (no reveal)",
-                          "0", f"{-deposit / ETHER:.3f} (deposit)")  # fmt: skip
+            table.add_row(spec.name, spec.kind, f"{cost:.3f}", "sealed", "-", "-", "no (no reveal)", "0", "0",
+                          f"{-deposit / ETHER:.3f} (deposit)")  # fmt: skip
             continue
-        pv = honest.result[addr]
-        paid = line.paid / ETHER
-        utility = paid - cost if line.won else 0.0
+        cash, mut = line.paid / ETHER, line.mut / ETHER
+        utility = cash + mut - cost if line.won else 0.0
         table.add_row(
             spec.name,
             spec.kind,
             f"{cost:.3f}",
             f"{(line.cost or 0) / ETHER:.3f}",
             f"{(line.q or 0) / 1e18:.3f}",
-            f"{pv.marginal_utility:+.4f}",
+            f"{r.utility_source[addr]:+.4f}",
             "yes" if line.won else "no",
-            f"{paid:.4f}",
+            f"{cash:.4f}",
+            f"{mut:.4f}",
             f"{utility:+.4f}",
         )
-    console.print(table)
-    total_paid = sum(x.paid for x in audit.providers)
-    console.print(
-        f"paid {total_paid / ETHER:.4f} of {budget / ETHER:.2f} ETH budget; "
-        f"buyer refund {buyer_refund / ETHER:.4f} ETH (incl. forfeited deposit); "
-        f"escrow left in contract: {escrow_left} wei"
-    )
-    verdict = audit.ok and escrow_left == 0
-    for c in audit.checks:
+    return table
+
+
+def _print_audit(console: Console, r: RoundResult) -> None:
+    for c in r.audit.checks:
         mark = "[green]✓[/green]" if c.ok else "[red]✗[/red]"
         console.print(f"  {mark} {c.name}" + (f" ({c.detail})" if c.detail and not c.ok else ""))
+
+
+def run_demo(network: str = "embedded", *, console: Console | None = None, workdir: Path | None = None) -> bool:
+    """Runs both rounds and the revenue claim; returns the audit verdict."""
+    console = console or Console(width=None if Console().is_terminal else 150)
+    started = time.perf_counter()
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="mia-demo-"))
+    progress = Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(), console=console, transient=False,
+    )  # fmt: skip
+    with connect(network) as chain, progress:
+        step = progress.add_task(f"deploy on {network} chain", total=1)
+        contract = deploy_mia(chain, network=network).address
+        progress.advance(step)
+        market = DemoMarket(chain, contract, workdir, progress)
+        cash_round = market.run_round("Q-MIA (cash)", Mechanism.QMIA)
+        mixed_round = market.run_round("Mixed-MIA λ=0.5", Mechanism.MIXED_MIA, liquidity=ETHER // 2)
+        token = mixed_round.audit.mut_token
+        revenue = ETHER
+        claims = market.revenue_round(token, revenue) if token else []
+        # re-audit after the claims so the pool checks see them
+        final = [Auditor(chain, contract).audit(r.auction_id) for r in (cash_round, mixed_round)]
+        cash_round.audit, mixed_round.audit = final
+        escrow_left = chain.balance(contract)
+        pool_left = chain.balance(token) if token else 0
+
+    verdict = escrow_left == 0
+    for r in (cash_round, mixed_round):
+        console.print(_round_table(market, r))
+        paid = sum(x.paid for x in r.audit.providers)
+        minted = sum(x.mut for x in r.audit.providers)
+        console.print(
+            f"cash paid {paid / ETHER:.4f} ETH, MUT minted {minted / ETHER:.4f}; "
+            f"buyer refund {r.buyer_refund / ETHER:.4f} ETH (incl. forfeited deposit)"
+        )
+        _print_audit(console, r)
+        verdict = verdict and r.audit.ok
+    table = Table(title=f"MUT revenue: buyer deposits {revenue / ETHER:.2f} ETH of model revenue; holders claim")
+    for col in ("holder", "MUT held", "share", "claimed ETH"):
+        table.add_column(col, justify="left" if col == "holder" else "right", no_wrap=True)
+    supply = sum(b for _, b, _, _ in claims) or 1
+    for name, bal, claimed, _ in claims:
+        table.add_row(name, f"{bal / ETHER:.4f}", f"{100 * bal / supply:.2f}%", f"{claimed / ETHER:.6f}")
+    console.print(table)
+    claimed_total = sum(c for _, _, c, _ in claims)
     console.print(
-        f"[bold]{'AUDIT PASSED' if verdict else 'AUDIT FAILED'}[/bold]: every payment re-derived from chain data "
-        f"({time.perf_counter() - started:.1f} s on {network})"
+        f"claimed {claimed_total} of {revenue} wei deposited; rounding dust left in the pool: {pool_left} wei; "
+        f"escrow left in the auction contract: {escrow_left} wei"
+    )
+    verdict = verdict and claimed_total + pool_left == revenue
+    console.print(
+        f"[bold]{'AUDIT PASSED' if verdict else 'AUDIT FAILED'}[/bold]: every payment, mint and claim re-derived "
+        f"from chain data ({time.perf_counter() - started:.1f} s on {network})"
     )
     return verdict

@@ -23,7 +23,7 @@ from eth_account import Account
 from eth_utils import keccak
 
 import pysdk.auditor
-from offchain.mechanism import Outcome
+from offchain.mechanism import Settlement
 from pysdk.auction import ETH, Phase
 from pysdk.commitment import commitment_of
 from pysdk.errors import (
@@ -582,20 +582,18 @@ def test_auditor_detects_payments_that_differ_from_the_reference(fresh_env: Env,
     env = fresh_env
     run = AuctionRun(env, [ETHER, 2 * ETHER]).through("settled", [ONE, ONE])
     assert env.auditor().audit(run.id).ok
-    honest = pysdk.auditor.qmia
+    honest = pysdk.auditor.settle
 
-    def inflated(bids, weights, budget) -> Outcome:
-        out = honest(bids, weights, budget)
-        return dataclasses.replace(
-            out, payments=tuple(p + 1 if w else p for p, w in zip(out.payments, out.won, strict=True))
-        )
+    def inflated(mechanism, bids, weights, budget, **kw) -> Settlement:
+        out = honest(mechanism, bids, weights, budget, **kw)
+        return dataclasses.replace(out, cash=tuple(p + 1 if w else p for p, w in zip(out.cash, out.won, strict=True)))
 
-    monkeypatch.setattr(pysdk.auditor, "qmia", inflated)
+    monkeypatch.setattr(pysdk.auditor, "settle", inflated)
     report = env.auditor().audit(run.id)
     assert not report.ok
     failed = {c.name for c in report.mismatches}
     assert "payments match the Q-MIA reference to the wei" in failed
-    assert "total paid" in failed
+    assert "total cash paid" in failed
     bad = next(c for c in report.mismatches if c.name.startswith("payments match"))
     winners = [p.address for p in run.providers if p.address in run.payments()]
     assert winners and all(w in bad.detail for w in winners)

@@ -20,7 +20,10 @@ def _run(network: str, tmp_path) -> str:
 def test_demo_embedded_audits_clean(tmp_path):
     text = _run("embedded", tmp_path)
     assert "AUDIT PASSED" in text
-    assert "escrow left in contract: 0 wei" in text
+    assert "escrow left in the auction contract: 0 wei" in text
+    assert "Auction 2: Mixed-MIA λ=0.5" in text  # the deferred-rewards round after the cash round
+    assert "MUT revenue" in text and "rounding dust left in the pool" in text
+    assert text.count("✓ payments match the") == 2 and "✗" not in text
     for spec in SPECS:
         assert spec.name in text
     # the copier and the non-revealer never win; the noisy provider's inflated score was out-voted

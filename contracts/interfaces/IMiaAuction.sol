@@ -17,6 +17,16 @@ interface IMiaAuction {
         Cancelled
     }
 
+    /// @notice Settlement rule, fixed at creation (SPEC §4).
+    /// @dev QMIA pays cash; MixedMIA pays λ·p in cash and (1-λ)·p in MUT; MUT pays only MUT (λ = 0);
+    ///      Fairshare posts prices ρ·w_i·min(1, B/Σρw) and buys from every provider bidding at most its price.
+    enum Mechanism {
+        QMIA,
+        MixedMIA,
+        MUT,
+        Fairshare
+    }
+
     /// @notice Everything the buyer fixes when creating an auction.
     /// @param asset Payment asset: address(0) for ETH, otherwise an ERC-20 token.
     /// @param budget Budget B escrowed at creation (same transaction).
@@ -30,6 +40,10 @@ interface IMiaAuction {
     /// @param oracleEncryptionKeys X25519 public keys of the oracles, for sealed data delivery.
     /// @param taskHash Commitment to the buyer's task (validation set, valuation method, model id).
     /// @param methodId Valuation method the oracles must use; reports name it.
+    /// @param mechanism Settlement rule.
+    /// @param liquidity λ in 18-decimal fixed point, for MixedMIA only (QMIA implies 1e18, MUT implies 0).
+    /// @param rho Fairshare only: price per unit of utility, in asset units per 1e18 weight.
+    /// @param modelId Names the buyer's model; MUT is one token per (buyer, asset, modelId).
     struct AuctionParams {
         address asset;
         uint128 budget;
@@ -43,6 +57,10 @@ interface IMiaAuction {
         bytes32[] oracleEncryptionKeys;
         bytes32 taskHash;
         uint32 methodId;
+        Mechanism mechanism;
+        uint64 liquidity;
+        uint128 rho;
+        bytes32 modelId;
     }
 
     /// @notice One oracle's EIP-712 signed valuation of every revealed provider.
@@ -76,6 +94,14 @@ interface IMiaAuction {
         bytes32 taskHash,
         uint32 methodId
     );
+    event MechanismConfigured(
+        uint256 indexed auctionId,
+        Mechanism mechanism,
+        uint64 liquidity,
+        uint128 rho,
+        uint256 cashEscrow,
+        address mutToken
+    );
     event BidCommitted(uint256 indexed auctionId, address indexed provider, bytes32 commitment, uint32 index);
     event BidRevealed(
         uint256 indexed auctionId, address indexed provider, uint256 cost, bytes32 salt, bytes32 datasetRoot
@@ -90,9 +116,15 @@ interface IMiaAuction {
         int256[] delta
     );
     event ScoresFinalized(uint256 indexed auctionId, uint32 round, uint256 reports);
-    event Payment(uint256 indexed auctionId, address indexed provider, uint256 amount);
+    /// @dev `amount` is the cash credited, `mutAmount` the MUT minted; their sum is the mechanism's payment.
+    event Payment(uint256 indexed auctionId, address indexed provider, uint256 amount, uint256 mutAmount);
     event AuctionSettled(
-        uint256 indexed auctionId, uint256 winners, uint256 totalPaid, uint256 forfeited, uint256 buyerRefund
+        uint256 indexed auctionId,
+        uint256 winners,
+        uint256 totalPaid,
+        uint256 totalMut,
+        uint256 forfeited,
+        uint256 buyerRefund
     );
     event AuctionCancelled(uint256 indexed auctionId, address indexed caller, uint256 forfeited, uint256 buyerRefund);
     event Withdrawal(address indexed asset, address indexed account, uint256 amount);

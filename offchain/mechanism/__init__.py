@@ -4,17 +4,30 @@ These mirror the Solidity libraries under `contracts/mechanism/` operation for o
 contract and this package must produce identical winners and payments, to the wei.
 """
 
+from offchain.mechanism.fairshare import FairshareOutcome, fairshare, fairshare_prices
 from offchain.mechanism.median import lower_median, median_scores
+from offchain.mechanism.mixed import MixedOutcome, mixed_mia
 from offchain.mechanism.qmia import MAX_ABS_DELTA, MAX_BID, MAX_QUALITY, WAD, Outcome, qmia, weight
+from offchain.mechanism.settlement import MECHANISMS, Settlement, cash_escrow, effective_liquidity, settle
 
 __all__ = [
     "MAX_ABS_DELTA",
     "MAX_BID",
     "MAX_QUALITY",
+    "MECHANISMS",
     "WAD",
+    "FairshareOutcome",
+    "MixedOutcome",
     "Outcome",
+    "Settlement",
+    "cash_escrow",
+    "effective_liquidity",
+    "fairshare",
+    "fairshare_prices",
     "lower_median",
     "median_scores",
+    "mixed_mia",
     "qmia",
+    "settle",
     "weight",
 ]

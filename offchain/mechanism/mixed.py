@@ -2,7 +2,7 @@
 
 With liquidity factor λ (18-decimal, in [0, 1e18]) each winner gets cash_i = floor(λ·p_i / 1e18) and
 mut_i = p_i − cash_i in Marginal Utility Tokens, so cash + MUT = p_i exactly. Only floor(λ·B / 1e18)
-cash is escrowed; Σ cash_i ≤ that. λ = 1e18 is cash Q-MIA, λ = 0 is pure MUT.
+cash is escrowed (`settlement.cash_escrow`); Σ cash_i ≤ that. λ = 1e18 is cash Q-MIA, λ = 0 is pure MUT.
 """
 
 from __future__ import annotations
@@ -30,11 +30,6 @@ class MixedOutcome:
     @property
     def total_mut(self) -> int:
         return sum(self.mut)
-
-
-def cash_escrow(budget: int, liquidity: int) -> int:
-    """Cash the buyer escrows for budget B at λ."""
-    return (budget * liquidity) // WAD
 
 
 def mixed_mia(bids: Sequence[int], weights: Sequence[int], budget: int, liquidity: int) -> MixedOutcome:

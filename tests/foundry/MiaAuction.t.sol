@@ -196,7 +196,8 @@ contract MiaAuctionTest is MiaFixture {
             if (logs[k].emitter != address(auction) || logs[k].topics[0] != IMiaAuction.Payment.selector) continue;
             vm.assertEq(uint256(logs[k].topics[1]), id, "payment auction id");
             address to = address(uint160(uint256(logs[k].topics[2])));
-            uint256 amount = abi.decode(logs[k].data, (uint256));
+            (uint256 amount, uint256 mutAmount) = abi.decode(logs[k].data, (uint256, uint256));
+            vm.assertEq(mutAmount, 0, "cash Q-MIA mints no MUT");
             bool matched = false;
             for (uint256 j = 0; j < expected.length; ++j) {
                 if (provider[j] != to) continue;
@@ -228,7 +229,7 @@ contract MiaAuctionTest is MiaFixture {
         for (uint256 k = 0; k < logs.length; ++k) {
             if (logs[k].topics[0] != IMiaAuction.AuctionSettled.selector) continue;
             vm.assertEq(uint256(logs[k].topics[1]), id, "settled id");
-            vm.assertEq(logs[k].data, abi.encode(winners, totalPaid, forfeited, refund), "AuctionSettled data");
+            vm.assertEq(logs[k].data, abi.encode(winners, totalPaid, uint256(0), forfeited, refund), "AuctionSettled data");
             found = true;
         }
         vm.assertTrue(found, "AuctionSettled emitted");
@@ -265,7 +266,7 @@ contract MiaAuctionTest is MiaFixture {
         _commit(id, 1);
         vm.warp(REVEAL_END);
         vm.expectEmit(true, false, false, true, address(auction));
-        emit IMiaAuction.AuctionSettled(id, 0, 0, 2 * DEPOSIT, BUDGET + 2 * DEPOSIT);
+        emit IMiaAuction.AuctionSettled(id, 0, 0, 0, 2 * DEPOSIT, BUDGET + 2 * DEPOSIT);
         auction.settle(id);
         vm.assertEq(auction.credits(ETH, buyer), BUDGET + 2 * DEPOSIT, "buyer gets everything");
         _assertEscrow();

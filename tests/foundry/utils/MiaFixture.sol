@@ -102,7 +102,11 @@ abstract contract MiaFixture is TestBase {
             oracles: oracles,
             oracleEncryptionKeys: keys,
             taskHash: keccak256("task: validation set, method, model"),
-            methodId: METHOD
+            methodId: METHOD,
+            mechanism: IMiaAuction.Mechanism.QMIA,
+            liquidity: 1e18,
+            rho: 0,
+            modelId: bytes32(0)
         });
     }
 
