@@ -143,8 +143,8 @@ def build_market(cfg: MarketConfig) -> Market:
     x, y = load_dataset(cfg.dataset)
     perm = rng.permutation(y.shape[0])
     x, y = x[perm], y[perm]
-    n_test = int(round(cfg.test_fraction * y.shape[0]))
-    n_val = int(round(cfg.validation_fraction * y.shape[0]))
+    n_test = round(cfg.test_fraction * y.shape[0])
+    n_val = round(cfg.validation_fraction * y.shape[0])
     test_x, test_y = x[:n_test], y[:n_test]
     validation = Dataset(x[n_test : n_test + n_val], y[n_test : n_test + n_val], name=f"{cfg.dataset}-validation")
     pool_x, pool_y = x[n_test + n_val :], y[n_test + n_val :]

@@ -36,8 +36,8 @@ __all__ = [
     "copying",
     "misreport_sweep",
     "scale",
-    "sybil",
     "sweep_summary",
+    "sybil",
 ]
 
 MULTIPLIERS: tuple[Fraction, ...] = tuple(
@@ -135,7 +135,7 @@ def collusion(
                 {"rule": name, "size": s, "coalitions": len(mine),
                  "gaining": sum(1 for r in mine if r["gain_wei"] > 0),
                  "max_gain_tokens": best["gain_wei"] / TOKEN,
-                 "max_gain_vs_truthful": best["gain_wei"] / base if base else (float("inf") if best["gain_wei"] else 0.0),
+                 "max_gain_vs_truthful": best["gain_wei"] / base if base else None,
                  "coalition": best["coalition"] if best["gain_wei"] else "", "multiplier": best["best_multiplier"]
                  if best["gain_wei"] else ""}
             )  # fmt: skip
@@ -211,12 +211,13 @@ def copying(
         provs[ci] = copied
         attacked = market.with_providers(provs)
         for name, rule in RULES.items():
-            u0 = provider_utilities(rule.run(round_input(honest)), honest.costs)
-            u1 = provider_utilities(rule.run(round_input(attacked)), attacked.costs)
+            a0, a1 = rule.run(round_input(honest)), rule.run(round_input(attacked))
+            u0, u1 = provider_utilities(a0, honest.costs), provider_utilities(a1, attacked.costs)
             rows.append(
                 {"rule": name, "copier": cp.pid, "victim": vp.pid, "copier_commits": order,
                  "copier_w_before": honest.scores.weights[ci], "copier_w_after": attacked.scores.weights[ci],
                  "victim_w_before": honest.scores.weights[vi], "victim_w_after": attacked.scores.weights[vi],
+                 "copier_won_before": a0.won[ci], "copier_won_after": a1.won[ci],
                  "copier_gain_wei": u1[ci] - u0[ci], "victim_change_wei": u1[vi] - u0[vi]}
             )  # fmt: skip
     return rows
