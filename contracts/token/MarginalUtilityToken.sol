@@ -87,6 +87,8 @@ contract MarginalUtilityToken is ERC20, ReentrancyGuard {
             if (received != amount) revert TokenAmountMismatch(amount, received);
         }
         uint256 scaled = amount * PRECISION + carry;
+        // Intended: the quotient's remainder is carried into the next deposit, never lost.
+        // slither-disable-next-line divide-before-multiply
         uint256 increment = scaled / supply;
         carry = scaled - increment * supply;
         revenuePerToken += increment;
