@@ -15,7 +15,7 @@ SOL_SOURCES := $(shell find contracts -name '*.sol') foundry.toml
 export PYTHONUNBUFFERED := 1
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup demo test test-python test-forge lint bench clean
+.PHONY: setup demo test test-python test-forge slither lint bench clean
 
 setup: $(PY_STAMP) $(NPM_STAMP) $(BUILD_STAMP)
 
@@ -37,7 +37,20 @@ $(BUILD_STAMP): $(SOL_SOURCES) $(PY_STAMP) $(NPM_STAMP)
 demo: setup
 	$(BIN)/mia demo
 
-test: setup lint test-python test-forge
+test: setup lint slither test-python test-forge
+
+# Static analysis through the Foundry build; fails on any medium or high finding. slither pins a web3
+# older than the SDK's, so it lives in its own virtual environment (pinned in tools/slither-requirements.txt).
+SLITHER_VENV := build/slither-venv
+SLITHER_STAMP := $(SLITHER_VENV)/.installed
+
+$(SLITHER_STAMP): tools/slither-requirements.txt
+	test -x $(SLITHER_VENV)/bin/python || $(PYTHON) -m venv $(SLITHER_VENV)
+	$(SLITHER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tools/slither-requirements.txt
+	touch $@
+
+slither: $(SLITHER_STAMP) $(NPM_STAMP)
+	PATH="$(CURDIR)/node_modules/.bin:$$PATH" $(SLITHER_VENV)/bin/slither . --config-file slither.config.json
 
 test-python: setup
 	$(PY) -m pytest -n 2 -p no:cacheprovider

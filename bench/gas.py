@@ -2,9 +2,12 @@
 
 Runs auctions of n = 10, 50, 100 revealed providers on the embedded chain (gas is the EVM's, so the
 same on any node) and prints a markdown table. Also times the whole demo on eth-tester and anvil.
+`--chunked` measures chunked scoring and settlement for n = 10, 100, 1,000 on anvil (receipts' gasUsed,
+so intrinsic and calldata gas included): per-provider gas, total, and the largest single transaction.
 
     python bench/gas.py            # full table
     python bench/gas.py --quick    # n = 10 only, no demo timing
+    python bench/gas.py --chunked  # chunked table, n = 10, 100, 1000 (about 10 minutes)
 """
 
 from __future__ import annotations
@@ -116,6 +119,85 @@ def mut_gas(chain: Chain, contract) -> list[tuple[str, int, str]]:
     return rows
 
 
+def run_chunked(chain: Chain, contract, n: int, mechanism: int = 0, rng_seed: int = 0) -> dict[str, list[int]]:
+    """One auction of n revealed providers, 2-of-3 oracles, scored and settled in chunks: gas per transaction."""
+    import random
+
+    from pysdk.chunked import settle_in_chunks, split_report, submit_score_chunks
+
+    rng = random.Random(rng_seed)
+    buyer_acct = Account.create()
+    chain.fund(buyer_acct.address, 1_000 * ETHER)
+    oracles = [Account.create() for _ in range(3)]
+    chain.fund(oracles[0].address, 50 * ETHER)
+    buyer = Buyer(chain, contract, buyer_acct)
+    window = 3600 + 3 * n  # room for n commits / reveals on a node that advances time per block
+    aid = buyer.create_auction(
+        budget=n * ETHER // 10, deposit=ETHER // 100, threshold=2,
+        oracles=[OracleInfo(o.address, secrets.token_bytes(32)) for o in oracles],
+        task_hash=b"\x01" * 32, method_id=1, schedule=Schedule(window, window, window), max_providers=n,
+        mechanism=mechanism, liquidity=ETHER // 2,
+    )  # fmt: skip
+    info = buyer.auction(aid)
+    provs = []
+    for _ in range(n):
+        a = Account.create()
+        chain.fund(a.address, ETHER)
+        cost, salt, root = rng.randint(1, 5) * ETHER // 10, new_salt(), secrets.token_bytes(32)
+        c = commitment_of(chain.chain_id, contract.address, aid, a.address, cost, salt, root)
+        chain.sender(a).transact(contract.functions.commit(aid, c), value=info.deposit)
+        provs.append((a, cost, salt, root))
+    chain.advance_to(info.commit_deadline)
+    for a, cost, salt, root in provs:
+        chain.sender(a).transact(contract.functions.reveal(aid, cost, salt, root))
+    chain.advance_to(info.reveal_deadline)
+    clients = [Oracle(chain, contract, o) for o in oracles]
+    scores = {a.address: (rng.randint(5, 10) * 10**17, rng.randint(1, 10) * 10**16) for a, *_ in provs}
+    full = [
+        c.build_report(aid, scores, transcript_hash=b"\x02" * 32, deadline=info.scoring_deadline) for c in clients[:2]
+    ]
+    parts = [split_report(r, 250) for r in full]
+    chunks = [
+        (list(reps), [c.sign(r) for c, r in zip(clients, reps, strict=False)]) for reps in zip(*parts, strict=True)
+    ]
+    gas = {"scores": [r["gasUsed"] for r in submit_score_chunks(clients[0], aid, chunks)]}
+    receipts = settle_in_chunks(buyer, aid)
+    order_sel = contract.functions.orderForSettlement(aid, []).selector
+    gas["order"] = [
+        r["gasUsed"]
+        for r in receipts
+        if chain.w3.eth.get_transaction(r["transactionHash"])["input"][:4].hex() in (order_sel[2:], order_sel)
+    ]
+    gas["pay"] = [r["gasUsed"] for r in receipts][len(gas["order"]) :]
+    return gas
+
+
+def chunked_table(sizes: list[int], mechanisms: list[int]) -> None:
+    from deploy.networks import connect
+    from pysdk.auction import Mechanism
+
+    chain = connect("anvil")
+    try:
+        contract = chain.deploy("MiaAuction")
+        print(
+            "| mechanism | n | txs: score / order / pay | largest: score / order / pay | gas / provider | total gas |"
+            " largest tx |"
+        )
+        print("|---|---:|---|---|---:|---:|---:|")
+        for mech in mechanisms:
+            for n in sizes:
+                g = run_chunked(chain, contract, n, mechanism=mech)
+                every = g["scores"] + g["order"] + g["pay"]
+                print(
+                    f"| {Mechanism(mech).name} | {n:,} | {len(g['scores'])} / {len(g['order'])} / {len(g['pay'])} | "
+                    f"{max(g['scores']):,} / {max(g['order'], default=0):,} / {max(g['pay']):,} | "
+                    f"{sum(every) / n:,.0f} | {sum(every):,} | {max(every):,} |",
+                    flush=True,
+                )
+    finally:
+        chain.close()
+
+
 def time_demo(network: str) -> float:
     from pysdk.demo import run_demo
 
@@ -129,7 +211,12 @@ def time_demo(network: str) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--chunked", action="store_true", help="chunked scoring + settlement, n = 10, 100, 1000")
+    ap.add_argument("--sizes", default="10,100,1000", help="provider counts for --chunked")
     args = ap.parse_args()
+    if args.chunked:
+        chunked_table([int(x) for x in args.sizes.split(",")], [0, 1])
+        return
     sizes = [10] if args.quick else [10, 50, 100]
 
     chain = Chain.embedded()

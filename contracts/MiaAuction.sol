@@ -11,12 +11,16 @@ import {QMIA} from "./mechanism/QMIA.sol";
 import {Fairshare} from "./mechanism/Fairshare.sol";
 import {MixedMIA} from "./mechanism/MixedMIA.sol";
 import {MarginalUtilityToken} from "./token/MarginalUtilityToken.sol";
+import {MutFactory} from "./token/MutFactory.sol";
 import {Median} from "./lib/Median.sol";
 import {ScoreReportHashing} from "./oracle/ScoreReportHashing.sol";
 
 /// @title MiaAuction
 /// @notice Sealed-bid (commit-reveal) procurement auctions for training data, settled on-chain with
 ///         the Q-MIA mechanism from oracle-committee scores. Many auctions live in one deployment.
+///         Large auctions (up to MAX_PROVIDERS) are scored and settled in chunks: `submitScoreChunk`,
+///         then `orderForSettlement` and `settleChunk`, each resumable by anyone, with the same result
+///         as the one-shot `submitScores` and `settle`.
 /// @dev Escrow invariant: for every asset, this contract's balance equals `totalOwed[asset]`, the sum
 ///      of unsettled budgets, unreturned deposits and unwithdrawn credits. All payouts are pull-based.
 contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
@@ -75,6 +79,22 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         int128 delta; // median marginal utility, set when scores are accepted
     }
 
+    /// @dev Progress of chunked scoring and settlement of one auction.
+    struct Progress {
+        uint32 scored; // revealed providers holding medians
+        uint32 scorePos; // commit index of the last provider scored
+        uint32 eligible; // scored providers with weight > 0: the length of the settlement order
+        uint32 ordered; // entries of the settlement order verified so far
+        uint32 paid; // entries of the settlement order paid out so far
+        uint32 winners; // Payment events emitted so far
+        uint128 lastWeight; // weight of the last ordered entry
+        uint256 lastEntry; // last ordered entry: commit index << 240 | bid << 144 | running weight
+        bytes32 orderHash; // hash chain over the ordered entries
+        uint256 fairTotal; // Fairshare: sum of the posted values of the ordered entries
+        uint128 totalCash;
+        uint128 totalMut;
+    }
+
     /// @notice Number of auctions created; ids run from 1 to `auctionCount`.
     uint256 public auctionCount;
     /// @notice Everything this contract owes, per asset (address(0) = ETH).
@@ -86,9 +106,20 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
 
     mapping(uint256 auctionId => Auction) internal _auctions;
     mapping(uint256 auctionId => address[]) internal _providers;
+    // Written through storage pointers (commit, reveal, scoring), which the detector does not follow.
+    // slither-disable-next-line uninitialized-state
     mapping(uint256 auctionId => mapping(address provider => Bid)) internal _bids;
     mapping(uint256 auctionId => mapping(address oracle => uint256)) internal _oracleSlot; // index + 1
     mapping(uint256 auctionId => address[]) internal _oracles;
+    // slither-disable-next-line uninitialized-state
+    mapping(uint256 auctionId => Progress) internal _progress;
+
+    /// @notice Deploys every MUT token of this auction contract (keeps their code out of this one).
+    MutFactory public immutable mutFactory;
+
+    constructor() {
+        mutFactory = new MutFactory();
+    }
 
     // ------------------------------------------------------------------ create
 
@@ -180,7 +211,9 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
     function _mutToken(address asset, bytes32 modelId) internal returns (address token) {
         token = mutTokenOf[msg.sender][asset][modelId];
         if (token == address(0)) {
-            token = address(new MarginalUtilityToken("mia Marginal Utility Token", "MUT", asset, msg.sender, modelId));
+            // The factory is this contract's own immutable deployment, and callers hold the reentrancy lock.
+            // slither-disable-next-line reentrancy-no-eth,reentrancy-benign
+            token = mutFactory.create(asset, msg.sender, modelId);
             mutTokenOf[msg.sender][asset][modelId] = token;
         }
     }
@@ -240,28 +273,61 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
     ///      unexpired, list the revealed providers and dataset roots in commit order, and keep every
     ///      value in bounds.
     function submitScores(uint256 auctionId, ScoreReport[] calldata reports, bytes[] calldata signatures) external {
+        _acceptScores(auctionId, reports, signatures, false);
+    }
+
+    /// @notice Accepts scores for the next run of revealed providers, for auctions too large for one
+    ///         transaction. A chunk's reports are ordinary signed reports listing the next revealed
+    ///         providers (commit order, none skipped) after those already scored; the last chunk
+    ///         finalizes the scores exactly as `submitScores` would.
+    function submitScoreChunk(uint256 auctionId, ScoreReport[] calldata reports, bytes[] calldata signatures)
+        external
+    {
+        _acceptScores(auctionId, reports, signatures, true);
+    }
+
+    function _acceptScores(
+        uint256 auctionId,
+        ScoreReport[] calldata reports,
+        bytes[] calldata signatures,
+        bool chunk
+    ) internal {
         Auction storage a = _open(auctionId, Phase.Scoring);
         uint256 count = reports.length;
         if (count < a.threshold || count > a.nOracles) revert ReportCountOutOfRange(count, a.threshold, a.nOracles);
         if (signatures.length != count) revert SignatureCountMismatch(count, signatures.length);
 
+        Progress storage g = _progress[auctionId];
         uint256 n = a.nRevealed;
-        _checkProviders(auctionId, reports[0], 0, n);
-        _verifyReports(a, auctionId, reports, signatures, n);
+        uint256 len = reports[0].providers.length;
+        if (!chunk && g.scored != 0) revert ScoresInProgress(auctionId, g.scored);
+        if (chunk ? len == 0 || g.scored + len > n : len != n) revert ReportLengthMismatch(0);
+        g.scorePos = uint32(_checkProviders(auctionId, reports[0], g.scorePos, len, chunk));
+        _verifyReports(a, auctionId, reports, signatures, len);
 
         uint256[] memory qs = new uint256[](count);
         int256[] memory ds = new int256[](count);
-        for (uint256 j = 0; j < n; ++j) {
+        uint256 eligible = 0;
+        for (uint256 j = 0; j < len; ++j) {
             for (uint256 r = 0; r < count; ++r) {
                 qs[r] = reports[r].q[j];
                 ds[r] = reports[r].delta[j];
             }
             Bid storage bid = _bids[auctionId][reports[0].providers[j]];
-            bid.q = uint64(Median.ofUint(qs));
-            bid.delta = int128(Median.ofInt(ds));
+            uint256 q = Median.ofUint(qs);
+            int256 d = Median.ofInt(ds);
+            bid.q = uint64(q);
+            bid.delta = int128(d);
+            if (QMIA.weight(q, d) > 0) ++eligible;
         }
-        a.status = Status.Scored;
-        emit ScoresFinalized(auctionId, SCORING_ROUND, count);
+        uint256 scored = g.scored + len;
+        g.scored = uint32(scored);
+        g.eligible += uint32(eligible);
+        if (chunk) emit ScoreChunkAccepted(auctionId, scored, n, count);
+        if (scored == n) {
+            a.status = Status.Scored;
+            emit ScoresFinalized(auctionId, SCORING_ROUND, count);
+        }
     }
 
     /// @dev Checks every report and signature; the signers must be distinct committee members.
@@ -274,7 +340,7 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
     ) internal {
         bytes32 providersHash = keccak256(abi.encodePacked(reports[0].providers));
         bytes32 rootsHash = keccak256(abi.encodePacked(reports[0].datasetRoots));
-        uint256 seen; // bitmap of committee slots
+        uint256 seen = 0; // bitmap of committee slots
         for (uint256 r = 0; r < reports.length; ++r) {
             ScoreReport calldata report = reports[r];
             _checkReport(a, auctionId, report, r, n);
@@ -296,6 +362,8 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         returns (address signer)
     {
         ECDSA.RecoverError err;
+        // The third value only details `err`, which is checked.
+        // slither-disable-next-line unused-return
         (signer, err,) = ECDSA.tryRecoverCalldata(digest, signature);
         if (err != ECDSA.RecoverError.NoError) revert InvalidSignature(r);
         if (_oracleSlot[auctionId][signer] == 0) revert NotOracle(signer);
@@ -319,16 +387,30 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         }
     }
 
-    /// @dev The report must list exactly the revealed providers, in commit order, with their roots.
-    function _checkProviders(uint256 auctionId, ScoreReport calldata report, uint256 r, uint256 n) internal view {
-        if (report.providers.length != n || report.datasetRoots.length != n) revert ReportLengthMismatch(r);
-        uint256 lastIndex = 0;
+    /// @dev The report must list revealed providers in commit order, with their roots, after commit
+    ///      index `lastIndex`; a chunk must also skip no revealed provider. (A full report needs no gap
+    ///      check: n strictly increasing revealed providers are all of them.)
+    /// @return The commit index of the last provider listed.
+    function _checkProviders(uint256 auctionId, ScoreReport calldata report, uint256 lastIndex, uint256 n, bool chunk)
+        internal
+        view
+        returns (uint256)
+    {
+        if (report.datasetRoots.length != n) revert ReportLengthMismatch(0);
+        address[] storage all = _providers[auctionId];
         for (uint256 j = 0; j < n; ++j) {
             Bid storage bid = _bids[auctionId][report.providers[j]];
-            if (!bid.revealed || bid.index <= lastIndex) revert ProviderMismatch(r, j);
-            if (bid.datasetRoot != report.datasetRoots[j]) revert DatasetRootMismatch(r, j);
-            lastIndex = bid.index;
+            uint256 index = bid.index;
+            if (!bid.revealed || index <= lastIndex) revert ProviderMismatch(0, j);
+            if (chunk) {
+                for (uint256 k = lastIndex; k + 1 < index; ++k) {
+                    if (_bids[auctionId][all[k]].revealed) revert ProviderMismatch(0, j);
+                }
+            }
+            if (bid.datasetRoot != report.datasetRoots[j]) revert DatasetRootMismatch(0, j);
+            lastIndex = index;
         }
+        return lastIndex;
     }
 
     // ------------------------------------------------------------------ settle / cancel
@@ -337,10 +419,9 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
     ///         credits them; the unspent budget and forfeited deposits are credited to the buyer.
     /// @dev Callable by anyone once scores are in, or after the reveal deadline if nobody revealed.
     function settle(uint256 auctionId) external {
-        Auction storage a = _auctions[auctionId];
-        Phase phase = _phase(auctionId, a);
-        bool nobodyRevealed = a.nRevealed == 0 && (phase == Phase.Scoring || phase == Phase.Expired);
-        if (phase != Phase.Scored && !nobodyRevealed) revert WrongPhase(auctionId, phase);
+        Auction storage a = _settleable(auctionId);
+        Progress storage g = _progress[auctionId];
+        if (g.paid != 0) revert SettlementInProgress(auctionId, g.paid);
 
         address[] storage providers = _providers[auctionId];
         uint256 nAll = providers.length;
@@ -361,35 +442,141 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         (uint256[] memory payments, bool[] memory won) = a.mechanism == Mechanism.Fairshare
             ? Fairshare.settle(bids, weights, a.rho, a.budget)
             : QMIA.settle(bids, weights, a.budget);
-        (uint256 winners, uint256 totalCash, uint256 totalMut) = _pay(auctionId, a, revealed, payments, won);
+        address mut = a.mutToken;
+        for (uint256 i = 0; i < n; ++i) {
+            if (won[i]) _payOne(auctionId, a, g, mut, revealed[i], payments[i]);
+        }
+        _finishSettlement(auctionId, a, g);
+    }
+
+    /// @notice Verifies the next chunk of the settlement order: the commit indices of the eligible
+    ///         providers (weight > 0) ascending in virtual cost b/w, ties by index — the order one-shot
+    ///         settlement sorts into. Anyone may call; the order is unique, so a wrong chunk reverts.
+    /// @dev Folds each entry (commit index << 240 | bid << 144 | running weight) into a hash chain that
+    ///      `settleChunk` checks its calldata against, so the order is never stored.
+    function orderForSettlement(uint256 auctionId, uint256[] calldata indices) external {
+        Auction storage a = _auctions[auctionId];
+        Phase current = _phase(auctionId, a);
+        if (current != Phase.Scored) revert WrongPhase(auctionId, current);
+        Progress storage g = _progress[auctionId];
+        uint256 s = g.ordered;
+        if (s + indices.length > g.eligible) revert SettlementOrderMismatch(g.eligible);
+        uint256 last = g.lastEntry;
+        uint256 lastWeight = g.lastWeight;
+        bytes32 h = g.orderHash;
+        uint256 fairTotal = g.fairTotal;
+        uint256 rho = a.rho;
+        for (uint256 k = 0; k < indices.length; ++k) {
+            uint256 index = indices[k];
+            if (index == 0 || index > a.nCommitted) revert SettlementOrderMismatch(s + k);
+            Bid storage bid = _bids[auctionId][_providers[auctionId][index - 1]];
+            uint256 w = QMIA.weight(bid.q, bid.delta);
+            uint256 cost = bid.cost;
+            if (!bid.revealed || w == 0) revert SettlementOrderMismatch(s + k);
+            if (s + k > 0) {
+                uint256 left = uint96(last >> 144) * w;
+                uint256 right = cost * lastWeight;
+                if (left > right || (left == right && (last >> 240) >= index)) revert SettlementOrderMismatch(s + k);
+            }
+            last = (index << 240) | (cost << 144) | (uint144(last) + w);
+            lastWeight = w;
+            h = keccak256(abi.encode(h, last));
+            fairTotal += Fairshare.value(w, rho);
+        }
+        s += indices.length;
+        g.ordered = uint32(s);
+        g.lastEntry = last;
+        g.lastWeight = uint128(lastWeight);
+        g.orderHash = h;
+        g.fairTotal = fairTotal;
+        emit SettlementOrdered(auctionId, s, g.eligible, h);
+    }
+
+    /// @notice Pays up to `maxPayments` more entries of the verified settlement order and, after the
+    ///         last, credits the buyer's refund exactly as `settle` does. `entries` is the whole order
+    ///         as `orderForSettlement` hashed it. Anyone may call.
+    function settleChunk(uint256 auctionId, uint256[] calldata entries, uint256 maxPayments) external {
+        Auction storage a = _settleable(auctionId);
+        Progress storage g = _progress[auctionId];
+        uint256 m = g.eligible;
+        if (g.ordered != m) revert SettlementOrderIncomplete(g.ordered, m);
+        if (entries.length != m) revert SettlementOrderMismatch(entries.length);
+
+        uint256[] memory order = new uint256[](m);
+        uint256[] memory bids = new uint256[](m);
+        uint256[] memory weights = new uint256[](m);
+        uint256[] memory prefix = new uint256[](m + 1);
+        bytes32 h = 0;
+        for (uint256 s = 0; s < m; ++s) {
+            uint256 e = entries[s];
+            h = keccak256(abi.encode(h, e));
+            order[s] = s;
+            bids[s] = uint96(e >> 144);
+            prefix[s + 1] = uint144(e);
+            weights[s] = prefix[s + 1] - prefix[s];
+        }
+        if (h != g.orderHash) revert SettlementOrderMismatch(m);
+
+        bool fair = a.mechanism == Mechanism.Fairshare;
+        uint256 limit = fair ? m : QMIA.winnerCount(order, prefix, bids, weights, a.budget);
+        uint256 from = g.paid;
+        uint256 to = from + maxPayments < limit ? from + maxPayments : limit;
+        address mut = a.mutToken;
+        for (uint256 s = from; s < to; ++s) {
+            uint256 payment;
+            if (fair) {
+                payment = Fairshare.price(Fairshare.value(weights[s], a.rho), g.fairTotal, a.budget);
+                if (payment == 0 || bids[s] > payment) continue;
+            } else {
+                payment = QMIA.criticalPayment(order, prefix, bids, weights, a.budget, s);
+            }
+            _payOne(auctionId, a, g, mut, _providers[auctionId][(entries[s] >> 240) - 1], payment);
+        }
+        g.paid = uint32(to);
+        if (to == limit) _finishSettlement(auctionId, a, g);
+    }
+
+    /// @notice Chunked scoring and settlement progress of an auction.
+    function settlementProgress(uint256 auctionId) external view returns (Progress memory) {
+        return _progress[auctionId];
+    }
+
+    /// @dev The auction if it may be settled now: scored, or nobody revealed and the reveal phase is over.
+    function _settleable(uint256 auctionId) internal view returns (Auction storage a) {
+        a = _auctions[auctionId];
+        Phase current = _phase(auctionId, a);
+        bool nobodyRevealed = a.nRevealed == 0 && (current == Phase.Scoring || current == Phase.Expired);
+        if (current != Phase.Scored && !nobodyRevealed) revert WrongPhase(auctionId, current);
+    }
+
+    /// @dev Credits λ·p in cash and mints the rest in MUT to one winner.
+    function _payOne(
+        uint256 auctionId,
+        Auction storage a,
+        Progress storage g,
+        address mut,
+        address provider,
+        uint256 payment
+    ) internal {
+        (uint256 cash, uint256 minted) = MixedMIA.split(payment, a.liquidity);
+        g.totalCash += uint128(cash);
+        g.totalMut += uint128(minted);
+        ++g.winners;
+        credits[a.asset][provider] += cash;
+        // The auction's own MUT: `_mint` has no receiver hook, so no code of others runs here.
+        // slither-disable-next-line reentrancy-no-eth,reentrancy-events,calls-loop
+        if (minted > 0) MarginalUtilityToken(mut).mint(provider, minted);
+        emit Payment(auctionId, provider, cash, minted);
+    }
+
+    /// @dev Credits the unspent cash escrow and the forfeited deposits to the buyer; closes the auction.
+    function _finishSettlement(uint256 auctionId, Auction storage a, Progress storage g) internal {
         uint256 forfeited = uint256(a.nCommitted - a.nRevealed) * a.deposit;
+        uint256 totalCash = g.totalCash;
         uint256 refund = a.cashEscrow - totalCash + forfeited;
         credits[a.asset][a.buyer] += refund;
         a.status = Status.Settled;
-        emit AuctionSettled(auctionId, winners, totalCash, totalMut, forfeited, refund);
-    }
-
-    /// @dev Credits λ·p in cash and mints the rest in MUT for every winner.
-    function _pay(
-        uint256 auctionId,
-        Auction storage a,
-        address[] memory revealed,
-        uint256[] memory payments,
-        bool[] memory won
-    ) internal returns (uint256 winners, uint256 totalCash, uint256 totalMut) {
-        address asset = a.asset;
-        uint256 liquidity = a.liquidity;
-        MarginalUtilityToken mut = MarginalUtilityToken(a.mutToken);
-        for (uint256 i = 0; i < revealed.length; ++i) {
-            if (!won[i]) continue;
-            ++winners;
-            (uint256 cash, uint256 minted) = MixedMIA.split(payments[i], liquidity);
-            totalCash += cash;
-            totalMut += minted;
-            credits[asset][revealed[i]] += cash;
-            if (minted > 0) mut.mint(revealed[i], minted);
-            emit Payment(auctionId, revealed[i], cash, minted);
-        }
+        emit AuctionSettled(auctionId, g.winners, totalCash, g.totalMut, forfeited, refund);
     }
 
     /// @notice Cancels an auction: by anyone once the scoring deadline has passed without scores, or
@@ -397,10 +584,10 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
     ///         buyer; revealed providers already hold their deposits.
     function cancel(uint256 auctionId) external {
         Auction storage a = _auctions[auctionId];
-        Phase phase = _phase(auctionId, a);
-        bool expired = phase == Phase.Expired;
-        bool buyerEarly = msg.sender == a.buyer && a.nCommitted == 0 && phase == Phase.Commit;
-        if (!expired && !buyerEarly) revert CannotCancel(auctionId, phase);
+        Phase current = _phase(auctionId, a);
+        bool expired = current == Phase.Expired;
+        bool buyerEarly = msg.sender == a.buyer && a.nCommitted == 0 && current == Phase.Commit;
+        if (!expired && !buyerEarly) revert CannotCancel(auctionId, current);
         uint256 forfeited = uint256(a.nCommitted - a.nRevealed) * a.deposit;
         uint256 refund = uint256(a.cashEscrow) + forfeited;
         credits[a.asset][a.buyer] += refund;
@@ -495,6 +682,8 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
     }
 
     /// @dev Pulls `amount` of `asset` from the sender and books it as owed. Exact amounts only.
+    ///      Reached only from the payable createAuction and commit.
+    // slither-disable-next-line msg-value-in-nonpayable
     function _collect(address asset, uint256 amount) internal {
         if (asset == address(0)) {
             if (msg.value != amount) revert WrongPaymentValue(amount, msg.value);

@@ -179,43 +179,62 @@ class Auditor(AuctionClient):
         return rep
 
     def _audit_reports(self, rep: AuditReport, auction_id: int, c: Any, revealed, accepted, finalized) -> None:
+        """Every scoring transaction (one for `submitScores`, several for `submitScoreChunk`) re-verified
+        from its calldata; their provider runs must concatenate to the revealed providers in order."""
         chain_id, address = self.chain.chain_id, self.contract.address
-        tx = self.chain.w3.eth.get_transaction(finalized["transactionHash"])
-        _, args = self.contract.decode_function_input(tx["input"])
-        reports = [ScoreReport.from_tuple(t) for t in args["reports"]]
-        sigs = [bytes(s) for s in args["signatures"]]
         committee = {Web3.to_checksum_address(o) for o in c["oracles"]}
-        signers: list[str] = []
+        by_tx: dict[bytes, list[Any]] = {}
+        for e in accepted:
+            by_tx.setdefault(bytes(e["transactionHash"]), []).append(e)
+        if bytes(finalized["transactionHash"]) not in by_tx:
+            by_tx[bytes(finalized["transactionHash"])] = []
         problems: list[str] = []
-        for k, (r, sig) in enumerate(zip(reports, sigs, strict=True)):
-            try:
-                signer = recover_signer(r, sig, chain_id, address)
-            except ValueError as exc:
-                problems.append(f"report {k}: {exc}")
-                continue
-            signers.append(signer)
-            if signer not in committee:
-                problems.append(f"report {k}: signer {signer} not on the committee")
-            if r.auction_id != auction_id or r.method_id != c["methodId"]:
-                problems.append(f"report {k}: wrong auction or method")
-            if list(r.providers) != [x.provider for x in revealed]:
-                problems.append(f"report {k}: providers differ from the revealed set")
-            if list(r.dataset_roots) != [x.root for x in revealed]:  # type: ignore[attr-defined]
-                problems.append(f"report {k}: dataset roots differ from the reveals")
+        quorum_ok, events_ok = True, True
+        listed: list[str] = []
+        roots: list[bytes] = []
+        medians: list[tuple[int, int]] = []
+        for tx_hash, events in by_tx.items():
+            tx = self.chain.w3.eth.get_transaction(tx_hash)
+            _, args = self.contract.decode_function_input(tx["input"])
+            reports = [ScoreReport.from_tuple(t) for t in args["reports"]]
+            sigs = [bytes(s) for s in args["signatures"]]
+            signers: list[str] = []
+            for k, (r, sig) in enumerate(zip(reports, sigs, strict=True)):
+                try:
+                    signer = recover_signer(r, sig, chain_id, address)
+                except ValueError as exc:
+                    problems.append(f"report {k}: {exc}")
+                    continue
+                signers.append(signer)
+                if signer not in committee:
+                    problems.append(f"report {k}: signer {signer} not on the committee")
+                if r.auction_id != auction_id or r.method_id != c["methodId"]:
+                    problems.append(f"report {k}: wrong auction or method")
+                if (r.providers, r.dataset_roots) != (reports[0].providers, reports[0].dataset_roots):
+                    problems.append(f"report {k}: providers differ from the other reports")
+            quorum_ok &= len(set(signers)) == len(signers) >= c["threshold"]
+            events_ok &= len(events) == len(reports) and all(
+                e["args"]["signer"] == s
+                and bytes(e["args"]["digest"]) == digest(r, chain_id, address)
+                and list(e["args"]["q"]) == list(r.q)
+                and list(e["args"]["delta"]) == list(r.delta)
+                for e, s, r in zip(events, signers, reports, strict=False)
+            )
+            if reports:
+                listed += list(reports[0].providers)
+                roots += list(reports[0].dataset_roots)
+                q, d = median_scores([r.q for r in reports], [r.delta for r in reports])
+                medians += list(zip(q, d, strict=True))
+        if listed != [x.provider for x in revealed]:
+            problems.append("scored providers differ from the revealed set")
+        if roots != [x.root for x in revealed]:  # type: ignore[attr-defined]
+            problems.append("dataset roots differ from the reveals")
         rep.add("report signatures valid, committee members", not problems, "; ".join(problems))
-        rep.add("distinct signers, at least the threshold", len(set(signers)) == len(signers) >= c["threshold"])
-        events_ok = len(accepted) == len(reports) and all(
-            e["args"]["signer"] == s
-            and bytes(e["args"]["digest"]) == digest(r, chain_id, address)
-            and list(e["args"]["q"]) == list(r.q)
-            and list(e["args"]["delta"]) == list(r.delta)
-            for e, s, r in zip(accepted, signers, reports, strict=False)
-        )
+        rep.add("distinct signers, at least the threshold", quorum_ok)
         rep.add("report events match calldata", events_ok)
-        if reports and revealed:
-            q, d = median_scores([r.q for r in reports], [r.delta for r in reports])
-            for k, x in enumerate(revealed):
-                x.q, x.delta = q[k], d[k]
+        if medians and revealed and len(medians) == len(revealed):
+            for (q_k, d_k), x in zip(medians, revealed, strict=True):
+                x.q, x.delta = q_k, d_k
             stored = [self.contract.functions.getBid(auction_id, x.provider).call() for x in revealed]
             same = all(int(s[5]) == x.q and int(s[6]) == x.delta for s, x in zip(stored, revealed, strict=True))
             rep.add("medians match the stored scores", same)

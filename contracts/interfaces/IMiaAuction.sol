@@ -116,6 +116,10 @@ interface IMiaAuction {
         int256[] delta
     );
     event ScoresFinalized(uint256 indexed auctionId, uint32 round, uint256 reports);
+    /// @dev One chunk of scores accepted: `scored` revealed providers (of `revealed`) now hold medians.
+    event ScoreChunkAccepted(uint256 indexed auctionId, uint256 scored, uint256 revealed, uint256 reports);
+    /// @dev One chunk of the settlement order verified: `ordered` of the `eligible` providers placed.
+    event SettlementOrdered(uint256 indexed auctionId, uint256 ordered, uint256 eligible, bytes32 orderHash);
     /// @dev `amount` is the cash credited, `mutAmount` the MUT minted; their sum is the mechanism's payment.
     event Payment(uint256 indexed auctionId, address indexed provider, uint256 amount, uint256 mutAmount);
     event AuctionSettled(
@@ -161,4 +165,8 @@ interface IMiaAuction {
     error CannotCancel(uint256 auctionId, Phase current);
     error NothingToWithdraw(address asset, address account);
     error EthTransferFailed(address to, uint256 amount);
+    error ScoresInProgress(uint256 auctionId, uint256 scored);
+    error SettlementOrderMismatch(uint256 position);
+    error SettlementOrderIncomplete(uint256 ordered, uint256 eligible);
+    error SettlementInProgress(uint256 auctionId, uint256 paid);
 }

@@ -21,15 +21,25 @@ library Fairshare {
         uint256[] memory values = new uint256[](n);
         uint256 total = 0;
         for (uint256 i = 0; i < n; ++i) {
-            values[i] = (rho * weights[i]) / WAD;
+            values[i] = value(weights[i], rho);
             total += values[i];
         }
         for (uint256 i = 0; i < n; ++i) {
-            uint256 price = total <= budget ? values[i] : Math.mulDiv(values[i], budget, total);
-            if (price > 0 && bids[i] <= price) {
-                payments[i] = price;
+            uint256 p = price(values[i], total, budget);
+            if (p > 0 && bids[i] <= p) {
+                payments[i] = p;
                 sold[i] = true;
             }
         }
+    }
+
+    /// @notice v_i = floor(ρ·w_i / 1e18), the unscaled posted value of weight `w`.
+    function value(uint256 w, uint256 rho) internal pure returns (uint256) {
+        return (rho * w) / WAD;
+    }
+
+    /// @notice The posted price of a provider of value `v` when all values add up to `total`.
+    function price(uint256 v, uint256 total, uint256 budget) internal pure returns (uint256) {
+        return total <= budget ? v : Math.mulDiv(v, budget, total);
     }
 }

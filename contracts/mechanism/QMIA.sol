@@ -34,41 +34,57 @@ library QMIA {
 
         // Eligible providers (w > 0) sorted by virtual cost b/w, ties by index.
         uint256[] memory order = _eligible(weights);
-        uint256 m = order.length;
         _heapSort(order, bids, weights);
+        uint256[] memory prefix = prefixWeights(order, weights);
+        uint256 winners = winnerCount(order, prefix, bids, weights, budget);
+        for (uint256 s = 0; s < winners; ++s) {
+            uint256 i = order[s];
+            payments[i] = criticalPayment(order, prefix, bids, weights, budget, s);
+            won[i] = true;
+        }
+    }
 
-        // prefix[t] = total weight of the first t providers in sorted order.
-        uint256[] memory prefix = new uint256[](m + 1);
+    /// @notice prefix[t] = total weight of the first t providers of `order`.
+    function prefixWeights(uint256[] memory order, uint256[] memory weights)
+        internal
+        pure
+        returns (uint256[] memory prefix)
+    {
+        uint256 m = order.length;
+        prefix = new uint256[](m + 1);
         for (uint256 s = 0; s < m; ++s) {
             prefix[s + 1] = prefix[s] + weights[order[s]];
         }
+    }
 
-        // Winners: longest prefix with b_k * W_k <= B * w_k (monotone: once false, false after).
-        uint256 winners = 0;
+    /// @notice Winners: the longest prefix of `order` with b_k * W_k <= B * w_k (once false, false after).
+    /// @dev Shared by one-shot and chunked settlement, so both pick the same winners.
+    function winnerCount(
+        uint256[] memory order,
+        uint256[] memory prefix,
+        uint256[] memory bids,
+        uint256[] memory weights,
+        uint256 budget
+    ) internal pure returns (uint256 winners) {
+        uint256 m = order.length;
         while (winners < m) {
             uint256 i = order[winners];
             if (bids[i] * prefix[winners + 1] > budget * weights[i]) break;
             ++winners;
-        }
-
-        for (uint256 s = 0; s < winners; ++s) {
-            uint256 i = order[s];
-            payments[i] = _criticalPayment(order, prefix, bids, weights, budget, s);
-            won[i] = true;
         }
     }
 
     /// @dev p = max_r min(A(r), C(r)) over r = 1..m where, with the others sorted without s,
     ///      A(r) = floor(w_s * b'_r / w'_r) (infinite for r = m) rises and
     ///      C(r) = floor(B * w_s / (W'_{r-1} + w_s)) falls; binary search finds the crossing.
-    function _criticalPayment(
+    function criticalPayment(
         uint256[] memory order,
         uint256[] memory prefix,
         uint256[] memory bids,
         uint256[] memory weights,
         uint256 budget,
         uint256 s
-    ) private pure returns (uint256) {
+    ) internal pure returns (uint256) {
         uint256 m = order.length;
         uint256 ws = weights[order[s]];
         // Smallest r in [1, m] with A(r) >= C(r); r = m always qualifies.

@@ -21,7 +21,7 @@ contract MarginalUtilityToken is ERC20, ReentrancyGuard {
 
     uint256 internal constant PRECISION = 1e36;
 
-    /// @notice The only address allowed to mint (the auction contract that deployed this token).
+    /// @notice The only address allowed to mint (the auction contract whose factory deployed this token).
     address public immutable minter;
     /// @notice Revenue asset: address(0) for ETH, otherwise an ERC-20.
     address public immutable asset;
@@ -52,10 +52,15 @@ contract MarginalUtilityToken is ERC20, ReentrancyGuard {
     error NothingToClaim(address account);
     error EthTransferFailed(address to, uint256 amount);
 
-    constructor(string memory name_, string memory symbol_, address asset_, address buyer_, bytes32 modelId_)
-        ERC20(name_, symbol_)
-    {
-        minter = msg.sender;
+    constructor(
+        string memory name_,
+        string memory symbol_,
+        address asset_,
+        address buyer_,
+        bytes32 modelId_,
+        address minter_
+    ) ERC20(name_, symbol_) {
+        minter = minter_;
         asset = asset_;
         buyer = buyer_;
         modelId = modelId_;
@@ -82,6 +87,8 @@ contract MarginalUtilityToken is ERC20, ReentrancyGuard {
             if (received != amount) revert TokenAmountMismatch(amount, received);
         }
         uint256 scaled = amount * PRECISION + carry;
+        // Intended: the quotient's remainder is carried into the next deposit, never lost.
+        // slither-disable-next-line divide-before-multiply
         uint256 increment = scaled / supply;
         carry = scaled - increment * supply;
         revenuePerToken += increment;

@@ -1,0 +1,189 @@
+"""Chunked scoring and settlement: same outcome as one-shot and as the Python reference, to the wei.
+
+Two twin auctions (same bids, same signed scores) per mechanism: one scored and settled in one
+transaction each, the other in chunks of every size; each provider's cash credit, MUT and the buyer's
+refund must agree with each other and with `offchain.mechanism.settle`. Plus the misuse paths: a
+wrong settlement order, a skipped provider in a score chunk, one-shot calls over a chunked run.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from offchain.mechanism import settle as reference_settle
+from offchain.mechanism import weight
+from offchain.mechanism.settlement import cash_escrow
+from pysdk.auction import Mechanism, Phase
+from pysdk.auditor import Auditor
+from pysdk.buyer import Buyer, Schedule
+from pysdk.chunked import (
+    progress,
+    settle_in_chunks,
+    settlement_order,
+    split_report,
+    submit_score_chunks,
+)
+from pysdk.errors import MiaError
+from tests.conftest import TASK, TRANSCRIPT, WAD, Env, dataset_root_for, oracle_infos
+
+ETHER = 10**18
+N = 11
+
+
+def _scores(rng: random.Random, n: int) -> list[tuple[int, int]]:
+    """Per-provider (q, Δ): some Δ ≤ 0 (ineligible), some equal virtual costs (index tie-breaks)."""
+    out = []
+    for i in range(n):
+        if i % 5 == 3:
+            out.append((rng.randint(0, WAD), -rng.randint(0, WAD)))
+        else:
+            out.append((rng.choice([WAD, WAD // 2, rng.randint(1, WAD)]), rng.choice([WAD, 2 * WAD, 3 * WAD])))
+    return out
+
+
+def _auction(env: Env, buyer: Buyer, committee, providers, costs, reveal, mechanism: Mechanism) -> int:
+    aid = buyer.create_auction(
+        budget=7 * ETHER,
+        deposit=ETHER // 100,
+        oracles=oracle_infos(committee),
+        threshold=2,
+        task_hash=TASK,
+        method_id=1,
+        schedule=Schedule(),
+        max_providers=len(providers),
+        mechanism=mechanism,
+        liquidity=WAD // 3,
+        rho=3 * ETHER,
+    )
+    for k, (p, c) in enumerate(zip(providers, costs, strict=True)):
+        p.commit(aid, c, dataset_root_for(k, p.address.encode()))
+    env.chain.advance_to(buyer.auction(aid).commit_deadline)
+    for p, r in zip(providers, reveal, strict=True):
+        if r:
+            p.reveal(aid)
+    env.chain.advance_to(buyer.auction(aid).reveal_deadline)
+    return aid
+
+
+def _signed(committee, aid: int, oracle_scores, chunk: int | None):
+    """Per chunk: (reports, signatures) of oracles 0 and 2 (2-of-3), each over the same providers."""
+    signers = [committee[0], committee[2]]
+    full = []
+    for o, scores in zip(signers, oracle_scores, strict=True):
+        deadline = o.auction(aid).scoring_deadline
+        full.append(o.build_report(aid, scores, transcript_hash=TRANSCRIPT, deadline=deadline))
+    if chunk is None:
+        return [(full, [o.sign(r) for o, r in zip(signers, full, strict=True)])]
+    parts = [split_report(r, chunk) for r in full]
+    return [(list(reps), [o.sign(r) for o, r in zip(signers, reps, strict=True)]) for reps in zip(*parts, strict=True)]
+
+
+def _outcome(env: Env, buyer: Buyer, aid: int, providers) -> tuple[list[tuple[int, int]], int]:
+    logs = env.mia.events.Payment().get_logs(from_block=env.from_block, argument_filters={"auctionId": aid})
+    paid = {e["args"]["provider"]: (e["args"]["amount"], e["args"]["mutAmount"]) for e in logs}
+    (settled,) = env.mia.events.AuctionSettled().get_logs(
+        from_block=env.from_block, argument_filters={"auctionId": aid}
+    )
+    return [paid.get(p.address, (0, 0)) for p in providers], settled["args"]["buyerRefund"]
+
+
+@pytest.mark.parametrize("mechanism", list(Mechanism))
+def test_chunked_equals_one_shot_and_reference(fresh_env: Env, mechanism: Mechanism) -> None:
+    env = fresh_env
+    rng = random.Random(int(mechanism) + 7)
+    committee = env.committee()
+    costs = [rng.choice([ETHER // 4, ETHER // 2, ETHER, 2 * ETHER]) for _ in range(N)]
+    reveal = [i != 4 for i in range(N)]
+    per_oracle = [_scores(rng, N), _scores(rng, N)]
+    outcomes = []
+    for chunks in (None, 3):
+        buyer, providers = env.buyer(), [env.provider() for _ in range(N)]
+        aid = _auction(env, buyer, committee, providers, costs, reveal, mechanism)
+        scores = [{p.address: s[k] for k, p in enumerate(providers)} for s in per_oracle]
+        signed = _signed(committee, aid, scores, chunks)
+        if chunks is None:
+            committee[0].submit(aid, *signed[0])
+            buyer.settle(aid)
+        else:
+            receipts = submit_score_chunks(committee[0], aid, signed)
+            assert len(receipts) == 4  # 10 revealed providers in chunks of 3
+            settle_in_chunks(buyer, aid, order_chunk=2, pay_chunk=1)
+        assert buyer.phase(aid) == Phase.SETTLED
+        outcomes.append(_outcome(env, buyer, aid, providers))
+        report = Auditor(env.chain, env.mia, from_block=env.from_block).audit(aid)
+        assert report.ok, report.mismatches
+
+    assert outcomes[0] == outcomes[1]
+    # The Python reference on the revealed bids and the median weights (lower median of 2 = the min).
+    revealed = [k for k in range(N) if reveal[k]]
+    medians = [
+        (min(per_oracle[0][k][0], per_oracle[1][k][0]), min(per_oracle[0][k][1], per_oracle[1][k][1])) for k in revealed
+    ]
+    out = reference_settle(
+        int(mechanism),
+        [costs[k] for k in revealed],
+        [weight(q, d) for q, d in medians],
+        7 * ETHER,
+        liquidity=WAD // 3,
+        rho=3 * ETHER,
+    )
+    expected = [(0, 0)] * N
+    for j, k in enumerate(revealed):
+        expected[k] = (out.cash[j], out.mut[j])
+    assert outcomes[1][0] == expected
+    escrow = cash_escrow(int(mechanism), 7 * ETHER, WAD // 3)
+    assert outcomes[1][1] == escrow - out.total_cash + ETHER // 100  # one provider forfeited its deposit
+
+
+def _scored_auction(env: Env, n: int = 6, chunk: int = 2):
+    committee = env.committee()
+    buyer, providers = env.buyer(), [env.provider() for _ in range(n)]
+    aid = _auction(env, buyer, committee, providers, [ETHER * (k + 1) for k in range(n)], [True] * n, Mechanism.QMIA)
+    scores = {p.address: (WAD, WAD * (k + 1)) for k, p in enumerate(providers)}
+    return committee, buyer, aid, _signed(committee, aid, [scores, scores], chunk), scores
+
+
+def test_score_chunk_cannot_skip_a_provider(fresh_env: Env) -> None:
+    committee, buyer, aid, signed, scores = _scored_auction(fresh_env)
+    with pytest.raises(MiaError, match="ProviderMismatch"):
+        submit_score_chunks(committee[0], aid, signed[1:])  # starts at the third revealed provider
+    submit_score_chunks(committee[0], aid, signed[:1])
+    (full,) = _signed(committee, aid, [scores, scores], None)
+    with pytest.raises(MiaError, match="ScoresInProgress"):
+        committee[0].submit(aid, *full)
+    submit_score_chunks(committee[0], aid, signed)  # resumes after the chunk already accepted
+    assert buyer.phase(aid) == Phase.SCORED
+    assert progress(buyer, aid).scored == 6
+
+
+def test_settlement_order_is_verified_and_resumable(fresh_env: Env) -> None:
+    committee, buyer, aid, signed, _ = _scored_auction(fresh_env)
+    submit_score_chunks(committee[0], aid, signed)
+    indices, entries = settlement_order(buyer, aid)
+    f = buyer.contract.functions
+    swapped = [indices[1], indices[0], *indices[2:]]
+    with pytest.raises(MiaError, match="SettlementOrderMismatch"):
+        buyer.sender.transact(f.orderForSettlement(aid, swapped))
+    with pytest.raises(MiaError, match="SettlementOrderIncomplete"):
+        buyer.sender.transact(f.settleChunk(aid, entries, 10))
+    buyer.sender.transact(f.orderForSettlement(aid, indices[:4]))
+    settle_in_chunks(fresh_env.buyer(), aid, order_chunk=1, pay_chunk=1)  # another caller resumes
+    assert buyer.phase(aid) == Phase.SETTLED
+
+
+def test_forged_entries_and_one_shot_after_chunks_revert(fresh_env: Env) -> None:
+    committee, buyer, aid, signed, _ = _scored_auction(fresh_env)
+    submit_score_chunks(committee[0], aid, signed)
+    indices, entries = settlement_order(buyer, aid)
+    f = buyer.contract.functions
+    buyer.sender.transact(f.orderForSettlement(aid, indices))
+    forged = [entries[0] + (1 << 144), *entries[1:]]  # a higher bid for the first winner
+    with pytest.raises(MiaError, match="SettlementOrderMismatch"):
+        buyer.sender.transact(f.settleChunk(aid, forged, 10))
+    buyer.sender.transact(f.settleChunk(aid, entries, 1))
+    with pytest.raises(MiaError, match="SettlementInProgress"):
+        buyer.settle(aid)
+    settle_in_chunks(buyer, aid)
+    assert buyer.phase(aid) == Phase.SETTLED
