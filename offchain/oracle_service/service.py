@@ -99,6 +99,7 @@ def serve(args: argparse.Namespace) -> int:
     from pysdk.keys import load_signer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # peers are polled often; failures are logged by us
     account = load_signer(keystore=args.keystore, key_env=args.key_env)
     svc = OracleService(config_from_args(args), account)
     log.info(
