@@ -28,7 +28,7 @@ from offchain.oracle_service.keys import BOX_KEY_FILE, SIGN_KEY_FILE
 from offchain.oracle_service.worker import report_from_json
 from offchain.scoring import score_providers
 from offchain.valuation import ProviderData
-from pysdk.auction import Phase
+from pysdk.auction import AuctionClient, Phase
 from pysdk.dataroom import (
     DataroomClient,
     UploadRejected,
@@ -193,7 +193,8 @@ def test_corrupted_oracle_moves_nothing(rounds: dict) -> None:
         bid = c.client.contract.functions.getBid(aid, p).call()
         assert (bid[5], bid[6]) == (qi, di)
     # payments are exactly the reference settlement on the honest scores
-    c.client.settle(aid) if c.client.phase(aid) == Phase.SCORED else None
+    if c.client.phase(aid) == Phase.SCORED:
+        AuctionClient(c.chain, c.contract, c.chain.funder).settle(aid)
     info = c.client.auction(aid)
     bids = [c.client.contract.functions.getBid(aid, p).call()[2] for p in honest.providers]
     ref = settle(int(info.mechanism), bids, [weight(qi, di) for qi, di in zip(honest.q, honest.delta, strict=True)],
@@ -241,7 +242,7 @@ def test_round_settles_with_two_of_three_after_a_kill_and_no_double_submission(r
     accepted = _events(c, "ReportAccepted", aids[1])
     assert {e["args"]["signer"] for e in accepted} == {a.account.address, b.account.address}
     assert len(accepted) == 2 and len(_events(c, "ScoresFinalized", aids[1])) == 1
-    c.client.settle(aids[1])
+    AuctionClient(c.chain, c.contract, c.chain.funder).settle(aids[1])
     assert len(_events(c, "Payment", aids[1])) > 0
     # every oracle transaction: one relay per scored auction plus one cancel; the restarted A sent no duplicate
     nonces = sum(c.chain.w3.eth.get_transaction_count(o.account.address) for o in c.oracles)
@@ -255,7 +256,7 @@ def test_two_oracles_down_cancels_and_everything_is_withdrawn(rounds: dict) -> N
         assert phase_ok in (Phase.SCORED, Phase.SETTLED)
     for aid in aids[:2]:
         if c.client.phase(aid) == Phase.SCORED:
-            c.client.settle(aid)
+            AuctionClient(c.chain, c.contract, c.chain.funder).settle(aid)
     everyone = [*rounds["good"], *rounds["bad"].values(), rounds["buyer"]]
     for acct in everyone:
         client = Provider(c.chain, c.contract, acct, SaltVault(c.workdir / "unused", "pw"))
