@@ -86,11 +86,15 @@ def relay_delay(my_slot: int, live_slots: list[int], *, stagger: float) -> float
 
 
 def ready_to_relay(
-    n_reports: int, n_oracles: int, threshold: int, waited: float, *, grace: float, delay: float
+    n_reports: int, n_oracles: int, threshold: int, waited: float, *, grace: float, delay: float, seen_for: float
 ) -> bool:
-    """All reports in and our turn, or a quorum in, the grace period over and our turn."""
+    """All reports in and our turn, or a quorum in and the grace period over and our turn.
+
+    `waited` counts from our own report; `seen_for` from when we first saw this many reports, so the
+    relay order holds even when a peer (e.g. one restarted mid-round) reports later than we did.
+    """
     if n_reports < threshold:
         return False
     if n_reports == n_oracles:
-        return waited >= delay
-    return waited >= grace + delay
+        return seen_for >= delay
+    return waited >= grace and seen_for >= delay

@@ -38,6 +38,7 @@ class Watcher:
         self.svc = svc
         self.http = httpx.Client(timeout=5.0)
         self._committees: dict[int, list[str]] = {}
+        self._first_seen: dict[tuple[int, int], float] = {}  # (auction, number of reports) -> time
 
     # -- loop ---------------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
