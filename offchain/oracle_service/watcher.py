@@ -138,9 +138,11 @@ class Watcher:
         info = svc.client.auction(aid)
         slots = [committee.index(r.signer) for r in reports]
         delay = relay_delay(committee.index(svc.address), slots, stagger=svc.config.stagger)
-        waited = time.time() - (rnd.ready_at or time.time())
+        now = time.time()
+        waited = now - (rnd.ready_at or now)
+        seen_for = now - self._first_seen.setdefault((aid, len(reports)), now)
         if not ready_to_relay(
-            len(reports), info.n_oracles, info.threshold, waited, grace=svc.config.grace, delay=delay
+            len(reports), info.n_oracles, info.threshold, waited, grace=svc.config.grace, delay=delay, seen_for=seen_for
         ):
             return
         if svc.client.phase(aid) != Phase.SCORING:
