@@ -37,7 +37,7 @@ $(BUILD_STAMP): $(SOL_SOURCES) $(PY_STAMP) $(NPM_STAMP)
 demo: setup
 	$(BIN)/mia demo
 
-test: setup test-python test-forge
+test: setup lint test-python test-forge
 
 test-python: setup
 	$(PY) -m pytest -n 2 -p no:cacheprovider

@@ -163,7 +163,10 @@ class Chain:
                 with self._request_lock:
                     return super().make_request(method, params)
 
+        from pysdk import pyevm_speedups
+
         tester = EthereumTester(PyEVMBackend())
+        pyevm_speedups.install(tester)
         w3 = Web3(SerializedTesterProvider(tester))
         return cls(w3, kind="embedded", funder=Account.from_key(EMBEDDED_FUNDER_KEY))
 

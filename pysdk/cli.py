@@ -269,6 +269,21 @@ def _add_oracle_and_bid(sub) -> None:
             c.add_argument("--oracle-url", action="append", help="ADDRESS=URL of an oracle (repeat)")
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    """`mia simulate EXPERIMENT`: run a market-simulator experiment, write CSV + PNG + summary.json."""
+    from pathlib import Path
+
+    from offchain.simulator.experiments import ExperimentError, run_experiment
+
+    try:
+        summary = run_experiment(args.experiment, Path(args.out), size=args.size, seed=args.seed,
+                                 dataset=args.dataset, model=args.model, progress=not args.quiet)  # fmt: skip
+    except (ExperimentError, OSError) as exc:
+        raise MiaError(str(exc)) from None
+    print(f"simulate {args.experiment} ({summary['size']}, seed {summary['seed']}): results in {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mia", description="Verifiable, truthful auctions for LLM training data.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -333,6 +348,16 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--from-block", type=int, default=0)
     a.set_defaults(func=_audit)
     _add_oracle_and_bid(sub)
+
+    sim = sub.add_parser("simulate", help="market simulator: single-round, strategic, repeated, or all")
+    sim.add_argument("experiment", help="single-round | strategic | repeated | all")
+    sim.add_argument("--out", default="simulation", help="folder for the CSV, PNG and summary.json files")
+    sim.add_argument("--size", default="small", help="small (seconds) or full (the documented numbers)")
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--dataset", help="scikit-learn bundled set: digits, breast_cancer, wine, iris")
+    sim.add_argument("--model", default="logreg", help="model trained on what was bought: logreg or knn")
+    sim.add_argument("--quiet", action="store_true", help="no progress bar")
+    sim.set_defaults(func=_simulate)
     return p
 
 

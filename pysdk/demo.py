@@ -245,10 +245,15 @@ def _print_audit(console: Console, r: RoundResult) -> None:
 
 
 def run_demo(network: str = "embedded", *, console: Console | None = None, workdir: Path | None = None) -> bool:
-    """Runs both rounds and the revenue claim; returns the audit verdict."""
+    """Runs both rounds and the revenue claim; returns the audit verdict.
+
+    The providers' salt vault lives in `workdir`; without one, a temporary folder that is removed after.
+    """
+    if workdir is None:
+        with tempfile.TemporaryDirectory(prefix="mia-demo-") as tmp:
+            return run_demo(network, console=console, workdir=Path(tmp))
     console = console or Console(width=None if Console().is_terminal else 150)
     started = time.perf_counter()
-    workdir = workdir or Path(tempfile.mkdtemp(prefix="mia-demo-"))
     progress = Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(), console=console, transient=False,

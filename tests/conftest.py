@@ -4,15 +4,9 @@ One embedded chain with a deployed MiaAuction per test module (`env`); every tes
 auction, accounts and vaults through the factories on `Env`, so tests never depend on each other.
 `AuctionRun` drives one auction through any phase with given costs and scores.
 
-Three speed-ups of the embedded chain that change no behaviour under test:
-- py-evm's default gas estimator binary-searches the gas limit (~13 EVM runs per transaction); the
-  chain here uses `fast_gas_estimator`, which raises exactly the same errors (it runs the transaction
-  at the block gas limit first, as py-evm does) and then confirms one generous estimate.
-- eth-tester finds a receipt's transaction by scanning every block back from the head, which makes
-  each `eth_getLogs` quadratic in the chain's length (the auditor makes dozens); `_indexed_tx_lookup`
-  uses py-evm's own hash -> (block, index) table instead.
-- The salt vault's Argon2id limits are lowered to libsodium's minimum except in tests marked
-  `real_kdf` (the vault's own tests).
+Speed: `Chain.embedded()` installs `pysdk.pyevm_speedups` (one-run gas estimation, indexed
+transaction lookup); the salt vault's Argon2id limits are lowered to libsodium's minimum except in
+tests marked `real_kdf` (the vault's own tests).
 """
 
 from __future__ import annotations
@@ -23,7 +17,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import eth_tester.backends.pyevm.main as pyevm_backend
 import nacl.pwhash
 import pytest
 from eth_account import Account
@@ -55,44 +48,8 @@ def pytest_configure(config: pytest.Config) -> None:
 # ---------------------------------------------------------------------------------------------- speed
 
 
-def fast_gas_estimator(state: Any, transaction: Any) -> int:
-    """Like py-evm's `binary_gas_search`: raise the VM error the transaction hits at the block gas
-    limit (exactly what the SDK decodes), else return the gas it used plus headroom: 1 EVM run, not ~13."""
-    from eth.vm.spoof import SpoofTransaction
-
-    maximum = SpoofTransaction(transaction, gas=state.gas_limit, gas_price=0)
-    snapshot = state.snapshot()
-    try:
-        computation = state.apply_transaction(maximum)
-        error = computation.error if computation.is_error else None
-        used = state.gas_limit - computation.get_gas_remaining()
-    finally:
-        state.revert(snapshot)
-    if error is not None:
-        raise error
-    # Generous headroom for the 63/64 rule of nested calls; a shortfall would fail the test loudly.
-    return min(state.gas_limit, used + used // 2 + 30_000)
-
-
-def _indexed_tx_lookup(chain: Any, transaction_hash: bytes):
-    from eth.exceptions import TransactionNotFound
-
-    try:
-        number, index = chain.chaindb.get_transaction_index(transaction_hash)
-    except TransactionNotFound:
-        return _SCAN_TX_LOOKUP(chain, transaction_hash)  # not yet in a canonical block
-    block = chain.get_canonical_block_by_number(number)
-    return block, block.transactions[index], index
-
-
-_SCAN_TX_LOOKUP = pyevm_backend._get_transaction_by_hash
-pyevm_backend._get_transaction_by_hash = _indexed_tx_lookup
-
-
 def embedded_chain() -> Chain:
-    chain = Chain.embedded()
-    chain.w3.provider.ethereum_tester.backend.chain.gas_estimator = fast_gas_estimator
-    return chain
+    return Chain.embedded()  # with pysdk.pyevm_speedups installed
 
 
 @pytest.fixture(autouse=True)

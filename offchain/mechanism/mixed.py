@@ -13,15 +13,16 @@ from dataclasses import dataclass
 from offchain.mechanism.qmia import WAD, Outcome, qmia
 
 
-@dataclass(frozen=True)
-class MixedOutcome:
-    qmia: Outcome
+class CashAndMut:
+    """Totals of an outcome that pays `cash` now and mints `mut` (both per provider)."""
+
     cash: tuple[int, ...]
     mut: tuple[int, ...]
 
     @property
-    def won(self) -> tuple[bool, ...]:
-        return self.qmia.won
+    def payments(self) -> tuple[int, ...]:
+        """Total payment (cash + MUT at face value) per provider."""
+        return tuple(c + m for c, m in zip(self.cash, self.mut, strict=True))
 
     @property
     def total_cash(self) -> int:
@@ -30,6 +31,17 @@ class MixedOutcome:
     @property
     def total_mut(self) -> int:
         return sum(self.mut)
+
+
+@dataclass(frozen=True)
+class MixedOutcome(CashAndMut):
+    qmia: Outcome
+    cash: tuple[int, ...]
+    mut: tuple[int, ...]
+
+    @property
+    def won(self) -> tuple[bool, ...]:
+        return self.qmia.won
 
 
 def mixed_mia(bids: Sequence[int], weights: Sequence[int], budget: int, liquidity: int) -> MixedOutcome:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from offchain.mechanism.fairshare import fairshare
-from offchain.mechanism.mixed import mixed_mia
+from offchain.mechanism.mixed import CashAndMut, mixed_mia
 from offchain.mechanism.qmia import WAD
 
 QMIA, MIXED_MIA, MUT, FAIRSHARE = 0, 1, 2, 3
@@ -18,23 +18,10 @@ MECHANISMS = {QMIA: "Q-MIA", MIXED_MIA: "Mixed-MIA", MUT: "MUT", FAIRSHARE: "Fai
 
 
 @dataclass(frozen=True)
-class Settlement:
+class Settlement(CashAndMut):
     won: tuple[bool, ...]
     cash: tuple[int, ...]
     mut: tuple[int, ...]
-
-    @property
-    def payments(self) -> tuple[int, ...]:
-        """Total payment (cash + MUT at face value) per provider."""
-        return tuple(c + m for c, m in zip(self.cash, self.mut, strict=True))
-
-    @property
-    def total_cash(self) -> int:
-        return sum(self.cash)
-
-    @property
-    def total_mut(self) -> int:
-        return sum(self.mut)
 
 
 def effective_liquidity(mechanism: int, liquidity: int = WAD) -> int:

@@ -5,21 +5,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.table import Table
+if TYPE_CHECKING:  # the engine (torch) is imported when a command runs, not when the parser is built
+    from rich.console import Console
 
-from offchain.valuation.api import value_providers
-from offchain.valuation.data import Dataset, ProviderData
-from offchain.valuation.featurizers import HashingNGramFeaturizer
-from offchain.valuation.loaders import (
-    LoaderError,
-    load_provider_arrays,
-    load_provider_jsonl,
-    load_validation_arrays,
-    load_validation_jsonl,
-)
-from offchain.valuation.transcript import build_transcript, verify_transcript, write_transcript
+    from offchain.valuation.data import Dataset, ProviderData
 
 METHODS = ("knn_shapley", "knn_shapley_similarity", "mc_shapley", "banzhaf", "loo")
 
@@ -49,6 +40,15 @@ def _split_arrays(spec: str) -> tuple[str, str | None]:
 
 
 def load_inputs(args: argparse.Namespace) -> tuple[list[ProviderData], Dataset]:
+    from offchain.valuation.featurizers import HashingNGramFeaturizer
+    from offchain.valuation.loaders import (
+        LoaderError,
+        load_provider_arrays,
+        load_provider_jsonl,
+        load_validation_arrays,
+        load_validation_jsonl,
+    )
+
     featurizer = HashingNGramFeaturizer() if args.text else None
     if not args.validation:
         raise LoaderError("validation", None, "--validation is required")
@@ -74,6 +74,13 @@ def load_inputs(args: argparse.Namespace) -> tuple[list[ProviderData], Dataset]:
 
 def run(args: argparse.Namespace, console: Console | None = None) -> int:
     """Entry point used by `mia valuate`; returns the exit code."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from offchain.valuation.api import value_providers
+    from offchain.valuation.featurizers import HashingNGramFeaturizer
+    from offchain.valuation.transcript import build_transcript, verify_transcript, write_transcript
+
     console = console or Console(width=None if Console().is_terminal else 160)
     if args.verify:
         given = load_inputs(args) if args.validation else (None, None)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
@@ -391,6 +391,11 @@ class _GameEstimatorBase:
 
     record_level: ClassVar[bool] = False
 
+    def _own_params(self) -> dict[str, Any]:
+        """The utility's parameters plus the subclass's own fields (its sampling and stopping knobs)."""
+        base = {f.name for f in fields(_GameEstimatorBase)}
+        return {**self._utility_params(), **{f.name: getattr(self, f.name) for f in fields(self) if f.name not in base}}
+
     def _utility_params(self) -> dict[str, Any]:
         if self.utility == "knn":
             return {"utility": "knn", "k": self.k, "metric": self.metric}
@@ -489,15 +494,7 @@ class MCShapleyEstimator(_GameEstimatorBase):
     name: ClassVar[str] = "mc_shapley"
 
     def params(self) -> dict[str, Any]:
-        return {
-            **self._utility_params(),
-            "max_permutations": self.max_permutations,
-            "min_permutations": self.min_permutations,
-            "batch_permutations": self.batch_permutations,
-            "truncation_tol": self.truncation_tol,
-            "stderr_tol": self.stderr_tol,
-            "max_seconds": self.max_seconds,
-        }
+        return self._own_params()
 
     def estimate(self, task: ValuationTask, *, seed: int = 0, progress: bool = False) -> EstimatorOutput:
         n = task.n_groups
@@ -590,14 +587,7 @@ class BanzhafMSREstimator(_GameEstimatorBase):
     name: ClassVar[str] = "banzhaf"
 
     def params(self) -> dict[str, Any]:
-        return {
-            **self._utility_params(),
-            "max_samples": self.max_samples,
-            "min_samples": self.min_samples,
-            "batch_samples": self.batch_samples,
-            "stderr_tol": self.stderr_tol,
-            "max_seconds": self.max_seconds,
-        }
+        return self._own_params()
 
     def estimate(self, task: ValuationTask, *, seed: int = 0, progress: bool = False) -> EstimatorOutput:
         n = task.n_groups
