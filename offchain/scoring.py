@@ -66,11 +66,26 @@ def score_auction(
     The transcript keeps only hashes of the providers' data (never the data itself): an auditor who
     is given the data re-runs `verify_transcript(transcript, providers=..., validation=...)`.
     """
-    if method_id not in METHODS:
-        raise ValueError(f"unknown valuation method id {method_id}")
     providers = [
         ProviderData(provider_id=pid, features=x, labels=y) for pid, (x, y) in zip(provider_ids, datasets, strict=True)
     ]
+    return score_providers(providers, validation, signing_key=signing_key, k=k, device=device, method_id=method_id,
+                           context=context)  # fmt: skip
+
+
+def score_providers(
+    providers: Sequence[ProviderData],
+    validation: Dataset,
+    *,
+    signing_key: nacl.signing.SigningKey,
+    k: int = 5,
+    device: str = "cpu",
+    method_id: int = METHOD_KNN_SHAPLEY_QUALITY,
+    context: dict[str, Any] | None = None,
+) -> OracleScores:
+    """`score_auction` for submissions already loaded (a `ProviderData.error` scores q = 0 with that reason)."""
+    if method_id not in METHODS:
+        raise ValueError(f"unknown valuation method id {method_id}")
     result = value_providers(providers, validation, method="knn_shapley", k=k, device=device)
     fp = result.to_fixed_point()
     transcript = build_transcript(

@@ -151,6 +151,124 @@ def _auction_show(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- oracle service and provider bids (data room) ---------------------------------------------------
+
+
+def _oracle_serve(args: argparse.Namespace) -> int:
+    from offchain.oracle_service.service import serve
+
+    return serve(args)
+
+
+def _oracle_keys(args: argparse.Namespace) -> int:
+    from offchain.oracle_service.keys import load_keys
+
+    keys = load_keys(args.data_dir)
+    print(f"x25519 {keys.x25519_public.hex()}\ned25519 {keys.ed25519_public.hex()}")
+    return 0
+
+
+def _oracle_urls(pairs: list[str] | None, committee: str | None) -> dict[str, str]:
+    from eth_utils import is_address, to_checksum_address
+
+    from pysdk.dataroom import load_committee
+
+    urls = load_committee(committee) if committee else {}
+    for pair in pairs or []:
+        address, sep, url = pair.partition("=")
+        if not sep or not is_address(address) or not url.startswith(("http://", "https://")):
+            raise MiaError(f"--oracle-url must be ADDRESS=http(s)://HOST:PORT, got {pair!r}")
+        urls[to_checksum_address(address)] = url.rstrip("/")
+    return urls
+
+
+def _bid_vault(args: argparse.Namespace):
+    import os
+
+    from pysdk.salts import SaltVault
+
+    passphrase = os.environ.get(args.vault_passphrase_env)
+    if not passphrase:
+        raise MiaError(f"set {args.vault_passphrase_env} to the salt vault's passphrase")
+    return SaltVault(args.vault, passphrase)
+
+
+def _bid_commit(args: argparse.Namespace) -> int:
+    from pysdk.dataroom import deliver_dataset, load_dataset
+    from pysdk.provider import Provider
+
+    records = load_dataset(args.dataset)
+    urls = _oracle_urls(args.oracle_url, args.committee)
+    vault = _bid_vault(args)
+    chain = _chain_for(args, signer=True)
+    provider = Provider(chain, args.contract, chain.funder, vault)
+    root, receipts = deliver_dataset(provider, args.auction, records, urls)
+    for r in receipts:
+        print(f"uploaded {r.size} encrypted bytes to oracle {r.oracle} (sha256 {r.sha256[:16]}…)")
+    opening = provider.commit(args.auction, args.cost, root)
+    print(f"committed to auction {args.auction}: {len(records)} records, root 0x{root.hex()}")
+    print(f"bid opening saved to {args.vault}")
+    print(f"commitment {opening.commitment}")
+    return 0
+
+
+def _bid_reveal(args: argparse.Namespace) -> int:
+    from pysdk.provider import Provider
+
+    chain = _chain_for(args, signer=True)
+    Provider(chain, args.contract, chain.funder, _bid_vault(args)).reveal(args.auction)
+    print(f"revealed the bid of {chain.funder.address} in auction {args.auction}")
+    return 0
+
+
+def _bid_withdraw(args: argparse.Namespace) -> int:
+    from pysdk.provider import Provider
+
+    chain = _chain_for(args, signer=True)
+    client = Provider(chain, args.contract, chain.funder, vault=None)  # type: ignore[arg-type]
+    if client.credit(chain.funder.address) == 0:
+        raise MiaError(f"nothing to withdraw for {chain.funder.address}")
+    print(f"withdrew {client.withdraw()} wei")
+    return 0
+
+
+def _add_oracle_and_bid(sub) -> None:
+    o = sub.add_parser("oracle", help="run an oracle service, or show its data keys")
+    o_sub = o.add_subparsers(dest="oracle_command", required=True)
+    serve = o_sub.add_parser("serve", help="run one committee member: HTTP data room + chain watcher")
+    from offchain.oracle_service.options import add_arguments
+
+    add_arguments(serve)
+    serve.set_defaults(func=_oracle_serve)
+    keys = o_sub.add_parser("keys", help="print (creating on first use) the X25519 and Ed25519 public keys")
+    keys.add_argument("--data-dir", required=True)
+    keys.set_defaults(func=_oracle_keys)
+
+    b = sub.add_parser("bid", help="provider: upload encrypted data to the oracles and commit; reveal; withdraw")
+    b_sub = b.add_subparsers(dest="bid_command", required=True)
+    for name, func, text in (
+        ("commit", _bid_commit, "encrypt + upload the dataset to every oracle, then commit a sealed bid"),
+        ("reveal", _bid_reveal, "reveal the bid saved in the salt vault"),
+        ("withdraw", _bid_withdraw, "withdraw the deposit and any payment"),
+    ):
+        c = b_sub.add_parser(name, help=text)
+        c.add_argument("--rpc-url", required=True)
+        c.add_argument("--contract", required=True)
+        c.add_argument("--keystore", help="provider's keystore v3 file (password: MIA_KEYSTORE_PASSWORD or prompt)")
+        c.add_argument("--key-env", default="MIA_PRIVATE_KEY")
+        c.set_defaults(func=func)
+        if name == "withdraw":
+            continue
+        c.add_argument("--auction", type=int, required=True)
+        c.add_argument("--vault", default="mia-salts.vault", help="encrypted salt backup file")
+        c.add_argument("--vault-passphrase-env", default="MIA_VAULT_PASSPHRASE")
+        if name == "commit":
+            c.add_argument("--dataset", required=True, help=".jsonl (features, label per line) or .npz")
+            c.add_argument("--cost", type=_amount, required=True, help="your private cost in asset units")
+            c.add_argument("--committee", help="JSON file of oracle addresses and URLs")
+            c.add_argument("--oracle-url", action="append", help="ADDRESS=URL of an oracle (repeat)")
+
+
 def _simulate(args: argparse.Namespace) -> int:
     """`mia simulate EXPERIMENT`: run a market-simulator experiment, write CSV + PNG + summary.json."""
     from pathlib import Path
@@ -229,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--auction", type=int, required=True)
     a.add_argument("--from-block", type=int, default=0)
     a.set_defaults(func=_audit)
+    _add_oracle_and_bid(sub)
 
     sim = sub.add_parser("simulate", help="market simulator: single-round, strategic, repeated, or all")
     sim.add_argument("experiment", help="single-round | strategic | repeated | all")

@@ -1,0 +1,93 @@
+"""What the oracle does with an encrypted dataset: decrypt it, check it, turn it into valuation input.
+
+The same checks run when an upload arrives (so the provider hears the precise problem at once and can
+fix it before committing) and again at scoring time against the *revealed* `datasetRoot`. Plaintext
+lives only in memory and is never logged; only ciphertext is stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import nacl.exceptions
+import nacl.public
+import numpy as np
+
+from offchain.valuation import ProviderData
+from offchain.valuation.loaders import LoaderError, _features_from_records, _labels_from_records
+from pysdk.dataroom import DataroomError, parse_records, records_root
+
+
+class UploadInvalid(Exception):
+    """An upload that cannot be used; `str()` is the precise reason given to the provider and transcript."""
+
+
+@dataclass(frozen=True)
+class CheckedDataset:
+    root: bytes
+    n_records: int
+    features: np.ndarray
+    labels: list[Any]
+
+
+def decrypt(box: nacl.public.PrivateKey, ciphertext: bytes) -> bytes:
+    try:
+        return nacl.public.SealedBox(box).decrypt(ciphertext)
+    except (nacl.exceptions.CryptoError, ValueError, TypeError):
+        raise UploadInvalid("upload does not decrypt with this oracle's X25519 key (not a SealedBox to it)") from None
+
+
+def check_plaintext(plaintext: bytes, *, expected_dim: int | None) -> CheckedDataset:
+    """Parses the canonical JSONL, computes its Merkle root and checks the valuation schema."""
+    try:
+        records = parse_records(plaintext, source="dataset")
+    except DataroomError as exc:
+        raise UploadInvalid(str(exc).removeprefix("dataset: ")) from None
+    numbered = [{**r, "__line__": i} for i, r in enumerate(records, start=1)]
+    try:
+        feats = _features_from_records(numbered, "dataset", "", "features", None, "text")
+        labels = _labels_from_records(numbered, "dataset", "", "label")
+    except LoaderError as exc:
+        raise UploadInvalid(f"malformed record: {exc.problem}") from None
+    if expected_dim is not None and feats.shape[1] != expected_dim:
+        raise UploadInvalid(f"malformed record: features have {feats.shape[1]} values, the task needs {expected_dim}")
+    return CheckedDataset(root=records_root(records), n_records=len(records), features=feats, labels=labels)
+
+
+def check_upload(
+    box: nacl.public.PrivateKey, ciphertext: bytes, claimed_root: bytes, *, expected_dim: int | None
+) -> CheckedDataset:
+    """Everything an arriving upload must pass; raises `UploadInvalid` with the reason."""
+    ds = check_plaintext(decrypt(box, ciphertext), expected_dim=expected_dim)
+    if ds.root != claimed_root:
+        raise UploadInvalid(
+            f"dataset root mismatch: the records hash to 0x{ds.root.hex()}, the upload claims 0x{claimed_root.hex()}"
+        )
+    return ds
+
+
+def provider_input(
+    provider: str,
+    revealed_root: bytes,
+    *,
+    box: nacl.public.PrivateKey,
+    ciphertext: bytes | None,
+    rejection: str | None,
+    expected_dim: int | None,
+) -> ProviderData:
+    """Valuation input for one revealed provider; anything wrong becomes `error` (q = 0 with that reason)."""
+    if ciphertext is None:
+        why = f"upload rejected: {rejection}" if rejection else "no dataset was uploaded to this oracle"
+        return ProviderData(provider, error=why)
+    try:
+        ds = check_plaintext(decrypt(box, ciphertext), expected_dim=expected_dim)
+    except UploadInvalid as exc:
+        return ProviderData(provider, error=f"upload rejected: {exc}")
+    if ds.root != revealed_root:
+        return ProviderData(
+            provider,
+            error=f"dataset root mismatch: the uploaded records hash to 0x{ds.root.hex()}, "
+            f"the revealed datasetRoot is 0x{revealed_root.hex()}",
+        )
+    return ProviderData(provider, features=ds.features, labels=ds.labels)

@@ -1,0 +1,176 @@
+"""Persisted oracle state (SQLite in the data directory): uploads received and each auction's progress.
+
+Everything the oracle needs to resume after a crash lives here: which uploads it accepted or refused
+and why, its signed report and transcript per auction, and whether the scores are on chain. SQLite
+commits are atomic; ciphertexts are written to files by temp-file + fsync + rename.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_utils import to_checksum_address
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS uploads (
+    auction_id INTEGER NOT NULL, provider TEXT NOT NULL, status TEXT NOT NULL, sha256 TEXT,
+    root TEXT, size INTEGER, reason TEXT, received REAL NOT NULL, PRIMARY KEY (auction_id, provider));
+CREATE TABLE IF NOT EXISTS rounds (
+    auction_id INTEGER PRIMARY KEY, state TEXT NOT NULL, report TEXT, signature TEXT, transcript TEXT,
+    transcript_signature TEXT, relay_tx TEXT, note TEXT, ready_at REAL, updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+# Round states: watching -> reported -> finalized, or cancelled / refused (terminal).
+TERMINAL = ("finalized", "cancelled", "refused")
+
+
+@dataclass(frozen=True)
+class Upload:
+    auction_id: int
+    provider: str
+    status: str  # accepted | rejected
+    sha256: str | None
+    root: str | None
+    size: int | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Round:
+    auction_id: int
+    state: str
+    report: dict[str, Any] | None
+    signature: str | None
+    transcript: dict[str, Any] | None
+    transcript_signature: str | None
+    relay_tx: str | None
+    note: str | None
+    ready_at: float | None
+
+
+class Store:
+    """Thread-safe (one lock) access to the oracle's SQLite database and ciphertext files."""
+
+    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+        self.dir = Path(data_dir)
+        (self.dir / "uploads").mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.dir / "oracle.sqlite3", check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- meta ---------------------------------------------------------------------------------------
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # -- uploads ------------------------------------------------------------------------------------
+    def ciphertext_path(self, auction_id: int, provider: str) -> Path:
+        return self.dir / "uploads" / str(auction_id) / f"{to_checksum_address(provider)}.sealed"
+
+    def accept_upload(self, auction_id: int, provider: str, ciphertext: bytes, sha256: str, root: str) -> None:
+        """Stores the ciphertext durably, then records it (replacing any earlier upload of this provider)."""
+        path = self.ciphertext_path(auction_id, provider)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(ciphertext)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO uploads VALUES (?, ?, 'accepted', ?, ?, ?, NULL, ?)",
+                (auction_id, to_checksum_address(provider), sha256, root, len(ciphertext), time.time()),
+            )
+
+    def reject_upload(self, auction_id: int, provider: str, reason: str, *, sha256: str | None = None) -> None:
+        """Records a refused attempt; it never replaces an upload that was accepted."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO uploads VALUES (?, ?, 'rejected', ?, NULL, NULL, ?, ?) "
+                "ON CONFLICT (auction_id, provider) DO UPDATE SET sha256 = excluded.sha256, "
+                "reason = excluded.reason, received = excluded.received WHERE uploads.status = 'rejected'",
+                (auction_id, to_checksum_address(provider), sha256, reason, time.time()),
+            )
+
+    def upload(self, auction_id: int, provider: str) -> Upload | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT auction_id, provider, status, sha256, root, size, reason FROM uploads "
+                "WHERE auction_id = ? AND provider = ?",
+                (auction_id, to_checksum_address(provider)),
+            ).fetchone()
+        return Upload(*row) if row else None
+
+    # -- rounds -------------------------------------------------------------------------------------
+    def round(self, auction_id: int) -> Round | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT auction_id, state, report, signature, transcript, transcript_signature, relay_tx, note, "
+                "ready_at FROM rounds WHERE auction_id = ?",
+                (auction_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        return Round(
+            row[0], row[1], json.loads(row[2]) if row[2] else None, row[3],
+            json.loads(row[4]) if row[4] else None, row[5], row[6], row[7], row[8],
+        )  # fmt: skip
+
+    def open_rounds(self) -> list[int]:
+        marks = ",".join("?" * len(TERMINAL))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT auction_id FROM rounds WHERE state NOT IN ({marks}) ORDER BY auction_id", TERMINAL
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def watch(self, auction_id: int) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO rounds (auction_id, state, updated) VALUES (?, 'watching', ?)",
+                (auction_id, time.time()),
+            )
+
+    def save_report(
+        self, auction_id: int, report: dict[str, Any], signature: str, transcript: dict[str, Any], transcript_sig: str
+    ) -> None:
+        """Report, signature and transcript in one transaction: a crash leaves all or none."""
+        now = time.time()
+        with self._lock:
+            self._db.execute(
+                "UPDATE rounds SET state = 'reported', report = ?, signature = ?, transcript = ?, "
+                "transcript_signature = ?, ready_at = ?, updated = ? WHERE auction_id = ?",
+                (json.dumps(report), signature, json.dumps(transcript), transcript_sig, now, now, auction_id),
+            )
+
+    def set_state(self, auction_id: int, state: str, *, note: str | None = None, relay_tx: str | None = None) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE rounds SET state = ?, note = COALESCE(?, note), relay_tx = COALESCE(?, relay_tx), "
+                "updated = ? WHERE auction_id = ?",
+                (state, note, relay_tx, time.time(), auction_id),
+            )

@@ -1,0 +1,177 @@
+"""Follows the chain and drives every auction this oracle serves, one idempotent step per poll.
+
+Per auction: discovered (the oracle is on the committee and its on-chain X25519 key is this one's)
+→ after the reveal deadline, valued and signed once (persisted before it is published) → relayed
+with the peers' reports → finalized when the scores are on chain, or cancelled when the scoring
+deadline passed without them (any oracle may cancel; the budget and deposits become withdrawable).
+Every step re-reads the chain first, so a restart at any point resumes without submitting twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+import httpx
+from eth_utils import to_checksum_address
+
+from offchain.oracle_service.relay import SignedReport, fetch_peer_reports, ready_to_relay, relay_delay
+from offchain.oracle_service.worker import report_from_json, report_to_json, score_round
+from offchain.scoring import task_hash
+from pysdk.auction import Phase
+from pysdk.dataroom import onchain_committee
+from pysdk.errors import ContractRevert, MiaError
+from pysdk.oracle import Oracle
+
+if TYPE_CHECKING:
+    from offchain.oracle_service.service import OracleService
+
+log = logging.getLogger("mia.oracle.watcher")
+
+
+class Watcher:
+    """The oracle's chain loop; `tick()` is one pass (tests call it directly)."""
+
+    def __init__(self, svc: OracleService) -> None:
+        self.svc = svc
+        self.http = httpx.Client(timeout=5.0)
+        self._committees: dict[int, list[str]] = {}
+        self._first_seen: dict[tuple[int, int], float] = {}  # (auction, number of reports) -> time
+
+    # -- loop ---------------------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self.tick()
+            except Exception as exc:  # a flaky node or peer must not kill the service; retry next poll
+                log.warning("chain poll failed: %s: %s", type(exc).__name__, exc)
+            stop.wait(self.svc.config.poll)
+
+    def tick(self) -> None:
+        self.discover()
+        for aid in self.svc.store.open_rounds():
+            self.step(aid)
+
+    # -- discovery ----------------------------------------------------------------------------------
+    def committee(self, aid: int) -> list[str]:
+        if aid not in self._committees:
+            self._committees[aid] = [to_checksum_address(a) for a in self.svc.client.oracles(aid)]
+        return self._committees[aid]
+
+    def discover(self) -> None:
+        svc = self.svc
+        count = svc.client.contract.functions.auctionCount().call()
+        scanned = int(svc.store.get_meta("scanned", "0") or 0)
+        for aid in range(scanned + 1, count + 1):
+            if svc.address in self.committee(aid):
+                svc.store.watch(aid)
+                onchain = {o.address: o.encryption_key for o in onchain_committee(svc.client, aid)}
+                if onchain.get(svc.address) != svc.keys.x25519_public:
+                    svc.store.set_state(aid, "refused", note="the on-chain X25519 key for this oracle is not ours")
+                    log.warning("auction %d: on-chain encryption key differs from this oracle's; not serving", aid)
+                else:
+                    log.info("auction %d: serving as committee member", aid)
+            svc.store.set_meta("scanned", str(aid))
+
+    # -- one auction --------------------------------------------------------------------------------
+    def step(self, aid: int) -> None:
+        svc = self.svc
+        phase = svc.client.phase(aid)
+        if phase in (Phase.SCORED, Phase.SETTLED):
+            svc.store.set_state(aid, "finalized")
+            log.info("auction %d: scores are on chain", aid)
+        elif phase == Phase.CANCELLED:
+            svc.store.set_state(aid, "cancelled")
+        elif phase == Phase.EXPIRED:
+            self.cancel(aid)
+        elif phase == Phase.SCORING:
+            rnd = svc.store.round(aid)
+            if rnd is not None and rnd.state == "watching":
+                self.score(aid)
+            rnd = svc.store.round(aid)
+            if rnd is not None and rnd.state == "reported":
+                self.relay(aid)
+
+    def score(self, aid: int) -> None:
+        svc = self.svc
+        info = svc.client.auction(aid)
+        expected = task_hash(svc.config.validation, info.method_id, svc.config.model_id)
+        if info.task_hash != expected:
+            svc.store.set_state(aid, "refused", note="task hash differs from this oracle's validation set and model")
+            log.warning("auction %d: task hash mismatch; this oracle holds a different task", aid)
+            return
+        providers, roots = svc.client.revealed(aid)
+        if not providers:
+            svc.store.set_state(aid, "finalized", note="nobody revealed; nothing to score")
+            return
+        started = time.perf_counter()
+        signed = score_round(
+            info=info, providers=providers, roots=roots, store=svc.store, keys=svc.keys, account=svc.account,
+            validation=svc.config.validation, chain_id=svc.chain.chain_id, contract=svc.client.contract.address,
+            k=svc.config.k, device=svc.config.device,
+        )  # fmt: skip
+        svc.store.save_report(
+            aid,
+            report_to_json(signed.report),
+            "0x" + signed.signature.hex(),
+            signed.transcript,
+            "0x" + signed.transcript_signature.hex(),
+        )
+        log.info(
+            "auction %d: valued %d providers in %.2f s; report signed and published",
+            aid, len(providers), time.perf_counter() - started,
+        )  # fmt: skip
+
+    def relay(self, aid: int) -> None:
+        svc = self.svc
+        rnd = svc.store.round(aid)
+        assert rnd is not None and rnd.report is not None and rnd.signature is not None
+        mine = report_from_json(rnd.report)
+        committee = self.committee(aid)
+        own = SignedReport(svc.address, mine, bytes.fromhex(rnd.signature.removeprefix("0x")))
+        peers = {a: u for a, u in svc.config.committee.items() if to_checksum_address(a) != svc.address}
+        chain_id, contract = svc.chain.chain_id, svc.client.contract.address
+        reports = [own, *fetch_peer_reports(self.http, peers, mine, committee, chain_id, contract)]
+        reports.sort(key=lambda r: committee.index(r.signer))
+        info = svc.client.auction(aid)
+        slots = [committee.index(r.signer) for r in reports]
+        delay = relay_delay(committee.index(svc.address), slots, stagger=svc.config.stagger)
+        now = time.time()
+        waited = now - (rnd.ready_at or now)
+        seen_for = now - self._first_seen.setdefault((aid, len(reports)), now)
+        if not ready_to_relay(
+            len(reports), info.n_oracles, info.threshold, waited, grace=svc.config.grace, delay=delay, seen_for=seen_for
+        ):
+            return
+        if svc.client.phase(aid) != Phase.SCORING:
+            return  # someone else relayed (or time ran out); the next tick records it
+        try:
+            receipt = Oracle(svc.chain, svc.client.contract, svc.account).submit(
+                aid, [r.report for r in reports], [r.signature for r in reports]
+            )
+        except ContractRevert as exc:
+            if exc.error_name == "WrongPhase":
+                svc.store.set_state(aid, "finalized", note="another oracle relayed first")
+                log.info("auction %d: another oracle relayed first", aid)
+            else:
+                log.warning("auction %d: relay refused by the contract: %s", aid, exc)
+            return
+        except MiaError as exc:
+            log.warning("auction %d: relay failed: %s", aid, exc)
+            return
+        tx = receipt["transactionHash"].hex()
+        svc.store.set_state(aid, "finalized", relay_tx=tx, note=f"relayed {len(reports)} reports")
+        log.info("auction %d: relayed %d signed reports (tx %s)", aid, len(reports), tx)
+
+    def cancel(self, aid: int) -> None:
+        svc = self.svc
+        try:
+            svc.client.sender.transact(svc.client.contract.functions.cancel(aid))
+            log.info("auction %d: scoring deadline passed without scores; cancelled", aid)
+        except ContractRevert as exc:
+            if exc.error_name != "CannotCancel":
+                log.warning("auction %d: cancel failed: %s", aid, exc)
+                return
+        svc.store.set_state(aid, "cancelled")
