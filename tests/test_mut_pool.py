@@ -21,7 +21,9 @@ def pool():
     chain = Chain.embedded()
     minter = Account.create()
     chain.fund(minter.address, 1000 * ETHER)
-    token = chain.deploy("MarginalUtilityToken", "MUT", "MUT", ETH, minter.address, bytes(32), minter.address, deployer=minter)
+    token = chain.deploy(
+        "MarginalUtilityToken", "MUT", "MUT", ETH, minter.address, bytes(32), minter.address, deployer=minter
+    )
     holders = [Account.create() for _ in range(4)]
     for h in holders:
         chain.fund(h.address, 10 * ETHER)
@@ -111,7 +113,9 @@ def test_claim_reentrancy_pays_once(pool):
 def test_erc20_revenue(pool):
     chain, _, minter, holders = pool
     usd = chain.deploy("TestToken", "USD", "USD", deployer=minter)
-    token = chain.deploy("MarginalUtilityToken", "MUT", "MUT", usd.address, minter.address, bytes(32), minter.address, deployer=minter)
+    token = chain.deploy(
+        "MarginalUtilityToken", "MUT", "MUT", usd.address, minter.address, bytes(32), minter.address, deployer=minter
+    )
     chain.sender(minter).transact(token.functions.mint(holders[0].address, 3))
     chain.sender(minter).transact(token.functions.mint(holders[1].address, 1))
     chain.sender(minter).transact(usd.functions.mint(minter.address, 1000))
