@@ -27,7 +27,7 @@ from pysdk.salts import SaltVault
 ROWS = 60
 
 
-def one_round(c: Cluster, n: int, wd: Path) -> dict[str, float]:
+def one_round(c: Cluster, n: int, wd: Path, rows_each: int = ROWS) -> dict[str, float]:
     chain = c.chain
     buyer = Account.create()
     chain.fund(buyer.address, 100 * ETHER)
@@ -39,8 +39,8 @@ def one_round(c: Cluster, n: int, wd: Path) -> dict[str, float]:
         acct = Account.create()
         chain.fund(acct.address, ETHER)
         provs.append(Provider(chain, c.contract, acct, SaltVault(wd / f"vault-{n}-{i}", "bench")))
-    rows = [(i * ROWS) % (len(y) - ROWS) for i in range(n)]
-    datasets = [records_from_arrays(x[r : r + ROWS], y[r : r + ROWS]) for r in rows]
+    rows = [(i * rows_each) % max(1, len(y) - rows_each) for i in range(n)]
+    datasets = [records_from_arrays(x[r : r + rows_each], y[r : r + rows_each]) for r in rows]
     sent = []
 
     def bid(i: int) -> None:
@@ -67,6 +67,7 @@ def one_round(c: Cluster, n: int, wd: Path) -> dict[str, float]:
     total_bytes = sum(b for b, _ in sent)
     return {
         "n": n,
+        "rows": rows_each,
         "mb": total_bytes / 1e6,
         "mbps_aggregate": total_bytes / 1e6 / upload_wall,
         "mbps_per_client": total_bytes / 1e6 / sum(s for _, s in sent),
@@ -78,20 +79,22 @@ def one_round(c: Cluster, n: int, wd: Path) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[8, 32, 100])
+    ap.add_argument("--rows", type=int, default=ROWS, help="digits records per provider (at most 1,797)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="mia-bench-round-") as tmp:
         wd = Path(tmp)
         c = Cluster(wd)
         try:
             c.start(3, grace=2.0)
-            rows = [one_round(c, n, wd) for n in args.sizes]
+            rows = [one_round(c, n, wd, args.rows) for n in args.sizes]
         finally:
             c.close()
-    print("| providers | uploaded (MB, 3 oracles) | upload MB/s (aggregate, 8 clients) | upload MB/s (per client) "
-          "| scoring → on chain (s) | round latency, first upload → settled (s) |")  # fmt: skip
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("| providers | records each | uploaded (MB, 3 oracles) | upload MB/s (aggregate, 8 clients) "
+          "| upload MB/s (per client) | scoring → on chain (s) "
+          "| round latency, first upload → settled (s) |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['n']} | {r['mb']:.2f} | {r['mbps_aggregate']:.2f} | {r['mbps_per_client']:.2f} "
+        print(f"| {r['n']} | {r['rows']} | {r['mb']:.2f} | {r['mbps_aggregate']:.2f} | {r['mbps_per_client']:.2f} "
               f"| {r['scoring_s']:.1f} | {r['round_s']:.1f} |")  # fmt: skip
 
 
