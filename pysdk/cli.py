@@ -284,6 +284,30 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+# Estimators `mia valuate` offers (names registered in offchain.valuation.estimators). Defined here, not in the
+# engine, so building the parser does not import torch.
+VALUATE_METHODS = ("knn_shapley", "knn_shapley_similarity", "mc_shapley", "banzhaf", "loo")
+
+
+def _add_valuate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--validation", help="validation set: .jsonl, or FEATURES.npy[:LABELS.npy]")
+    p.add_argument(
+        "--provider",
+        action="append",
+        default=[],
+        metavar="ID=PATH",
+        help="a provider's data: ID=file.jsonl or ID=FEATURES.npy[:LABELS.npy] (repeat, in commit order)",
+    )
+    p.add_argument("--method", choices=VALUATE_METHODS, default="knn_shapley")
+    p.add_argument("--k", type=int, default=5, help="neighbours for KNN estimators")
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 ...")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--text", action="store_true", help="JSONL records carry text: use the hashing n-gram featurizer")
+    p.add_argument("--out", default="transcript.json", help="where to write the transcript")
+    p.add_argument("--inline-inputs", action="store_true", help="embed the data in the transcript (self-contained)")
+    p.add_argument("--verify", metavar="TRANSCRIPT", help="recompute a transcript instead of valuing")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mia", description="Verifiable, truthful auctions for LLM training data.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -307,9 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=_demo)
 
     v = sub.add_parser("valuate", help="value providers' data (or --verify a transcript)")
-    from offchain.valuation.cli import add_arguments
-
-    add_arguments(v)
+    _add_valuate_arguments(v)
     v.set_defaults(func=_valuate)
 
     auc = sub.add_parser("auction", help="create or inspect auctions on a deployed contract")

@@ -76,3 +76,10 @@ def test_unreadable_validation_is_a_clear_error(tmp_path, capsys):
     assert main(["valuate", "--validation", str(tmp_path / "nope.npy"), "--provider", "A=x.npy"]) == 2
     err = capsys.readouterr().err
     assert "validation" in err and "unreadable" in err and "Traceback" not in err
+
+
+def test_cli_methods_are_registered_estimators():
+    from offchain.valuation import ESTIMATORS
+    from pysdk.cli import VALUATE_METHODS
+
+    assert set(VALUATE_METHODS) <= set(ESTIMATORS)

@@ -12,27 +12,6 @@ if TYPE_CHECKING:  # the engine (torch) is imported when a command runs, not whe
 
     from offchain.valuation.data import Dataset, ProviderData
 
-METHODS = ("knn_shapley", "knn_shapley_similarity", "mc_shapley", "banzhaf", "loo")
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--validation", help="validation set: .jsonl, or FEATURES.npy[:LABELS.npy]")
-    p.add_argument(
-        "--provider",
-        action="append",
-        default=[],
-        metavar="ID=PATH",
-        help="a provider's data: ID=file.jsonl or ID=FEATURES.npy[:LABELS.npy] (repeat, in commit order)",
-    )
-    p.add_argument("--method", choices=METHODS, default="knn_shapley")
-    p.add_argument("--k", type=int, default=5, help="neighbours for KNN estimators")
-    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 ...")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--text", action="store_true", help="JSONL records carry text: use the hashing n-gram featurizer")
-    p.add_argument("--out", default="transcript.json", help="where to write the transcript")
-    p.add_argument("--inline-inputs", action="store_true", help="embed the data in the transcript (self-contained)")
-    p.add_argument("--verify", metavar="TRANSCRIPT", help="recompute a transcript instead of valuing")
-
 
 def _split_arrays(spec: str) -> tuple[str, str | None]:
     feats, _, labels = spec.partition(":")
