@@ -17,6 +17,7 @@ from web3 import Web3
 from offchain.mechanism import MECHANISMS, median_scores, settle, weight
 from pysdk.auction import AuctionClient
 from pysdk.commitment import commitment_of
+from pysdk.events import EventReader, decode_events, default_confirmations
 from pysdk.reports import ScoreReport, digest, recover_signer
 
 
@@ -69,18 +70,39 @@ class AuditReport:
 
 
 class Auditor(AuctionClient):
-    """Read-only: needs a chain connection and the auction contract's address, nothing else."""
+    """Read-only: needs a chain connection and the auction contract's address, nothing else.
 
-    def __init__(self, chain, contract, *, from_block: int = 0) -> None:
+    Events come from a reorg-safe `EventReader`: logs deeper than `confirmations` blocks are cached,
+    newer ones are re-read on every audit, and logs of blocks that left the canonical chain are dropped.
+    `confirmations` defaults to 0 on the embedded chain and `DEFAULT_CONFIRMATIONS` over RPC.
+    """
+
+    def __init__(self, chain, contract, *, from_block: int = 0, confirmations: int | None = None) -> None:
         super().__init__(chain, contract, None)
         self.from_block = from_block
+        depth = default_confirmations(chain.kind) if confirmations is None else confirmations
+        self.reader = EventReader(chain.w3, confirmations=depth, from_block=from_block)
+        self._view: dict[str, list[Any]] | None = None
+
+    def _logs_of(self, contract: Any, name: str, **filters: Any) -> list[Any]:
+        """One consistent view per audit: every address's logs are read once, then filtered."""
+        if self._view is None:
+            return self.reader.events(contract, name, **filters)
+        if contract.address not in self._view:
+            self._view[contract.address] = self.reader.logs(contract.address)
+        return decode_events(contract, name, self._view[contract.address], filters)
 
     def _events(self, name: str, **filters: Any) -> list[Any]:
-        ev = getattr(self.contract.events, name)()
-        logs = ev.get_logs(from_block=self.from_block, argument_filters=filters or None)
-        return sorted(logs, key=lambda e: (e["blockNumber"], e["logIndex"]))
+        return self._logs_of(self.contract, name, **filters)
 
     def audit(self, auction_id: int) -> AuditReport:
+        self._view = {}
+        try:
+            return self._audit(auction_id)
+        finally:
+            self._view = None
+
+    def _audit(self, auction_id: int) -> AuditReport:
         rep = AuditReport(auction_id)
         created = self._events("AuctionCreated", auctionId=auction_id)
         rep.add("auction created", len(created) == 1, f"{len(created)} creation events")
@@ -268,13 +290,12 @@ class Auditor(AuctionClient):
         state = token.state()
         rep.add("MUT supply equals recorded mints", state.supply == minted, f"{state.supply} vs {minted}")
         tc = token.contract
-        deposits = sum(e["args"]["amount"] for e in tc.events.RevenueDeposited().get_logs(from_block=self.from_block))
-        claims_logs = tc.events.RevenueClaimed().get_logs(from_block=self.from_block)
-        claims = sum(e["args"]["amount"] for e in claims_logs)
+        deposits = sum(e["args"]["amount"] for e in self._logs_of(tc, "RevenueDeposited"))
+        claims = sum(e["args"]["amount"] for e in self._logs_of(tc, "RevenueClaimed"))
         rep.add(
             "revenue deposits and claims reconcile", (deposits, claims) == (state.total_deposited, state.total_claimed)
         )
-        holders = {e["args"]["to"] for e in tc.events.Transfer().get_logs(from_block=self.from_block)}
+        holders = {e["args"]["to"] for e in self._logs_of(tc, "Transfer")}
         entitled = sum(token.claimable(h) for h in holders)
         held = self.chain.balance(token.address) if int(token.asset, 16) == 0 else self._token_balance(token)
         rep.add(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from typing import NoReturn
 
 from rich.console import Console
 
@@ -55,10 +57,11 @@ def _demo(args: argparse.Namespace) -> int:
 def _valuate(args: argparse.Namespace) -> int:
     from offchain.valuation.cli import run
     from offchain.valuation.loaders import LoaderError
+    from offchain.valuation.transcript import TranscriptError
 
     try:
         return run(args)
-    except LoaderError as exc:
+    except (LoaderError, TranscriptError) as exc:
         raise MiaError(str(exc)) from None
 
 
@@ -80,12 +83,28 @@ def _amount(text: str) -> int:
     from decimal import Decimal, InvalidOperation
 
     try:
-        value = Decimal(text)
+        value = Decimal(text.strip())
     except InvalidOperation:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value.is_finite():
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
     if value < 0:
         raise argparse.ArgumentTypeError("amounts cannot be negative")
-    return int(value * 10**18)
+    if value.adjusted() > 60:  # far above any uint256 amount; also keeps the scaling below cheap
+        raise argparse.ArgumentTypeError(f"amount too large: {text!r}")
+    base = int(value.scaleb(18))
+    if base >= 2**256:
+        raise argparse.ArgumentTypeError(f"amount too large for a uint256: {text!r}")
+    return base
+
+
+def _address(text: str) -> str:
+    """A 20-byte hex address (any case; mixed case must carry a valid EIP-55 checksum)."""
+    from eth_utils import is_address, to_checksum_address
+
+    if not is_address(text):
+        raise argparse.ArgumentTypeError(f"not an address: {text!r}")
+    return to_checksum_address(text)
 
 
 def _oracle(text: str):
@@ -98,11 +117,14 @@ def _oracle(text: str):
         raise argparse.ArgumentTypeError("oracle must be ADDRESS:X25519_PUBLIC_KEY_HEX") from None
     if len(raw) != 32:
         raise argparse.ArgumentTypeError("an X25519 public key is 32 bytes")
-    return OracleInfo(address, raw)
+    return OracleInfo(_address(address), raw)
 
 
 def _bytes32(text: str) -> bytes:
-    raw = bytes.fromhex(text.removeprefix("0x"))
+    try:
+        raw = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not hex: {text!r}") from None
     if len(raw) != 32:
         raise argparse.ArgumentTypeError("expected 32 bytes of hex")
     return raw
@@ -253,7 +275,7 @@ def _add_oracle_and_bid(sub) -> None:
     ):
         c = b_sub.add_parser(name, help=text)
         c.add_argument("--rpc-url", required=True)
-        c.add_argument("--contract", required=True)
+        c.add_argument("--contract", type=_address, required=True)
         c.add_argument("--keystore", help="provider's keystore v3 file (password: MIA_KEYSTORE_PASSWORD or prompt)")
         c.add_argument("--key-env", default="MIA_PRIVATE_KEY")
         c.set_defaults(func=func)
@@ -308,8 +330,15 @@ def _add_valuate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verify", metavar="TRANSCRIPT", help="recompute a transcript instead of valuing")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (no usage block), so every bad command line reads the same."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mia", description="Verifiable, truthful auctions for LLM training data.")
+    p = _Parser(prog="mia", description="Verifiable, truthful auctions for LLM training data.")
     sub = p.add_subparsers(dest="command", required=True)
 
     sub.add_parser("compile", help="compile contracts/ into build/contracts").set_defaults(func=_compile)
@@ -338,7 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     auc_sub = auc.add_subparsers(dest="auction_command", required=True)
     c = auc_sub.add_parser("create", help="create and fund an auction (the buyer)")
     c.add_argument("--rpc-url", required=True)
-    c.add_argument("--contract", required=True)
+    c.add_argument("--contract", type=_address, required=True)
     c.add_argument("--keystore", help="buyer's keystore v3 file (password: MIA_KEYSTORE_PASSWORD or prompt)")
     c.add_argument("--key-env", default="MIA_PRIVATE_KEY")
     c.add_argument("--mechanism", choices=("qmia", "mixed", "mut", "fairshare"), default="qmia")
@@ -346,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--rho", type=_amount, default=0, help="fairshare price per unit of utility (asset units)")
     c.add_argument("--budget", type=_amount, required=True, help="budget in asset units, e.g. 4 or 0.5")
     c.add_argument("--deposit", type=_amount, required=True, help="provider deposit in asset units")
-    c.add_argument("--asset", default="0x" + "00" * 20, help="ERC-20 address; default ETH")
+    c.add_argument("--asset", type=_address, default="0x" + "00" * 20, help="ERC-20 address; default ETH")
     c.add_argument("--oracle", type=_oracle, action="append", required=True, help="ADDRESS:X25519_KEY_HEX, repeat")
     c.add_argument("--threshold", type=int, required=True)
     c.add_argument("--task-hash", type=_bytes32, required=True)
@@ -359,13 +388,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=_auction_create)
     s_ = auc_sub.add_parser("show", help="print an auction's parameters and phase")
     s_.add_argument("--rpc-url", required=True)
-    s_.add_argument("--contract", required=True)
+    s_.add_argument("--contract", type=_address, required=True)
     s_.add_argument("--auction", type=int, required=True)
     s_.set_defaults(func=_auction_show)
 
     a = sub.add_parser("audit", help="re-derive every payment of an auction from chain data")
     a.add_argument("--rpc-url", required=True)
-    a.add_argument("--contract", required=True)
+    a.add_argument("--contract", type=_address, required=True)
     a.add_argument("--auction", type=int, required=True)
     a.add_argument("--from-block", type=int, default=0)
     a.set_defaults(func=_audit)
@@ -388,10 +417,26 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except MiaError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        _say_error(str(exc))
         return 2
     except KeyboardInterrupt:
         return 130
+    except (OSError, ValueError) as exc:  # a file or value the user gave that a lower layer refused
+        _say_error(f"{type(exc).__name__}: {exc}")
+        return 2
+    except Exception as exc:  # a bug: still one line for the user; MIA_DEBUG=1 shows the traceback
+        if os.environ.get("MIA_DEBUG"):
+            raise
+        _say_error(f"unexpected {type(exc).__name__}: {exc} (set MIA_DEBUG=1 for the traceback)")
+        return 1
+
+
+def _say_error(message: str) -> None:
+    """One line on stderr, whatever the message holds."""
+    from rich.markup import escape
+
+    line = " ".join(message.split()) or "failed"
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]error:[/red] {escape(line)}")
 
 
 if __name__ == "__main__":

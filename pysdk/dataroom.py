@@ -62,10 +62,20 @@ class KeyMismatch(DataroomError):
 
 def records_from_arrays(features: np.ndarray, labels: np.ndarray) -> list[dict[str, Any]]:
     """Array datasets as records `{"features": [...], "label": ...}` (the one record form on the wire)."""
+    if np.asarray(features).dtype.kind not in "biuf":
+        raise DataroomError(f"features must be real numbers, got dtype {np.asarray(features).dtype}")
     x = np.asarray(features, dtype=np.float64)
     y = np.asarray(labels)
     if x.ndim != 2 or y.shape != (x.shape[0],):
         raise DataroomError(f"features must be 2-D with one label per row, got {x.shape} and {y.shape}")
+    if x.shape[0] == 0:
+        raise DataroomError("no records")
+    if not np.isfinite(x).all():
+        raise DataroomError(
+            f"features contain NaN or infinity (first at row {int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])})"
+        )
+    if y.dtype.kind not in "iubU":
+        raise DataroomError(f"labels must be integers or strings, got dtype {y.dtype}")
     conv = int if y.dtype.kind in "iub" else str
     return [{"features": [float(v) for v in row], "label": conv(lab)} for row, lab in zip(x, y, strict=True)]
 
@@ -75,15 +85,30 @@ def load_dataset(path: str | Path) -> list[dict[str, Any]]:
     p = Path(path)
     try:
         if p.suffix == ".npz":
-            with np.load(p, allow_pickle=False) as z:
-                if "features" not in z or "labels" not in z:
-                    raise DataroomError(f"{p}: a .npz dataset needs arrays named 'features' and 'labels'")
-                return records_from_arrays(z["features"], z["labels"])
+            return _npz_records(p)
         return parse_records(p.read_bytes(), source=str(p))
     except OSError as exc:
         raise DataroomError(f"cannot read dataset {p}: {exc.strerror or exc}") from None
+    except DataroomError as exc:
+        raise DataroomError(f"{p}: {exc}" if not str(exc).startswith(str(p)) else str(exc)) from None
     except ValueError as exc:
         raise DataroomError(f"{p}: {exc}") from None
+
+
+def _npz_records(p: Path) -> list[dict[str, Any]]:
+    try:
+        z = np.load(p, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise ValueError("not a .npz archive")
+        with z:
+            if "features" not in z or "labels" not in z:
+                raise DataroomError(f"{p}: a .npz dataset needs arrays named 'features' and 'labels'")
+            features, labels = z["features"], z["labels"]
+    except (DataroomError, OSError):
+        raise
+    except Exception as exc:  # numpy and zipfile raise many types on a corrupt archive
+        raise DataroomError(f"{p}: not a readable .npz dataset ({type(exc).__name__}: {exc})") from None
+    return records_from_arrays(features, labels)
 
 
 def parse_records(payload: bytes, *, source: str = "upload") -> list[dict[str, Any]]:

@@ -20,12 +20,14 @@ class KeyLoadError(MiaError):
 def load_keystore(path: str, password: str | None = None) -> LocalAccount:
     """Decrypts a Web3 Secret Storage (keystore v3) file."""
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except OSError as exc:
-        raise KeyLoadError(f"cannot read keystore {path}: {exc.strerror}") from None
-    except json.JSONDecodeError:
+        raise KeyLoadError(f"cannot read keystore {path}: {exc.strerror or exc}") from None
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError
         raise KeyLoadError(f"{path} is not a JSON keystore file") from None
+    if not isinstance(data, dict):
+        raise KeyLoadError(f"{path} is not a keystore file (expected a JSON object)")
     if password is None:
         password = os.environ.get("MIA_KEYSTORE_PASSWORD")
     if password is None:
@@ -37,6 +39,9 @@ def load_keystore(path: str, password: str | None = None) -> LocalAccount:
     except ValueError as exc:
         msg = "wrong password for keystore" if "MAC mismatch" in str(exc) else f"invalid keystore: {exc}"
         raise KeyLoadError(f"{msg} ({path})") from None
+    except (KeyError, TypeError, AttributeError, IndexError, OverflowError) as exc:
+        what = f"missing field {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+        raise KeyLoadError(f"invalid keystore: {what} ({path})") from None
 
 
 def load_env_key(var: str = "MIA_PRIVATE_KEY") -> LocalAccount:

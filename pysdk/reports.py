@@ -10,6 +10,8 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak, to_checksum_address
 
+from pysdk.errors import MiaError
+
 DOMAIN_NAME = "mia"
 DOMAIN_VERSION = "1"
 SCORE_REPORT_TYPES = {
@@ -25,6 +27,12 @@ SCORE_REPORT_TYPES = {
         {"name": "deadline", "type": "uint64"},
     ]
 }
+
+
+class ReportFormatError(MiaError, ValueError):
+    """A report (or a signed-report body) that is not well formed; the message names the field."""
+
+
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 

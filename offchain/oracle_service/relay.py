@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import httpx
 from eth_utils import to_checksum_address
 
-from offchain.oracle_service.worker import report_from_json
+from offchain.oracle_service.worker import signed_report_from_json
 from pysdk.dataroom import API_PREFIX
 from pysdk.reports import ScoreReport, recover_signer
 
@@ -66,11 +66,9 @@ def fetch_peer_reports(
         if r.status_code != 200:
             continue
         try:
-            body = r.json()
-            report = report_from_json(body["report"])
-            signature = bytes.fromhex(body["signature"].removeprefix("0x"))
+            report, signature = signed_report_from_json(r.json())
             signer = recover_signer(report, signature, chain_id, contract)
-        except (KeyError, ValueError, TypeError) as exc:
+        except ValueError as exc:  # invalid JSON, ReportFormatError, or a signature that does not recover
             log.warning("auction %d: peer %s served an unusable report (%s)", mine.auction_id, addr, exc)
             continue
         if signer != addr or not compatible(mine, report):

@@ -9,10 +9,12 @@ providers were absent, so a bad upload changes nothing else in the round.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from eth_utils import is_address, to_checksum_address
 
 from offchain.oracle_service.dataroom import provider_input
 from offchain.oracle_service.keys import OracleKeys
@@ -21,7 +23,7 @@ from offchain.scoring import score_providers
 from offchain.valuation import Dataset
 from pysdk.auction import AuctionInfo
 from pysdk.oracle import SCORING_ROUND
-from pysdk.reports import ScoreReport, sign_report
+from pysdk.reports import ReportFormatError, ScoreReport, sign_report
 
 log = logging.getLogger("mia.oracle.worker")
 
@@ -49,21 +51,96 @@ def report_to_json(report: ScoreReport) -> dict[str, Any]:
     }
 
 
-def report_from_json(d: dict[str, Any]) -> ScoreReport:
-    """Inverse of `report_to_json`; raises KeyError/ValueError/TypeError on malformed input."""
-    return ScoreReport.from_tuple(
-        [
-            int(d["auctionId"]),
-            int(d["round"]),
-            list(d["providers"]),
-            [int(v) for v in d["q"]],
-            [int(v) for v in d["delta"]],
-            [bytes.fromhex(r.removeprefix("0x")) for r in d["datasetRoots"]],
-            int(d["methodId"]),
-            bytes.fromhex(d["transcriptHash"].removeprefix("0x")),
-            int(d["deadline"]),
-        ]
+def _field(d: Mapping[str, Any], name: str, parse: Callable[[Any], Any]) -> Any:
+    if name not in d:
+        raise ReportFormatError(f"report: missing field {name!r}")
+    try:
+        return parse(d[name])
+    except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+        raise ReportFormatError(f"report: field {name!r} is malformed ({exc})") from None
+
+
+def _uint(bits: int) -> Callable[[Any], int]:
+    def parse(v: Any) -> int:
+        if isinstance(v, bool) or not isinstance(v, int | str):
+            raise TypeError(f"expected an integer or a decimal string, got {type(v).__name__}")
+        n = int(v)
+        if not 0 <= n < 2**bits:
+            raise ValueError(f"{n} is not a uint{bits}")
+        return n
+
+    return parse
+
+
+def _int256(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int | str):
+        raise TypeError(f"expected an integer or a decimal string, got {type(v).__name__}")
+    n = int(v)
+    if not -(2**255) <= n < 2**255:
+        raise ValueError(f"{n} is not an int256")
+    return n
+
+
+def _bytes32(v: Any) -> bytes:
+    if not isinstance(v, str):
+        raise TypeError(f"expected 0x-hex, got {type(v).__name__}")
+    raw = bytes.fromhex(v.removeprefix("0x"))
+    if len(raw) != 32:
+        raise ValueError(f"expected 32 bytes, got {len(raw)}")
+    return raw
+
+
+def _list_of(parse: Callable[[Any], Any]) -> Callable[[Any], list[Any]]:
+    def parse_list(v: Any) -> list[Any]:
+        if not isinstance(v, list):
+            raise TypeError(f"expected a list, got {type(v).__name__}")
+        return [parse(x) for x in v]
+
+    return parse_list
+
+
+def _address(v: Any) -> str:
+    if not isinstance(v, str) or not is_address(v):
+        raise ValueError(f"not an address: {v!r}"[:80])
+    return to_checksum_address(v)
+
+
+def report_from_json(d: Any) -> ScoreReport:
+    """Inverse of `report_to_json`; anything malformed raises `ReportFormatError` naming the field."""
+    if not isinstance(d, Mapping):
+        raise ReportFormatError(f"report: expected a JSON object, got {type(d).__name__}")
+    providers = _field(d, "providers", _list_of(_address))
+    q = _field(d, "q", _list_of(_uint(256)))
+    delta = _field(d, "delta", _list_of(_int256))
+    roots = _field(d, "datasetRoots", _list_of(_bytes32))
+    if not len(providers) == len(q) == len(delta) == len(roots):
+        raise ReportFormatError("report: providers, q, delta and datasetRoots differ in length")
+    return ScoreReport(
+        auction_id=_field(d, "auctionId", _uint(256)),
+        round=_field(d, "round", _uint(32)),
+        providers=tuple(providers),
+        q=tuple(q),
+        delta=tuple(delta),
+        dataset_roots=tuple(roots),
+        method_id=_field(d, "methodId", _uint(32)),
+        transcript_hash=_field(d, "transcriptHash", _bytes32),
+        deadline=_field(d, "deadline", _uint(64)),
     )
+
+
+def signed_report_from_json(body: Any) -> tuple[ScoreReport, bytes]:
+    """A peer's `{"report": ..., "signature": "0x.."}` body; raises `ReportFormatError` when malformed."""
+    if not isinstance(body, Mapping):
+        raise ReportFormatError(f"signed report: expected a JSON object, got {type(body).__name__}")
+    report = report_from_json(body.get("report"))
+    sig = body.get("signature")
+    try:
+        signature = bytes.fromhex(sig.removeprefix("0x")) if isinstance(sig, str) else None
+    except ValueError:
+        signature = None
+    if signature is None or len(signature) != 65:
+        raise ReportFormatError("signed report: field 'signature' must be 65 bytes of 0x-hex")
+    return report, signature
 
 
 def score_round(

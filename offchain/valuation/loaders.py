@@ -173,7 +173,7 @@ def load_provider_jsonl(
 def _load_array(path: PathLike, owner: str, what: str) -> np.ndarray:
     try:
         arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # numpy raises OSError, ValueError, EOFError, zipfile errors... on garbage
         raise LoaderError(owner, path, f"unreadable {what} array ({type(exc).__name__}: {exc})") from exc
     if isinstance(arr, np.lib.npyio.NpzFile):
         raise LoaderError(owner, path, f"{what}: expected .npy, got .npz")

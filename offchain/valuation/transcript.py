@@ -33,6 +33,7 @@ from .result import ENVIRONMENT_KEYS, FixedPointScores, ValuationResult
 
 __all__ = [
     "TRANSCRIPT_FORMAT",
+    "TranscriptError",
     "VerifyResult",
     "build_transcript",
     "canonical_json",
@@ -196,9 +197,23 @@ def write_transcript(transcript: dict[str, Any], path: str | os.PathLike[str]) -
     return str(transcript["transcript_hash"])
 
 
+class TranscriptError(ValueError):
+    """A transcript file that cannot be read as a JSON object; the message names the file."""
+
+
 def load_transcript(path: str | os.PathLike[str]) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            t = json.load(fh)
+    except OSError as exc:
+        raise TranscriptError(f"cannot read transcript {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # UnicodeDecodeError, JSONDecodeError
+        raise TranscriptError(f"{path}: not a JSON transcript ({exc})") from None
+    except RecursionError:
+        raise TranscriptError(f"{path}: not a JSON transcript (nested too deeply)") from None
+    if not isinstance(t, dict):
+        raise TranscriptError(f"{path}: not a JSON transcript (expected an object, got {type(t).__name__})")
+    return t
 
 
 @dataclass
@@ -231,11 +246,29 @@ def verify_transcript(
     outputs must match exactly, with per-record values and quality factors within
     ``atol`` (float64 reductions may differ in the last bits across devices).
     """
+    t = path_or_transcript if isinstance(path_or_transcript, dict) else load_transcript(path_or_transcript)
+    try:
+        digest = transcript_digest(t)
+    except (TypeError, ValueError) as exc:
+        return VerifyResult(False, [f"malformed transcript: cannot hash it ({exc})"], "")
+    try:
+        return _verify(t, digest, providers, validation, device, atol)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, StopIteration, OverflowError) as exc:
+        where = f"missing field {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+        return VerifyResult(False, [f"malformed transcript: {where}"], digest)
+
+
+def _verify(
+    t: dict[str, Any],
+    digest: str,
+    providers: Sequence[ProviderData] | None,
+    validation: Dataset | None,
+    device: str | torch.device,
+    atol: float,
+) -> VerifyResult:
     from .api import value_providers  # local: api imports this package
 
-    t = path_or_transcript if isinstance(path_or_transcript, dict) else load_transcript(path_or_transcript)
     problems: list[str] = []
-    digest = transcript_digest(t)
     if t.get("format") != TRANSCRIPT_FORMAT:
         problems.append(f"unknown transcript format {t.get('format')!r}")
     if t.get("transcript_hash") != digest:
