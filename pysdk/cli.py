@@ -70,7 +70,8 @@ def _audit(args: argparse.Namespace) -> int:
     from pysdk.chain import Chain
 
     chain = Chain.rpc(args.rpc_url)
-    rep = Auditor(chain, args.contract, from_block=args.from_block).audit(args.auction)
+    auditor = Auditor(chain, args.contract, from_block=args.from_block, confirmations=args.confirmations)
+    rep = auditor.audit(args.auction)
     console = Console()
     for c in rep.checks:
         console.print(f"  {'✓' if c.ok else '✗'} {c.name}" + (f" ({c.detail})" if c.detail else ""))
@@ -96,6 +97,16 @@ def _amount(text: str) -> int:
     if base >= 2**256:
         raise argparse.ArgumentTypeError(f"amount too large for a uint256: {text!r}")
     return base
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
 
 
 def _address(text: str) -> str:
@@ -396,7 +407,13 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--rpc-url", required=True)
     a.add_argument("--contract", type=_address, required=True)
     a.add_argument("--auction", type=int, required=True)
-    a.add_argument("--from-block", type=int, default=0)
+    a.add_argument("--from-block", type=_non_negative, default=0)
+    a.add_argument(
+        "--confirmations",
+        type=_non_negative,
+        default=None,
+        help="blocks a log must be buried under before it is trusted (default: 12 on a node, 0 embedded)",
+    )
     a.set_defaults(func=_audit)
     _add_oracle_and_bid(sub)
 

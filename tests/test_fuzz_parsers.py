@@ -332,10 +332,12 @@ def test_cli_auction_create(capsys, monkeypatch, budget, deposit, contract, task
 
 
 @FUZZ
-@given(contract=hexish, auction=words, from_block=words, url=words)
-def test_cli_audit_and_show(capsys, contract, auction, from_block, url):
+@given(contract=hexish, auction=words, from_block=words, confirmations=words, url=words)
+def test_cli_audit_and_show(capsys, contract, auction, from_block, confirmations, url):
+    audit = ["audit", "--rpc-url", CLOSED_RPC, "--contract", contract, "--auction", auction]
     for argv in (
-        ["audit", "--rpc-url", CLOSED_RPC, "--contract", contract, "--auction", auction, "--from-block", from_block],
+        [*audit, "--from-block", from_block],
+        [*audit, "--confirmations", confirmations],
         ["auction", "show", "--rpc-url", url or CLOSED_RPC, "--contract", contract, "--auction", auction],
     ):
         _assert_clean_failure(*_run_cli(capsys, argv))

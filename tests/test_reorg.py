@@ -7,6 +7,7 @@ import pytest
 from deploy.anvil import ANVIL_BIN
 from pysdk.auditor import Auditor
 from pysdk.chain import Chain
+from pysdk.cli import main
 from pysdk.events import DEFAULT_CONFIRMATIONS, EventReader, default_confirmations
 from tests.conftest import ETHER, AuctionRun, Env, embedded_chain
 
@@ -29,7 +30,7 @@ def anvil_env(tmp_path):
 
 @pytest.mark.anvil
 @pytest.mark.skipif(not ANVIL_BIN.exists(), reason="anvil not installed (run make setup)")
-def test_auditor_follows_the_canonical_history_after_a_revert(anvil_env):
+def test_auditor_follows_the_canonical_history_after_a_revert(anvil_env, capsys):
     env = anvil_env
     chain = env.chain
     committee = env.committee()
@@ -61,6 +62,18 @@ def test_auditor_follows_the_canonical_history_after_a_revert(anvil_env):
         assert not {p.address for p in run_a.providers} & {x.provider for x in rep.providers}
         assert next(c for c in rep.checks if c.name == "auction created").detail == "1 creation events"
     assert eager.reader.discarded_caches == 1  # the read taken before the revert was thrown away, not reused
+
+    # the command line reads the same canonical history, at any confirmation depth
+    url = chain.w3.provider.endpoint_uri
+    base = ["audit", "--rpc-url", url, "--contract", env.mia.address, "--auction", str(run_b.id)]
+    for depth in ("0", "3"):
+        assert main([*base, "--from-block", str(env.from_block), "--confirmations", depth]) == 0
+        out = capsys.readouterr().out
+        assert "AUDIT PASSED" in out and "1 creation events" in out
+    with pytest.raises(SystemExit) as exc:
+        main([*base, "--confirmations", "-1"])
+    assert exc.value.code == 2
+    assert "must be 0 or more" in capsys.readouterr().err
 
 
 def test_reader_drops_removed_duplicated_and_orphaned_logs(tmp_path, monkeypatch):
