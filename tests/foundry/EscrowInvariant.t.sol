@@ -150,7 +150,7 @@ contract MiaHandler {
         bytes[] memory sigs = new bytes[](k);
         for (uint256 r = 0; r < k; ++r) {
             uint256 o = (firstOracle + r) % 3;
-            reports[r] = _randomReport(id, providers, roots, scoreSeed, o);
+            reports[r] = ReportSigning.randomReport(id, providers, roots, scoreSeed, o);
             sigs[r] = ReportSigning.sign(oraclePk[o], auction.scoreReportDigest(reports[r]));
         }
         auction.submitScores(id, reports, sigs);
@@ -238,30 +238,6 @@ contract MiaHandler {
 
     function _balance(address asset, address who) internal view returns (uint256) {
         return asset == ETH ? who.balance : token.balanceOf(who);
-    }
-
-    function _randomReport(
-        uint256 id,
-        address[] memory providers,
-        bytes32[] memory roots,
-        uint256 seed,
-        uint256 o
-    ) internal pure returns (IMiaAuction.ScoreReport memory r) {
-        uint256 n = providers.length;
-        r.auctionId = id;
-        r.round = 1;
-        r.providers = providers;
-        r.datasetRoots = roots;
-        r.q = new uint256[](n);
-        r.delta = new int256[](n);
-        for (uint256 j = 0; j < n; ++j) {
-            uint256 h = uint256(keccak256(abi.encode(seed, o, j)));
-            r.q[j] = h % 5 == 0 ? 1e18 : (h >> 8) % (1e18 + 1);
-            r.delta[j] = h % 7 == 0 ? int256(0) : int256((h >> 80) % 12e18) - 2e18;
-        }
-        r.methodId = 1;
-        r.transcriptHash = keccak256(abi.encode("transcript", id, o));
-        r.deadline = type(uint64).max;
     }
 
     /// QMIA.settle on the stored revealed bids and median weights (what the auction must pay).

@@ -177,7 +177,7 @@ contract MechanismHandler {
         bytes[] memory sigs = new bytes[](k);
         for (uint256 r = 0; r < k; ++r) {
             uint256 o = ((scoreSeed >> 24) + r) % N_ORACLES;
-            reports[r] = _randomReport(id, providers, chunkRoots, scoreSeed, o);
+            reports[r] = ReportSigning.randomReport(id, providers, chunkRoots, scoreSeed, o);
             sigs[r] = ReportSigning.sign(oraclePk[o], auction.scoreReportDigest(reports[r]));
         }
         if (chunk) auction.submitScoreChunk(id, reports, sigs);
@@ -423,7 +423,7 @@ contract MechanismHandler {
     function _as(address who, address target, uint256 value, bytes memory data) internal returns (bytes memory ret) {
         bool ok;
         if (who == address(reentrant)) {
-            (ok, ret) = address(reentrant).call(abi.encodeCall(ReentrantActor.execute, (target, value, data)));
+            (ok, ret) = address(reentrant).call(abi.encodeCall(reentrant.execute, (target, value, data)));
         } else {
             vm.prank(who);
             (ok, ret) = target.call{value: value}(data);
@@ -581,30 +581,6 @@ contract MechanismHandler {
         ++calls["settled"];
     }
 
-    /// k random-valued reports (q ∈ [0, 1], Δ ∈ [-2, 10], some exactly 0) for the listed providers.
-    function _randomReport(
-        uint256 id,
-        address[] memory providers,
-        bytes32[] memory roots,
-        uint256 seed,
-        uint256 o
-    ) internal pure returns (IMiaAuction.ScoreReport memory r) {
-        uint256 n = providers.length;
-        r.auctionId = id;
-        r.round = 1;
-        r.providers = providers;
-        r.datasetRoots = roots;
-        r.q = new uint256[](n);
-        r.delta = new int256[](n);
-        for (uint256 j = 0; j < n; ++j) {
-            uint256 h = uint256(keccak256(abi.encode(seed, o, providers[j])));
-            r.q[j] = h % 5 == 0 ? 1e18 : (h >> 8) % (1e18 + 1);
-            r.delta[j] = h % 7 == 0 ? int256(0) : int256((h >> 80) % 12e18) - 2e18;
-        }
-        r.methodId = 1;
-        r.transcriptHash = keccak256(abi.encode("transcript", id, o));
-        r.deadline = type(uint64).max;
-    }
 }
 
 /// @notice Escrow, budget, payment and MUT invariants over every mechanism and settlement path.

@@ -192,20 +192,12 @@ abstract contract MiaFixture is TestBase {
     /// Oracle `o`'s standard report for auction `id` (revealed providers in commit order).
     function _report(uint256 id, uint256 o, uint64 deadline) internal view returns (IMiaAuction.ScoreReport memory r) {
         (address[] memory providers, bytes32[] memory roots) = auction.revealedProviders(id);
-        uint256 n = providers.length;
-        r.auctionId = id;
-        r.round = 1;
-        r.providers = providers;
-        r.datasetRoots = roots;
-        r.q = new uint256[](n);
-        r.delta = new int256[](n);
-        for (uint256 j = 0; j < n; ++j) {
+        r = ReportSigning.blankReport(id, providers, roots, o, deadline);
+        r.methodId = METHOD;
+        for (uint256 j = 0; j < providers.length; ++j) {
             r.q[j] = stdQ[o][j];
             r.delta[j] = stdDelta[o][j];
         }
-        r.methodId = METHOD;
-        r.transcriptHash = keccak256(abi.encode("transcript", id, o));
-        r.deadline = deadline;
     }
 
     function _signReport(uint256 pk, IMiaAuction.ScoreReport memory r) internal view returns (bytes memory) {

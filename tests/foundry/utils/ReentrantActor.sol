@@ -1,32 +1,21 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {OwnedExecutor} from "../../../contracts/test/OwnedExecutor.sol";
+
 /// @notice An auction participant whose every ETH receipt tries to re-enter the paying contract
 ///         (a second `withdraw` of the auction, a second `claim` of a MUT pool). The owner drives it
 ///         as buyer, provider or MUT holder through `execute`.
 /// @dev Unlike `contracts/test/ReentrantReceiver`, it tries on every payment, not only the first,
 ///      so an invariant run can count re-entries over many withdrawals and claims.
-contract ReentrantActor {
-    address public immutable owner;
+contract ReentrantActor is OwnedExecutor {
     /// @notice Contract whose payments trigger `withdraw(address)` re-entry (the auction).
     address public immutable auction;
     uint256 public reentryAttempts;
     uint256 public reentrySuccesses;
 
     constructor(address auction_) {
-        owner = msg.sender;
         auction = auction_;
-    }
-
-    function execute(address to, uint256 value, bytes calldata data) external returns (bytes memory) {
-        require(msg.sender == owner, "owner");
-        (bool ok, bytes memory ret) = to.call{value: value}(data);
-        if (!ok) {
-            assembly ("memory-safe") {
-                revert(add(ret, 0x20), mload(ret))
-            }
-        }
-        return ret;
     }
 
     /// Re-enters the payer: the auction's ETH and token withdrawals, or a MUT pool's claim. Every

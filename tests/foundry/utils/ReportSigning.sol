@@ -93,4 +93,36 @@ library ReportSigning {
         (bytes32 r, bytes32 s, uint8 v) = split(sig);
         return ecrecover(d, v, r, s);
     }
+
+    /// Oracle `o`'s report for round 1 of auction `id` over `providers`, with zeroed scores to fill in.
+    function blankReport(uint256 id, address[] memory providers, bytes32[] memory roots, uint256 o, uint64 deadline)
+        internal
+        pure
+        returns (IMiaAuction.ScoreReport memory r)
+    {
+        r.auctionId = id;
+        r.round = 1;
+        r.providers = providers;
+        r.datasetRoots = roots;
+        r.q = new uint256[](providers.length);
+        r.delta = new int256[](providers.length);
+        r.methodId = 1;
+        r.transcriptHash = keccak256(abi.encode("transcript", id, o));
+        r.deadline = deadline;
+    }
+
+    /// Oracle `o`'s pseudo-random report for `providers` (q in [0, 1], some exactly 1; Δ in [-2, 10], some
+    /// exactly 0). Values are keyed by provider address, so chunks of one run agree with the whole report.
+    function randomReport(uint256 id, address[] memory providers, bytes32[] memory roots, uint256 seed, uint256 o)
+        internal
+        pure
+        returns (IMiaAuction.ScoreReport memory r)
+    {
+        r = blankReport(id, providers, roots, o, type(uint64).max);
+        for (uint256 j = 0; j < providers.length; ++j) {
+            uint256 h = uint256(keccak256(abi.encode(seed, o, providers[j])));
+            r.q[j] = h % 5 == 0 ? 1e18 : (h >> 8) % (1e18 + 1);
+            r.delta[j] = h % 7 == 0 ? int256(0) : int256((h >> 80) % 12e18) - 2e18;
+        }
+    }
 }
