@@ -338,17 +338,19 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         bytes[] calldata signatures,
         uint256 n
     ) internal {
-        bytes32 providersHash = keccak256(abi.encodePacked(reports[0].providers));
-        bytes32 rootsHash = keccak256(abi.encodePacked(reports[0].datasetRoots));
+        bytes32 providersHash = hashWords(reports[0].providers);
+        bytes32 rootsHash = hashWords(reports[0].datasetRoots);
         uint256 seen = 0; // bitmap of committee slots
         for (uint256 r = 0; r < reports.length; ++r) {
             ScoreReport calldata report = reports[r];
             _checkReport(a, auctionId, report, r, n);
-            if (keccak256(abi.encodePacked(report.providers)) != providersHash) revert ProviderMismatch(r, 0);
-            if (keccak256(abi.encodePacked(report.datasetRoots)) != rootsHash) revert DatasetRootMismatch(r, 0);
-            bytes32 digest = scoreReportDigest(report);
-            address signer = _recoverMember(auctionId, digest, signatures[r], r);
-            uint256 bit = 1 << _oracleSlot[auctionId][signer];
+            if (r != 0) {
+                if (hashWords(report.providers) != providersHash) revert ProviderMismatch(r, 0);
+                if (hashWords(report.datasetRoots) != rootsHash) revert DatasetRootMismatch(r, 0);
+            }
+            bytes32 digest = _scoreReportDigest(report, providersHash, rootsHash);
+            (address signer, uint256 slot) = _recoverMember(auctionId, digest, signatures[r], r);
+            uint256 bit = 1 << slot;
             if (seen & bit != 0) revert DuplicateSigner(signer);
             seen |= bit;
             emit ReportAccepted(auctionId, signer, report.round, digest, report.transcriptHash, report.q, report.delta);
@@ -359,14 +361,15 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
     function _recoverMember(uint256 auctionId, bytes32 digest, bytes calldata signature, uint256 r)
         internal
         view
-        returns (address signer)
+        returns (address signer, uint256 slot)
     {
         ECDSA.RecoverError err;
         // The third value only details `err`, which is checked.
         // slither-disable-next-line unused-return
         (signer, err,) = ECDSA.tryRecoverCalldata(digest, signature);
         if (err != ECDSA.RecoverError.NoError) revert InvalidSignature(r);
-        if (_oracleSlot[auctionId][signer] == 0) revert NotOracle(signer);
+        slot = _oracleSlot[auctionId][signer];
+        if (slot == 0) revert NotOracle(signer);
     }
 
     function _checkReport(Auction storage a, uint256 auctionId, ScoreReport calldata report, uint256 r, uint256 n)

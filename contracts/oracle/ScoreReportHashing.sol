@@ -18,16 +18,65 @@ abstract contract ScoreReportHashing is EIP712 {
 
     /// @notice The digest an oracle signs for `report`.
     function scoreReportDigest(IMiaAuction.ScoreReport calldata report) public view returns (bytes32) {
+        return _scoreReportDigest(report, hashWords(report.providers), hashWords(report.datasetRoots));
+    }
+
+    /// @dev EIP-712 hash of an array of 32-byte atomic values, read straight from calldata: it equals
+    ///      keccak256(abi.encodePacked(v)) but uses scratch memory past the free-memory pointer, so
+    ///      verifying many reports does not grow memory (whose cost is quadratic) report by report.
+    function hashWords(bytes32[] calldata v) internal pure returns (bytes32 h) {
+        assembly ("memory-safe") {
+            let size := shl(5, v.length)
+            let p := mload(0x40)
+            calldatacopy(p, v.offset, size)
+            h := keccak256(p, size)
+        }
+    }
+
+    function hashWords(address[] calldata v) internal pure returns (bytes32) {
+        bytes32[] calldata w;
+        assembly ("memory-safe") {
+            w.offset := v.offset
+            w.length := v.length
+        }
+        return hashWords(w);
+    }
+
+    function hashWords(uint256[] calldata v) internal pure returns (bytes32) {
+        bytes32[] calldata w;
+        assembly ("memory-safe") {
+            w.offset := v.offset
+            w.length := v.length
+        }
+        return hashWords(w);
+    }
+
+    function hashWords(int256[] calldata v) internal pure returns (bytes32) {
+        bytes32[] calldata w;
+        assembly ("memory-safe") {
+            w.offset := v.offset
+            w.length := v.length
+        }
+        return hashWords(w);
+    }
+
+    /// @dev The digest of `report` given the EIP-712 hashes of its providers and dataset roots, which the
+    ///      caller has already computed to compare reports (hashing them again costs gas per signer).
+    function _scoreReportDigest(IMiaAuction.ScoreReport calldata report, bytes32 providersHash, bytes32 rootsHash)
+        internal
+        view
+        returns (bytes32)
+    {
         return _hashTypedDataV4(
             keccak256(
                 abi.encode(
                     SCORE_REPORT_TYPEHASH,
                     report.auctionId,
                     report.round,
-                    keccak256(abi.encodePacked(report.providers)),
-                    keccak256(abi.encodePacked(report.q)),
-                    keccak256(abi.encodePacked(report.delta)),
-                    keccak256(abi.encodePacked(report.datasetRoots)),
+                    providersHash,
+                    hashWords(report.q),
+                    hashWords(report.delta),
+                    rootsHash,
                     report.methodId,
                     report.transcriptHash,
                     report.deadline
