@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from eth_account import Account
 from rich.console import Console
+from web3 import Web3
 
 from pysdk.auction import OracleInfo
 from pysdk.buyer import Buyer, Schedule
@@ -90,6 +91,7 @@ def run_auction(
     gas["submit_parts"] = submit_breakdown(chain, r)
     r = buyer.settle(aid)
     gas["settle"] = [r["gasUsed"]]
+    gas["settle_receipt"] = r
     a = provs[0][0]
     r = chain.sender(a).transact(contract.functions.withdraw("0x" + "00" * 20))
     gas["withdraw"] = [r["gasUsed"]]
@@ -118,9 +120,13 @@ def mut_gas(chain: Chain, contract) -> list[tuple[str, int, str]]:
     rows = []
     qmia = run_auction(chain, contract, 10, k=2, rng_seed=3)["settle"][0]
     g = run_auction(chain, contract, 10, k=2, rng_seed=3, mechanism=Mechanism.MIXED_MIA)
-    rows.append(
-        ("settle Mixed-MIA λ=0.5 (n = 10)", g["settle"][0], f"{g['settle'][0] - qmia:,} more than Q-MIA: MUT mints")
+    extra = g["settle"][0] - qmia
+    rows.append(("settle Mixed-MIA λ=0.5 (n = 10)", g["settle"][0], f"{extra:,} more than Q-MIA: MUT mints"))
+    transfer_topic = Web3.keccak(text="Transfer(address,address,uint256)")
+    mints = sum(
+        1 for lg in g["settle_receipt"]["logs"] if lg["address"] == g["mut_token"] and lg["topics"][0] == transfer_topic
     )
+    rows.append(("MUT mint, per winner", extra // mints, f"settlement difference above ÷ {mints} winners minted"))
     token = MutToken(chain, g["mut_token"], g["buyer"])
     r = token.deposit_revenue(ETHER)
     rows.append(("MUT depositRevenue", r["gasUsed"], "ETH, any number of holders"))
