@@ -49,8 +49,17 @@ $(SLITHER_STAMP): tools/slither-requirements.txt
 	$(SLITHER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tools/slither-requirements.txt
 	touch $@
 
-slither: $(SLITHER_STAMP) $(NPM_STAMP)
-	PATH="$(CURDIR)/node_modules/.bin:$$PATH" $(SLITHER_VENV)/bin/slither . --config-file slither.config.json
+# It builds with its own Foundry profile (own output and cache folders), so its forced rebuild never
+# invalidates the build the Foundry tests reuse, and it re-runs only when a contract, the compiler
+# settings or its configuration changed (delete build/slither.ok to force a run).
+SLITHER_OK := build/slither.ok
+
+slither: $(SLITHER_OK)
+
+$(SLITHER_OK): $(SLITHER_STAMP) $(NPM_STAMP) $(SOL_SOURCES) slither.config.json
+	FOUNDRY_PROFILE=slither PATH="$(CURDIR)/node_modules/.bin:$$PATH" \
+		$(SLITHER_VENV)/bin/slither . --config-file slither.config.json
+	touch $@
 
 test-python: setup
 	$(PY) -m pytest -n 2 -p no:cacheprovider
