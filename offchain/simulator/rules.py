@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from offchain.mechanism import WAD, cash_escrow, settle
+from offchain.mechanism.mixed import CashAndMut
 from offchain.mechanism.settlement import FAIRSHARE, MIXED_MIA, MUT, QMIA
 from offchain.simulator import baselines
 
@@ -36,24 +37,11 @@ class RoundInput:
 
 
 @dataclass(frozen=True)
-class Allocation:
+class Allocation(CashAndMut):
     won: tuple[bool, ...]
     cash: tuple[int, ...]
     mut: tuple[int, ...]
     escrow: int  # cash the buyer locked for the round
-
-    @property
-    def payments(self) -> tuple[int, ...]:
-        """Cash + MUT at face value."""
-        return tuple(c + m for c, m in zip(self.cash, self.mut, strict=True))
-
-    @property
-    def total_cash(self) -> int:
-        return sum(self.cash)
-
-    @property
-    def total_mut(self) -> int:
-        return sum(self.mut)
 
 
 @dataclass(frozen=True)
