@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Literal, Protocol
 
@@ -510,27 +511,19 @@ class MCShapleyEstimator(_GameEstimatorBase):
             self.stderr_tol,
             self.max_seconds,
         )
-        samples, evals, history, reason = 0, 2, [], ""
-        bar = _bar(progress, self.max_permutations, "mc-shapley")
         per_batch = self.batch_permutations or max(8, min(256, 4096 // max(1, n)))
-        while True:
+
+        def step(samples: int) -> tuple[int, float, int]:
             p = min(per_batch, self.max_permutations - samples)
             perms = torch.argsort(torch.rand(p, n, generator=gen, dtype=torch.float64), dim=1)
             marg, used = self._walk(u, perms, u_empty, u_all)
-            evals += used
             stats.update(marg, torch.ones_like(marg, dtype=torch.bool))
-            samples += p
-            se = float(stats.var_of_mean().sqrt().max())
-            history.append({"samples": samples, "max_stderr": se, "utility_evals": evals})
-            if bar is not None:
-                bar.update(p)
-                bar.set_postfix(max_stderr=f"{se:.2e}")
-            done, reason = stop.done(samples, se, t0)
-            if done:
-                break
-        if bar is not None:
-            bar.close()
-        meta = _convergence_meta(stats, samples, evals, history, reason, t0)
+            return p, float(stats.var_of_mean().sqrt().max()), used
+
+        samples, evals, history, reason = _run_batches(
+            step, stop, t0, total=self.max_permutations, label="mc-shapley", progress=progress, evals=2
+        )
+        meta = _convergence_meta(stats.var_of_mean().sqrt(), samples, evals, history, reason, t0)
         meta.update({"u_all": u_all, "u_empty": u_empty})
         return _group_output(stats.mean, meta)
 
@@ -596,42 +589,57 @@ class BanzhafMSREstimator(_GameEstimatorBase):
         t0 = time.perf_counter()
         inside, outside = _Welford.zeros(n), _Welford.zeros(n)
         stop = _Stopping(self.min_samples, self.max_samples, self.stderr_tol, self.max_seconds)
-        samples, history, reason = 0, [], ""
-        bar = _bar(progress, self.max_samples, "banzhaf-msr")
-        while True:
+
+        def step(samples: int) -> tuple[int, float, int]:
             b = min(self.batch_samples, self.max_samples - samples)
             masks = torch.rand(b, n, generator=gen, dtype=torch.float64) < 0.5
             vals = u(masks).cpu().unsqueeze(1).expand(b, n)
             inside.update(vals, masks)
             outside.update(vals, ~masks)
-            samples += b
-            se = float((inside.var_of_mean() + outside.var_of_mean()).sqrt().max())
-            history.append({"samples": samples, "max_stderr": se, "utility_evals": samples})
-            if bar is not None:
-                bar.update(b)
-                bar.set_postfix(max_stderr=f"{se:.2e}")
-            done, reason = stop.done(samples, se, t0)
-            if done:
-                break
-        if bar is not None:
-            bar.close()
+            return b, float((inside.var_of_mean() + outside.var_of_mean()).sqrt().max()), b
+
+        samples, evals, history, reason = _run_batches(
+            step, stop, t0, total=self.max_samples, label="banzhaf-msr", progress=progress
+        )
         values = inside.mean - outside.mean
         stderr = (inside.var_of_mean() + outside.var_of_mean()).sqrt()
-        meta = {
-            "exact": False,
-            "samples": samples,
-            "utility_evals": samples,
-            "stop_reason": reason,
-            "converged": reason == "converged",
-            "stderr": [float(x) for x in stderr],
-            "history": history,
-            "seconds": time.perf_counter() - t0,
-        }
+        meta = _convergence_meta(stderr, samples, evals, history, reason, t0)
         return _group_output(values, meta)
 
 
+def _run_batches(
+    step: Callable[[int], tuple[int, float, int]],
+    stop: _Stopping,
+    t0: float,
+    *,
+    total: int,
+    label: str,
+    progress: bool,
+    evals: int = 0,
+) -> tuple[int, int, list[dict[str, Any]], str]:
+    """Runs `step(samples so far)` (one batch: samples drawn, max stderr, utility evaluations) until
+    `stop` says done; returns (samples, utility evaluations, convergence history, stop reason)."""
+    samples, history = 0, []
+    bar = _bar(progress, total, label)
+    try:
+        while True:
+            drawn, se, used = step(samples)
+            samples += drawn
+            evals += used
+            history.append({"samples": samples, "max_stderr": se, "utility_evals": evals})
+            if bar is not None:
+                bar.update(drawn)
+                bar.set_postfix(max_stderr=f"{se:.2e}")
+            done, reason = stop.done(samples, se, t0)
+            if done:
+                return samples, evals, history, reason
+    finally:
+        if bar is not None:
+            bar.close()
+
+
 def _convergence_meta(
-    stats: _Welford,
+    stderr: torch.Tensor,
     samples: int,
     evals: int,
     history: list[dict[str, Any]],
@@ -644,7 +652,7 @@ def _convergence_meta(
         "utility_evals": evals,
         "stop_reason": reason,
         "converged": reason == "converged",
-        "stderr": [float(x) for x in stats.var_of_mean().sqrt()],
+        "stderr": [float(x) for x in stderr],
         "history": history,
         "seconds": time.perf_counter() - t0,
     }
