@@ -17,7 +17,9 @@ import {ReentrantActor} from "./utils/ReentrantActor.sol";
 ///         random ρ) in ETH and a token, scored one-shot or in chunks and settled one-shot or in chunks
 ///         (random sizes, random callers, resumed across calls), with MUT revenue deposits, transfers
 ///         and claims on the minted MUTs. One provider is a contract that re-enters every payer.
-///         Auctions in fee-on-transfer and false-returning tokens are attempted and must revert.
+///         Auctions in fee-on-transfer and false-returning tokens are attempted and must revert, and the
+///         payment token itself starts and stops returning false at random: every call that would move
+///         it meanwhile must revert and change nothing, and what was owed is paid once it recovers.
 /// @dev Every legitimate call is made only when valid and must succeed (fail_on_revert); calls that
 ///      must fail go through try/catch and count a violation if they do not. Ghost counters record
 ///      per-settlement violations; the invariants assert they stay zero.
@@ -30,7 +32,8 @@ contract MechanismHandler {
     uint256 internal constant WAD = 1e18;
 
     MiaAuction public immutable auction;
-    TestToken public immutable token;
+    /// The payment token; it can start and stop returning false at any time (`setTokenFailing`).
+    FalseReturnToken public immutable token;
     QMIAHarness public immutable harness;
     FeeOnTransferToken public immutable feeToken;
     FalseReturnToken public immutable falseToken;
@@ -68,10 +71,10 @@ contract MechanismHandler {
     uint256 public ghostPaidTwice;
     uint256 public ghostOverBudget; // Σ cash > cash escrow or Σ cash + MUT > budget
     uint256 public ghostTransferMismatch; // a withdrawal or claim that paid other than what was owed
-    uint256 public ghostBadTokenAccepted; // a misbehaving-token auction that did not revert cleanly
+    uint256 public ghostBadTokenAccepted; // a misbehaving-token call that did not revert cleanly
     mapping(bytes32 action => uint256) public calls; // coverage counters
 
-    constructor(MiaAuction auction_, TestToken token_, QMIAHarness harness_) {
+    constructor(MiaAuction auction_, FalseReturnToken token_, QMIAHarness harness_) {
         auction = auction_;
         token = token_;
         harness = harness_;
@@ -111,9 +114,14 @@ contract MechanismHandler {
         if (p.mechanism == IMiaAuction.Mechanism.MixedMIA) escrow = harness.cashEscrow(p.budget, p.liquidity);
         if (p.mechanism == IMiaAuction.Mechanism.MUT) escrow = 0;
         _fund(p.asset, buyer, escrow);
-        bytes memory ret = _as(
-            buyer, address(auction), p.asset == ETH ? escrow : 0, abi.encodeCall(MiaAuction.createAuction, (p))
+        (bool done, bytes memory ret) = _asUnlessTokenFails(
+            buyer,
+            address(auction),
+            p.asset == ETH ? escrow : 0,
+            abi.encodeCall(MiaAuction.createAuction, (p)),
+            p.asset != ETH && escrow > 0
         );
+        if (!done) return;
         if (buyer == address(reentrant)) ret = abi.decode(ret, (bytes));
         uint256 id = abi.decode(ret, (uint256));
         auctionIds.push(id);
@@ -137,8 +145,14 @@ contract MechanismHandler {
             openings[id][who] = op;
             bytes32 c = auction.commitmentOf(id, who, op.cost, op.salt, op.root);
             _fund(a.asset, who, a.deposit);
-            _as(who, address(auction), a.asset == ETH ? a.deposit : 0, abi.encodeCall(MiaAuction.commit, (id, c)));
-            ++calls["commit"];
+            (bool done,) = _asUnlessTokenFails(
+                who,
+                address(auction),
+                a.asset == ETH ? a.deposit : 0,
+                abi.encodeCall(MiaAuction.commit, (id, c)),
+                a.asset != ETH && a.deposit > 0
+            );
+            if (done) ++calls["commit"];
         }
     }
 
@@ -226,7 +240,14 @@ contract MechanismHandler {
         amount = 1 + amount % 50 ether;
         _fund(asset, who, amount);
         if (asset != ETH) _as(who, asset, 0, abi.encodeWithSignature("approve(address,uint256)", address(mut), amount));
-        _as(who, address(mut), asset == ETH ? amount : 0, abi.encodeCall(MarginalUtilityToken.depositRevenue, (amount)));
+        (bool done,) = _asUnlessTokenFails(
+            who,
+            address(mut),
+            asset == ETH ? amount : 0,
+            abi.encodeCall(MarginalUtilityToken.depositRevenue, (amount)),
+            asset != ETH
+        );
+        if (!done) return;
         ghostDeposited[address(mut)] += amount;
         ++ghostDeposits[address(mut)];
         ++calls["depositRevenue"];
@@ -280,6 +301,14 @@ contract MechanismHandler {
             if (err.length < 4 || bytes4(err) != expected || moved) ++ghostBadTokenAccepted;
         }
         ++calls[fee ? bytes32("feeTokenRejected") : bytes32("falseTokenRejected")];
+    }
+
+    /// The payment token starts (one call in four) or stops returning false, as a deployed token may
+    /// mid-life. While it fails, every call that would move it must revert with SafeERC20's error and
+    /// change nothing; what is owed stays owed and is paid once the token recovers (see `sweep`).
+    function setTokenFailing(uint8 x) public {
+        token.setFailing(x % 4 == 0);
+        ++calls["tokenFailing"];
     }
 
     /// Moves time: a small step, or a jump to the picked auction's next deadline.
@@ -337,6 +366,7 @@ contract MechanismHandler {
     /// End of a run: every auction is brought to its end (settled or cancelled), every actor withdraws
     /// and claims everything. Afterwards nothing may remain but MUT rounding dust.
     function sweep() external {
+        token.setFailing(false);
         uint256 latest = vm.getBlockTimestamp();
         for (uint256 k = 0; k < auctionIds.length; ++k) {
             uint256 d = auction.getAuction(auctionIds[k]).scoringDeadline;
@@ -435,6 +465,33 @@ contract MechanismHandler {
         }
     }
 
+    /// `_as`, unless the call would move the payment token while it is failing: then the call must
+    /// revert with SafeERC20FailedOperation(token) and leave every balance and the escrow untouched
+    /// (a violation is counted otherwise), and `done` is false.
+    function _asUnlessTokenFails(address who, address target, uint256 value, bytes memory data, bool movesToken)
+        internal
+        returns (bool done, bytes memory ret)
+    {
+        if (!movesToken || !token.failing()) return (true, _as(who, target, value, data));
+        uint256 whoBefore = token.balanceOf(who);
+        uint256 targetBefore = token.balanceOf(target);
+        uint256 owedBefore = auction.totalOwed(address(token));
+        uint256 countBefore = auction.auctionCount();
+        bool ok;
+        if (who == address(reentrant)) {
+            (ok, ret) = address(reentrant).call(abi.encodeCall(reentrant.execute, (target, value, data)));
+        } else {
+            vm.prank(who);
+            (ok, ret) = target.call{value: value}(data);
+        }
+        bytes memory expected = abi.encodeWithSignature("SafeERC20FailedOperation(address)", address(token));
+        bool moved = token.balanceOf(who) != whoBefore || token.balanceOf(target) != targetBefore
+            || auction.totalOwed(address(token)) != owedBefore || auction.auctionCount() != countBefore;
+        if (ok || keccak256(ret) != keccak256(expected) || moved) ++ghostBadTokenAccepted;
+        ++calls["tokenFailureRejected"];
+        return (false, ret);
+    }
+
     function _fund(address asset, address who, uint256 amount) internal {
         if (asset == ETH) {
             vm.deal(who, who.balance + amount);
@@ -452,7 +509,12 @@ contract MechanismHandler {
         uint256 credit = auction.credits(asset, who);
         if (credit == 0) return;
         uint256 before = _balance(asset, who);
-        _as(who, address(auction), 0, abi.encodeCall(MiaAuction.withdraw, (asset)));
+        (bool done,) =
+            _asUnlessTokenFails(who, address(auction), 0, abi.encodeCall(MiaAuction.withdraw, (asset)), asset != ETH);
+        if (!done) {
+            if (auction.credits(asset, who) != credit) ++ghostBadTokenAccepted; // the credit must survive
+            return;
+        }
         if (_balance(asset, who) - before != credit || auction.credits(asset, who) != 0) ++ghostTransferMismatch;
         ++calls["withdraw"];
     }
@@ -462,7 +524,12 @@ contract MechanismHandler {
         if (owed == 0) return;
         address asset = mut.asset();
         uint256 before = _balance(asset, who);
-        _as(who, address(mut), 0, abi.encodeCall(MarginalUtilityToken.claim, ()));
+        (bool done,) =
+            _asUnlessTokenFails(who, address(mut), 0, abi.encodeCall(MarginalUtilityToken.claim, ()), asset != ETH);
+        if (!done) {
+            if (mut.claimable(who) != owed) ++ghostBadTokenAccepted; // the entitlement must survive
+            return;
+        }
         if (_balance(asset, who) - before != owed || mut.claimable(who) != 0) ++ghostTransferMismatch;
         ++calls["claim"];
     }
@@ -592,13 +659,13 @@ contract MechanismHandler {
 contract MechanismInvariantTest is TestBase {
     address internal constant ETH = address(0);
     MiaAuction internal auction;
-    TestToken internal token;
+    FalseReturnToken internal token;
     MechanismHandler internal handler;
 
     function setUp() public {
         vm.warp(1_700_000_000);
         auction = MiaAuction(deploy("MiaAuction.sol:MiaAuction"));
-        token = TestToken(deploy("TestToken.sol:TestToken", abi.encode("Test Token", "TST")));
+        token = FalseReturnToken(deploy("FalseReturnToken.sol:FalseReturnToken"));
         QMIAHarness harness = QMIAHarness(deploy("QMIAHarness.sol:QMIAHarness"));
         handler = MechanismHandler(
             deploy(
@@ -607,7 +674,7 @@ contract MechanismInvariantTest is TestBase {
             )
         );
         targetContract(address(handler));
-        bytes4[] memory selectors = new bytes4[](13);
+        bytes4[] memory selectors = new bytes4[](14);
         selectors[0] = MechanismHandler.createAuction.selector;
         selectors[1] = MechanismHandler.commit.selector;
         selectors[2] = MechanismHandler.reveal.selector;
@@ -621,6 +688,7 @@ contract MechanismInvariantTest is TestBase {
         selectors[10] = MechanismHandler.createBadTokenAuction.selector;
         selectors[11] = MechanismHandler.warp.selector;
         selectors[12] = MechanismHandler.drive.selector;
+        selectors[13] = MechanismHandler.setTokenFailing.selector;
         targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
     }
 
@@ -662,7 +730,7 @@ contract MechanismInvariantTest is TestBase {
         vm.assertEq(handler.ghostPaidTwice(), 0, "no winner paid twice");
         vm.assertEq(handler.ghostOverBudget(), 0, "cash <= escrow, cash + MUT <= budget");
         vm.assertEq(handler.ghostTransferMismatch(), 0, "withdraw/claim pay exactly what is owed");
-        vm.assertEq(handler.ghostBadTokenAccepted(), 0, "bad-token auctions revert and move nothing");
+        vm.assertEq(handler.ghostBadTokenAccepted(), 0, "misbehaving-token calls revert and move nothing");
         vm.assertEq(ReentrantActor(payable(handler.actors(5))).reentrySuccesses(), 0, "no re-entry succeeds");
         uint256 n = handler.auctionCount();
         for (uint256 k = 0; k < n; ++k) {
@@ -760,11 +828,26 @@ contract MechanismInvariantTest is TestBase {
                 handler.settle(3 | (back << 2), (s * 3 + 1) | (uint256(1) << 16)); // chunked
             }
         }
+        handler.setTokenFailing(0); // the token starts returning false: its deposit is refused, ETH's goes in
+        for (uint256 m = 0; m < handler.mutCount(); ++m) {
+            handler.depositRevenue(m, 0, 5 ether);
+        }
+        vm.assertEq(handler.calls("tokenFailureRejected"), 1, "revenue deposit in a failing token refused");
+        handler.setTokenFailing(1); // recovered
         for (uint256 m = 0; m < handler.mutCount(); ++m) {
             handler.depositRevenue(m, 0, 7 ether + m);
             handler.transferMut(m, 1, 2, 1e18);
             handler.depositRevenue(m, 1, 3 ether);
         }
+        handler.setTokenFailing(4); // fails again: token-MUT claims are refused and stay claimable
+        for (uint256 i = 0; i < 6; ++i) {
+            for (uint256 m = 0; m < handler.mutCount(); ++m) {
+                handler.claim(m, i);
+            }
+        }
+        vm.assertGt(handler.calls("tokenFailureRejected"), 1, "claims in a failing token refused");
+        vm.assertEq(handler.ghostBadTokenAccepted(), 0, "nothing moved while the token failed");
+        handler.setTokenFailing(5);
         for (uint256 i = 0; i < 6; ++i) {
             handler.withdraw(i, false);
             handler.withdraw(i, true);
