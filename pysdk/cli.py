@@ -348,8 +348,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _version() -> str:
+    """The installed package's version, and the pinned compiler the contracts are built with."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from pysdk.compiler import CompilerSettings
+
+    try:
+        ours = version("mia")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        ours = "unknown"
+    return f"{ours} (contracts: solc {CompilerSettings.load().solc_version})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="mia", description="Verifiable, truthful auctions for LLM training data.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
     sub.add_parser("compile", help="compile contracts/ into build/contracts").set_defaults(func=_compile)

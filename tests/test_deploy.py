@@ -94,6 +94,13 @@ def test_cli_reports_errors_without_traceback(capsys, monkeypatch):
     assert "cannot reach a node" in capsys.readouterr().err
 
 
+def test_cli_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == "mia 0.1.0 (contracts: solc 0.8.30)"
+
+
 def test_cli_deploy_embedded(capsys):
     assert main(["deploy"]) == 0
     assert "MiaAuction deployed at 0x" in capsys.readouterr().out
