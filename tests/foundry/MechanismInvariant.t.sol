@@ -655,7 +655,7 @@ contract MechanismHandler {
 ///      in all) of actions that each make real progress (`drive` runs an auction through up to five
 ///      phases in one call);
 ///      `afterInvariant` ends every auction, withdraws and claims for everyone, and checks nothing of
-///      any ended auction is stuck. `FOUNDRY_PROFILE=long` runs a much longer campaign.
+///      any ended auction is stuck. `FOUNDRY_PROFILE=long` runs 500 x 200 per invariant instead.
 contract MechanismInvariantTest is TestBase {
     address internal constant ETH = address(0);
     MiaAuction internal auction;
@@ -696,6 +696,8 @@ contract MechanismInvariantTest is TestBase {
     /// (cash escrow λ·B, B or 0 by mechanism, plus unrevealed deposits).
     /// forge-config: default.invariant.runs = 3400
     /// forge-config: default.invariant.depth = 12
+    /// forge-config: long.invariant.runs = 500
+    /// forge-config: long.invariant.depth = 200
     function invariant_escrowConservation() public view {
         address[2] memory assets = [ETH, address(token)];
         for (uint256 x = 0; x < 2; ++x) {
@@ -724,6 +726,8 @@ contract MechanismInvariantTest is TestBase {
     /// what was owed; no re-entry succeeded; misbehaving tokens were rejected cleanly.
     /// forge-config: default.invariant.runs = 3400
     /// forge-config: default.invariant.depth = 12
+    /// forge-config: long.invariant.runs = 500
+    /// forge-config: long.invariant.depth = 200
     function invariant_settlementsMatchReference() public view {
         vm.assertEq(handler.ghostReferenceMismatch(), 0, "Payment == harness settlement");
         vm.assertEq(handler.ghostUnderpaid(), 0, "no winner paid below its bid");
@@ -748,6 +752,8 @@ contract MechanismInvariantTest is TestBase {
     /// every holder's claimable share.
     /// forge-config: default.invariant.runs = 3400
     /// forge-config: default.invariant.depth = 12
+    /// forge-config: long.invariant.runs = 500
+    /// forge-config: long.invariant.depth = 200
     function invariant_mutSupplyAndPool() public view {
         uint256 m = handler.mutCount();
         for (uint256 k = 0; k < m; ++k) {
