@@ -42,6 +42,26 @@ ANCHORS = {
 }
 
 
+def commit_and_reveal(chain: Chain, contract, aid: int, info, n: int, rng) -> tuple[list, list[int], list[int]]:
+    """n fresh providers with random costs commit, then reveal; leaves the chain at the reveal deadline.
+
+    Returns the providers (account, cost, salt, root) and the gas of each commit and each reveal.
+    """
+    provs, commits, reveals = [], [], []
+    for _ in range(n):
+        a = Account.create()
+        chain.fund(a.address, ETHER)
+        cost, salt, root = rng.randint(1, 5) * ETHER // 10, new_salt(), secrets.token_bytes(32)
+        c = commitment_of(chain.chain_id, contract.address, aid, a.address, cost, salt, root)
+        commits.append(chain.sender(a).transact(contract.functions.commit(aid, c), value=info.deposit)["gasUsed"])
+        provs.append((a, cost, salt, root))
+    chain.advance_to(info.commit_deadline)
+    for a, cost, salt, root in provs:
+        reveals.append(chain.sender(a).transact(contract.functions.reveal(aid, cost, salt, root))["gasUsed"])
+    chain.advance_to(info.reveal_deadline)
+    return provs, commits, reveals
+
+
 def run_auction(
     chain: Chain, contract, n: int, k: int, m: int = 3, rng_seed: int = 0, mechanism: int = 0
 ) -> dict[str, Any]:
@@ -66,20 +86,7 @@ def run_auction(
     )
     gas["create"] = [receipt["gasUsed"]]
     info = buyer.auction(aid)
-    provs = []
-    for _ in range(n):
-        a = Account.create()
-        chain.fund(a.address, ETHER)
-        cost, salt, root = rng.randint(1, 5) * ETHER // 10, new_salt(), secrets.token_bytes(32)
-        c = commitment_of(chain.chain_id, contract.address, aid, a.address, cost, salt, root)
-        r = chain.sender(a).transact(contract.functions.commit(aid, c), value=info.deposit)
-        gas.setdefault("commit", []).append(r["gasUsed"])
-        provs.append((a, cost, salt, root))
-    chain.advance_to(info.commit_deadline)
-    for a, cost, salt, root in provs:
-        r = chain.sender(a).transact(contract.functions.reveal(aid, cost, salt, root))
-        gas.setdefault("reveal", []).append(r["gasUsed"])
-    chain.advance_to(info.reveal_deadline)
+    provs, gas["commit"], gas["reveal"] = commit_and_reveal(chain, contract, aid, info, n, rng)
     clients = [Oracle(chain, contract, o) for o in oracles]
     scores = {a.address: (rng.randint(5, 10) * 10**17, rng.randint(1, 10) * 10**16) for a, *_ in provs}
     reports = [
@@ -158,18 +165,7 @@ def run_chunked(chain: Chain, contract, n: int, mechanism: int = 0, rng_seed: in
         mechanism=mechanism, liquidity=ETHER // 2,
     )  # fmt: skip
     info = buyer.auction(aid)
-    provs = []
-    for _ in range(n):
-        a = Account.create()
-        chain.fund(a.address, ETHER)
-        cost, salt, root = rng.randint(1, 5) * ETHER // 10, new_salt(), secrets.token_bytes(32)
-        c = commitment_of(chain.chain_id, contract.address, aid, a.address, cost, salt, root)
-        chain.sender(a).transact(contract.functions.commit(aid, c), value=info.deposit)
-        provs.append((a, cost, salt, root))
-    chain.advance_to(info.commit_deadline)
-    for a, cost, salt, root in provs:
-        chain.sender(a).transact(contract.functions.reveal(aid, cost, salt, root))
-    chain.advance_to(info.reveal_deadline)
+    provs, _, _ = commit_and_reveal(chain, contract, aid, info, n, rng)
     clients = [Oracle(chain, contract, o) for o in oracles]
     scores = {a.address: (rng.randint(5, 10) * 10**17, rng.randint(1, 10) * 10**16) for a, *_ in provs}
     full = [

@@ -449,15 +449,22 @@ contract MechanismHandler {
         return nobody && (ph == IMiaAuction.Phase.Scoring || ph == IMiaAuction.Phase.Expired);
     }
 
-    /// Makes `who` call `target` (through `execute` for the contract actor); bubbles any revert.
+    /// Makes `who` call `target` (through `execute` for the contract actor); returns the raw outcome.
+    function _call(address who, address target, uint256 value, bytes memory data)
+        internal
+        returns (bool ok, bytes memory ret)
+    {
+        if (who == address(reentrant)) {
+            return address(reentrant).call(abi.encodeCall(reentrant.execute, (target, value, data)));
+        }
+        vm.prank(who);
+        return target.call{value: value}(data);
+    }
+
+    /// `_call` that bubbles any revert.
     function _as(address who, address target, uint256 value, bytes memory data) internal returns (bytes memory ret) {
         bool ok;
-        if (who == address(reentrant)) {
-            (ok, ret) = address(reentrant).call(abi.encodeCall(reentrant.execute, (target, value, data)));
-        } else {
-            vm.prank(who);
-            (ok, ret) = target.call{value: value}(data);
-        }
+        (ok, ret) = _call(who, target, value, data);
         if (!ok) {
             assembly ("memory-safe") {
                 revert(add(ret, 0x20), mload(ret))
@@ -478,12 +485,7 @@ contract MechanismHandler {
         uint256 owedBefore = auction.totalOwed(address(token));
         uint256 countBefore = auction.auctionCount();
         bool ok;
-        if (who == address(reentrant)) {
-            (ok, ret) = address(reentrant).call(abi.encodeCall(reentrant.execute, (target, value, data)));
-        } else {
-            vm.prank(who);
-            (ok, ret) = target.call{value: value}(data);
-        }
+        (ok, ret) = _call(who, target, value, data);
         bytes memory expected = abi.encodeWithSignature("SafeERC20FailedOperation(address)", address(token));
         bool moved = token.balanceOf(who) != whoBefore || token.balanceOf(target) != targetBefore
             || auction.totalOwed(address(token)) != owedBefore || auction.auctionCount() != countBefore;
