@@ -6,18 +6,22 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
-FORGE  := node_modules/.bin/forge
+# The native forge/anvil binaries, linked here by deploy/toolchain.py: node_modules/.bin/forge is a
+# JavaScript wrapper that exits 0 even when tests fail, so nothing may call it.
+TOOLBIN := build/bin
+FORGE  := $(TOOLBIN)/forge
 PY_STAMP  := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
+TOOLS_STAMP := $(TOOLBIN)/.linked
 BUILD_STAMP := build/contracts/BUILD_INFO.json
 SOL_SOURCES := $(shell find contracts -name '*.sol') foundry.toml
 
 export PYTHONUNBUFFERED := 1
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup demo test test-python test-forge slither lint bench clean
+.PHONY: setup demo test test-python test-forge forge-gate slither lint bench clean
 
-setup: $(PY_STAMP) $(NPM_STAMP) $(BUILD_STAMP)
+setup: $(PY_STAMP) $(NPM_STAMP) $(TOOLS_STAMP) $(BUILD_STAMP)
 
 $(PY_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,9 +30,13 @@ $(PY_STAMP): pyproject.toml
 	touch $@
 
 $(NPM_STAMP): package.json package-lock.json
-	# `npm install` honours the lock file; `npm ci` rejects it because the Foundry packages list
-	# optional per-platform binaries that the registry does not publish for every platform.
-	npm install --no-audit --no-fund --loglevel=error
+	# `npm ci` installs exactly the committed lock (which lists every platform's optional Foundry
+	# binary, so no install rewrites it) and fails if package.json and the lock disagree.
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(TOOLS_STAMP): $(NPM_STAMP) $(PY_STAMP) deploy/toolchain.py
+	$(PY) -m deploy.toolchain --link $(TOOLBIN)
 	touch $@
 
 $(BUILD_STAMP): $(SOL_SOURCES) $(PY_STAMP) $(NPM_STAMP)
@@ -56,20 +64,25 @@ SLITHER_OK := build/slither.ok
 
 slither: $(SLITHER_OK)
 
-$(SLITHER_OK): $(SLITHER_STAMP) $(NPM_STAMP) $(SOL_SOURCES) slither.config.json
-	FOUNDRY_PROFILE=slither PATH="$(CURDIR)/node_modules/.bin:$$PATH" \
+$(SLITHER_OK): $(SLITHER_STAMP) $(TOOLS_STAMP) $(SOL_SOURCES) slither.config.json
+	FOUNDRY_PROFILE=slither PATH="$(CURDIR)/$(TOOLBIN):$$PATH" \
 		$(SLITHER_VENV)/bin/slither . --config-file slither.config.json
 	touch $@
 
 test-python: setup
 	$(PY) -m pytest -n 2 -p no:cacheprovider
 
-test-forge: setup
-	$(FORGE) test --offline -q
+# A failing Foundry test must fail the build: first prove that this very command fails a
+# deliberately failing throwaway test (and passes a passing one), then run the suite.
+forge-gate: setup
+	$(PY) tools/forge_gate.py $(FORGE)
+
+test-forge: setup forge-gate
+	$(FORGE) test --offline
 
 lint: setup
-	$(BIN)/ruff check pysdk offchain deploy tests bench
-	$(BIN)/ruff format --check pysdk offchain deploy tests bench
+	$(BIN)/ruff check pysdk offchain deploy tests bench tools
+	$(BIN)/ruff format --check pysdk offchain deploy tests bench tools
 
 bench: setup
 	$(PY) bench/gas.py

@@ -1,22 +1,44 @@
-"""Start and stop a local anvil node (from the pinned npm package) on 127.0.0.1."""
+"""Start and stop a local anvil node (the native binary of the pinned npm package) on 127.0.0.1.
+
+The child is the anvil binary itself (never the npm JavaScript wrapper, which would survive a kill of its
+PID), and on Linux it is told to exit when the process that started it dies, so a killed `mia node`, test
+or oracle cluster never leaves an anvil behind.
+"""
 
 from __future__ import annotations
 
-import shutil
+import ctypes
+import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import requests
 
+from deploy.toolchain import ToolchainError, native_binary
 from pysdk.errors import MiaError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-ANVIL_BIN = REPO_ROOT / "node_modules" / ".bin" / "anvil"
 # anvil's documented, public development key (account 0 of its default test mnemonic).
 ANVIL_DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 ANVIL_CHAIN_ID = 31337
+
+
+def anvil_available() -> bool:
+    """Whether a native anvil binary can be found (tests that need one skip otherwise)."""
+    try:
+        native_binary("anvil")
+    except ToolchainError:
+        return False
+    return True
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Ask Linux to send SIGTERM to this child when its parent dies, however the parent dies."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _free_port() -> int:
@@ -29,10 +51,7 @@ class AnvilNode:
     """A child anvil process; use as a context manager so it always stops."""
 
     def __init__(self, *, port: int | None = None, chain_id: int = ANVIL_CHAIN_ID, block_time: int | None = None):
-        binary = ANVIL_BIN if ANVIL_BIN.exists() else shutil.which("anvil")
-        if binary is None:
-            raise MiaError("anvil not found: run `make setup` (it installs @foundry-rs/anvil from npm)")
-        self.binary = str(binary)
+        self.binary = str(native_binary("anvil"))
         self.port = port or _free_port()
         self.chain_id = chain_id
         self.block_time = block_time
@@ -54,7 +73,12 @@ class AnvilNode:
         ]  # fmt: skip
         if self.block_time:
             args += ["--block-time", str(self.block_time)]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

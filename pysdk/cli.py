@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from typing import NoReturn
@@ -38,6 +39,12 @@ def _deploy(args: argparse.Namespace) -> int:
 def _node(args: argparse.Namespace) -> int:
     from deploy.anvil import ANVIL_DEV_KEY, AnvilNode
 
+    def _stop(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    # `kill PID` (SIGTERM) and a closed terminal (SIGHUP) stop anvil the same way Ctrl-C does.
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGHUP, _stop)
     with AnvilNode(port=args.port) as node:
         print(f"anvil listening on {node.url} (chain id {node.chain_id}); dev key {ANVIL_DEV_KEY}; Ctrl-C stops it")
         try:

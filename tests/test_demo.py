@@ -7,7 +7,7 @@ import io
 import pytest
 from rich.console import Console
 
-from deploy.anvil import ANVIL_BIN
+from deploy.anvil import anvil_available
 from pysdk.demo import SPECS, run_demo
 
 
@@ -34,6 +34,6 @@ def test_demo_embedded_audits_clean(tmp_path):
 
 
 @pytest.mark.anvil
-@pytest.mark.skipif(not ANVIL_BIN.exists(), reason="anvil not installed (run make setup)")
+@pytest.mark.skipif(not anvil_available(), reason="anvil not installed (run make setup)")
 def test_demo_anvil_audits_clean(tmp_path):
     assert "AUDIT PASSED" in _run("anvil", tmp_path)

@@ -8,7 +8,7 @@ import pytest
 from eth_account import Account
 
 from deploy import connect, deploy_mia
-from deploy.anvil import ANVIL_BIN, AnvilNode
+from deploy.anvil import AnvilNode, anvil_available
 from pysdk.cli import main
 from pysdk.errors import MiaError
 from pysdk.keys import KeyLoadError, load_env_key, load_keystore
@@ -24,7 +24,7 @@ def test_embedded_deploy_record(tmp_path):
 
 
 @pytest.mark.anvil
-@pytest.mark.skipif(not ANVIL_BIN.exists(), reason="anvil not installed")
+@pytest.mark.skipif(not anvil_available(), reason="anvil not installed")
 def test_anvil_started_and_stopped():
     chain = connect("anvil")
     try:
@@ -44,7 +44,7 @@ def test_anvil_started_and_stopped():
 
 
 @pytest.mark.anvil
-@pytest.mark.skipif(not ANVIL_BIN.exists(), reason="anvil not installed")
+@pytest.mark.skipif(not anvil_available(), reason="anvil not installed")
 def test_rpc_deploy_with_keystore(tmp_path, monkeypatch):
     acct = Account.create()
     ks = tmp_path / "key.json"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deploy.anvil import ANVIL_BIN
+from deploy.anvil import anvil_available
 from pysdk.auditor import Auditor
 from pysdk.chain import Chain
 from pysdk.cli import main
@@ -29,7 +29,7 @@ def anvil_env(tmp_path):
 
 
 @pytest.mark.anvil
-@pytest.mark.skipif(not ANVIL_BIN.exists(), reason="anvil not installed (run make setup)")
+@pytest.mark.skipif(not anvil_available(), reason="anvil not installed (run make setup)")
 def test_auditor_follows_the_canonical_history_after_a_revert(anvil_env, capsys):
     env = anvil_env
     chain = env.chain

@@ -19,7 +19,7 @@ import nacl.signing
 import pytest
 from eth_account import Account
 
-from deploy.anvil import ANVIL_BIN
+from deploy.anvil import anvil_available
 from offchain.mechanism.median import median_scores
 from offchain.mechanism.qmia import weight
 from offchain.mechanism.settlement import settle
@@ -44,7 +44,7 @@ from pysdk.salts import SaltVault
 
 pytestmark = [
     pytest.mark.anvil,
-    pytest.mark.skipif(not ANVIL_BIN.exists(), reason="node_modules/.bin/anvil is missing"),
+    pytest.mark.skipif(not anvil_available(), reason="anvil not installed (run make setup)"),
 ]
 N_GOOD, ROWS, MAX_UPLOAD = 8, 60, 200_000
 PASS = {"MIA_VAULT_PASSPHRASE": "e2e-passphrase"}
