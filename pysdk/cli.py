@@ -45,8 +45,12 @@ def _node(args: argparse.Namespace) -> int:
     # `kill PID` (SIGTERM) and a closed terminal (SIGHUP) stop anvil the same way Ctrl-C does.
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGHUP, _stop)
-    with AnvilNode(port=args.port) as node:
-        print(f"anvil listening on {node.url} (chain id {node.chain_id}); dev key {ANVIL_DEV_KEY}; Ctrl-C stops it")
+    with AnvilNode(port=args.port, block_time=args.block_time or None) as node:
+        mining = f"a block every {args.block_time} s" if args.block_time else "blocks on demand"
+        print(
+            f"anvil listening on {node.url} (chain id {node.chain_id}, {mining}); dev key {ANVIL_DEV_KEY}; "
+            "Ctrl-C stops it"
+        )
         try:
             while node.proc and node.proc.poll() is None:
                 time.sleep(0.5)
@@ -385,6 +389,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     n = sub.add_parser("node", help="run a local anvil node on 127.0.0.1 until Ctrl-C")
     n.add_argument("--port", type=int, default=8545)
+    n.add_argument(
+        "--block-time",
+        type=int,
+        default=1,
+        help="mine a block every N seconds even when idle, so deadlines pass in wall time (default 1; 0 = on demand)",
+    )
     n.set_defaults(func=_node)
 
     m = sub.add_parser("demo", help="run a whole audited auction")

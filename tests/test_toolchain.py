@@ -107,23 +107,49 @@ def _listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _start_mia_node(port: int) -> subprocess.Popen[bytes]:
+    mia = subprocess.Popen(
+        [sys.executable, "-c", "from pysdk.cli import main; raise SystemExit(main())", "node", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while not _listening(port):
+        if mia.poll() is not None or time.monotonic() > deadline:
+            mia.kill()
+            raise AssertionError("mia node did not start anvil")
+        time.sleep(0.1)
+    return mia
+
+
+@needs_foundry
+@pytest.mark.anvil
+def test_mia_node_mines_while_idle():
+    """Deadlines are chain time: an idle `mia node` must still move it forward."""
+    from web3 import Web3
+
+    port = _free_port()
+    mia = _start_mia_node(port)
+    try:
+        w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}"))
+        first = w3.eth.get_block("latest")
+        time.sleep(3.5)
+        later = w3.eth.get_block("latest")
+        assert later["number"] >= first["number"] + 2
+        assert later["timestamp"] >= first["timestamp"] + 2
+    finally:
+        mia.terminate()
+        mia.wait(timeout=15)
+
+
 @needs_foundry
 @pytest.mark.anvil
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_killing_mia_node_by_pid_stops_its_anvil(sig):
     port = _free_port()
-    mia = subprocess.Popen(
-        [sys.executable, "-c", "from pysdk.cli import main; raise SystemExit(main())", "node", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    mia = _start_mia_node(port)
     try:
-        deadline = time.monotonic() + 60
-        while not _listening(port):
-            assert mia.poll() is None, "mia node exited at start"
-            assert time.monotonic() < deadline, "mia node did not start anvil"
-            time.sleep(0.1)
         anvil = _children(mia.pid)
         assert len(anvil) == 1, f"expected mia node to run anvil itself, found children {anvil}"
         assert "anvil" in Path(f"/proc/{anvil[0]}/cmdline").read_bytes().decode(errors="replace")
