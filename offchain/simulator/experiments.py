@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from offchain.simulator.market import MarketConfig, build_market
-from offchain.simulator.plots import plot_active_sellers, plot_cumulative_utility, plot_misreport
+from offchain.simulator.plots import plot_active_sellers, plot_cumulative_utility, plot_misreport, plot_single_round
 from offchain.simulator.progress import Progress
 from offchain.simulator.repeated import PRICING_RULES, RepeatedConfig, build_repeated, crossover, run_repeated
 from offchain.simulator.single_round import run_single_round
@@ -56,6 +56,7 @@ def _single(sizes: Sizes, out: Path, prog: Progress, model: str) -> dict[str, An
     res = run_single_round(market, model=model, progress=prog)
     write_csv(out / "single_round.csv", res.rows)
     write_csv(out / "providers.csv", res.providers)
+    plot_single_round(res.rows, out / "single_round.png")
     return {"single_round": res.rows, "budget_tokens": market.budget / 10**18}
 
 

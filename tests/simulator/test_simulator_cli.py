@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 
 from pysdk.cli import main
@@ -14,7 +15,8 @@ def test_simulate_all_writes_tables_and_plots(tmp_path, capsys):
     assert "results in" in capsys.readouterr().out
     for name in ("single_round.csv", "providers.csv", "misreport.csv", "misreport_summary.csv", "collusion.csv",
                  "collusion_summary.csv", "sybil.csv", "copying.csv", "repeated.csv", "summary.json",
-                 "utility_vs_misreport.png", "active_sellers.png", "cumulative_utility.png"):  # fmt: skip
+                 "utility_vs_misreport.png", "active_sellers.png", "cumulative_utility.png",
+                 "single_round.png"):  # fmt: skip
         assert (out / name).stat().st_size > 0, name
     for png in out.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size < 200_000
@@ -25,6 +27,23 @@ def test_simulate_all_writes_tables_and_plots(tmp_path, capsys):
         gains = {r["rule"]: int(r["max_gain_wei"]) for r in csv.DictReader(f)}
     assert gains["Q-MIA"] == gains["Mixed-MIA"] == gains["MUT"] == gains["Fairshare"] == 0
     assert gains["First-price"] > 0
+
+
+def test_single_round_alone_writes_its_plot(tmp_path):
+    out = tmp_path / "one"
+    assert main(["simulate", "single-round", "--size", "small", "--out", str(out), "--quiet", "--model", "knn"]) == 0
+    assert (out / "single_round.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_coinciding_series_stay_distinguishable():
+    """Q-MIA, Mixed-MIA and MUT often draw the same line: each series needs its own dashes and marker,
+    and a line drawn earlier must be wider than the ones drawn over it."""
+    from offchain.simulator.plots import _style
+
+    n = 8
+    styles = [_style(i, n) for i in range(n)]
+    assert len({(str(s["ls"]), s["marker"]) for s in styles}) == n
+    assert all(a["lw"] > b["lw"] for a, b in itertools.pairwise(styles))
 
 
 def test_bad_experiment_and_dataset_are_clear_errors(tmp_path, capsys):
