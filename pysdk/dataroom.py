@@ -26,7 +26,13 @@ from eth_utils import to_checksum_address
 
 from pysdk.auction import AuctionClient, OracleInfo
 from pysdk.errors import MiaError
-from pysdk.merkle import canonical_record, merkle_root
+from pysdk.merkle import canonical_record, keccak, merkle_root
+from pysdk.safejson import JSONLimitError, loads_lines
+
+try:  # C-backed secp256k1 recovery (libsecp256k1); eth_account's pure-Python path is ~10x slower
+    import coincurve
+except ImportError:  # pragma: no cover - the pinned environment has it
+    coincurve = None
 
 API_PREFIX = "/v1"
 # Default cap on one encrypted upload; oracles may configure their own and enforce it while streaming.
@@ -35,6 +41,9 @@ HEADER_PROVIDER = "x-mia-provider"
 HEADER_SHA256 = "x-mia-sha256"
 HEADER_ROOT = "x-mia-dataset-root"
 HEADER_SIGNATURE = "x-mia-signature"
+# Records are flat (`{"features": [...], "label": ...}` plus optional fields): depth 3 leaves room for a
+# list of lists in an extra field; anything deeper is refused before parsing.
+RECORD_DEPTH = 8
 
 
 class DataroomError(MiaError):
@@ -117,14 +126,17 @@ def parse_records(payload: bytes, *, source: str = "upload") -> list[dict[str, A
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DataroomError(f"{source}: not UTF-8 text (byte {exc.start})") from None
+    del text  # validated as UTF-8; the bounded parser works on the bytes (one depth scan for the file)
+    try:
+        parsed = loads_lines(payload, depth=RECORD_DEPTH)
+    except JSONLimitError as exc:
+        msg = str(exc)
+        if msg.startswith("line "):
+            where, _, why = msg.partition(": ")
+            raise DataroomError(f"{source}: {where}: malformed record ({why})") from None
+        raise DataroomError(f"{source}: malformed record ({msg})") from None
     records = []
-    for lineno, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataroomError(f"{source}: line {lineno}: malformed record (invalid JSON: {exc.msg})") from None
+    for lineno, obj in parsed:
         if not isinstance(obj, dict):
             raise DataroomError(f"{source}: line {lineno}: malformed record (expected a JSON object)")
         records.append(obj)
@@ -165,8 +177,34 @@ def sign_upload(private_key: bytes | str, message: str) -> bytes:
 
 
 def upload_signer(message: str, signature: bytes) -> str:
-    """Address that signed `message`; raises ValueError on a malformed signature."""
-    return Account.recover_message(encode_defunct(text=message), signature=signature)
+    """Address that signed `message` (EIP-191); raises ValueError on a malformed signature."""
+    if coincurve is None:
+        return Account.recover_message(encode_defunct(text=message), signature=signature)
+    if len(signature) != 65:
+        raise ValueError(f"a signature is 65 bytes, got {len(signature)}")
+    data = message.encode()
+    digest = keccak(b"\x19Ethereum Signed Message:\n" + str(len(data)).encode() + data)
+    v = signature[64] - 27 if signature[64] >= 27 else signature[64]
+    r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big")
+    if v not in (0, 1) or not (0 < r < _SECP256K1_N and 0 < s < _SECP256K1_N):
+        raise ValueError("malformed signature (v, r or s out of range)")
+    try:
+        pub = coincurve.PublicKey.from_signature_and_message(signature[:64] + bytes([v]), digest, hasher=None)
+    except Exception as exc:  # coincurve raises plain Exception for an unrecoverable signature
+        raise ValueError(f"malformed signature ({exc})") from None
+    return to_checksum_address(keccak(pub.format(compressed=False)[1:])[-20:])
+
+
+_SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+def status_message(chain_id: int, contract: str, auction_id: int, oracle: str, provider: str) -> str:
+    """The text a provider signs (EIP-191) to read its own upload status before the reveal deadline."""
+    return (
+        "mia data room status\n"
+        f"chain: {chain_id}\ncontract: {to_checksum_address(contract)}\nauction: {auction_id}\n"
+        f"oracle: {to_checksum_address(oracle)}\nprovider: {to_checksum_address(provider)}"
+    )
 
 
 # ------------------------------------------------------------------------------------- committee

@@ -14,7 +14,9 @@ import nacl.exceptions
 import nacl.public
 import numpy as np
 
-from offchain.valuation import ProviderData
+from offchain.valuation import Dataset, ProviderData
+from offchain.valuation.api import prepare_validation
+from offchain.valuation.data import validate_provider
 from offchain.valuation.loaders import LoaderError, _features_from_records, _labels_from_records
 from pysdk.dataroom import DataroomError, parse_records, records_root
 
@@ -38,28 +40,47 @@ def decrypt(box: nacl.public.PrivateKey, ciphertext: bytes) -> bytes:
         raise UploadInvalid("upload does not decrypt with this oracle's X25519 key (not a SealedBox to it)") from None
 
 
-def check_plaintext(plaintext: bytes, *, expected_dim: int | None) -> CheckedDataset:
-    """Parses the canonical JSONL, computes its Merkle root and checks the valuation schema."""
+def label_set_of(validation: Dataset) -> np.ndarray | None:
+    """The task's allowed labels (as valuation computes them), or None for a label-free task."""
+    return prepare_validation(validation, labelled=validation.labels is not None)[2]
+
+
+def check_plaintext(
+    plaintext: bytes, *, expected_dim: int | None, label_set: np.ndarray | None = None
+) -> CheckedDataset:
+    """Parses the canonical JSONL, computes its Merkle root and checks it exactly as valuation will.
+
+    Types, ranges (finite features within the loader's bound, int64 or short string labels), the
+    task's feature dimension and, given `label_set`, the task's labels: whatever passes can be valued.
+    """
     try:
         records = parse_records(plaintext, source="dataset")
     except DataroomError as exc:
         raise UploadInvalid(str(exc).removeprefix("dataset: ")) from None
-    numbered = [{**r, "__line__": i} for i, r in enumerate(records, start=1)]
     try:
-        feats = _features_from_records(numbered, "dataset", "", "features", None, "text")
-        labels = _labels_from_records(numbered, "dataset", "", "label")
+        feats = _features_from_records(records, "dataset", "", "features", None, "text")
+        labels = _labels_from_records(records, "dataset", "", "label")
     except LoaderError as exc:
         raise UploadInvalid(f"malformed record: {exc.problem}") from None
     if expected_dim is not None and feats.shape[1] != expected_dim:
         raise UploadInvalid(f"malformed record: features have {feats.shape[1]} values, the task needs {expected_dim}")
+    if label_set is not None:
+        checked = validate_provider(0, ProviderData("dataset", features=feats, labels=labels), feats.shape[1], label_set)
+        if checked.error is not None:
+            raise UploadInvalid(f"malformed record: {checked.error.removeprefix('provider dataset: ')}")
     return CheckedDataset(root=records_root(records), n_records=len(records), features=feats, labels=labels)
 
 
 def check_upload(
-    box: nacl.public.PrivateKey, ciphertext: bytes, claimed_root: bytes, *, expected_dim: int | None
+    box: nacl.public.PrivateKey,
+    ciphertext: bytes,
+    claimed_root: bytes,
+    *,
+    expected_dim: int | None,
+    label_set: np.ndarray | None = None,
 ) -> CheckedDataset:
     """Everything an arriving upload must pass; raises `UploadInvalid` with the reason."""
-    ds = check_plaintext(decrypt(box, ciphertext), expected_dim=expected_dim)
+    ds = check_plaintext(decrypt(box, ciphertext), expected_dim=expected_dim, label_set=label_set)
     if ds.root != claimed_root:
         raise UploadInvalid(
             f"dataset root mismatch: the records hash to 0x{ds.root.hex()}, the upload claims 0x{claimed_root.hex()}"

@@ -1,0 +1,101 @@
+"""JSON from strangers: bounded size and nesting depth, checked before the parser sees the bytes.
+
+CPython's `json` recurses in C once per nesting level. `eth_account` (through `py_ecc`) raises the
+interpreter's recursion limit to 100,000, so a ~200 kB line of `[[[[...` overflows a worker thread's
+C stack and kills the process (SIGSEGV) before any `RecursionError`. Every parse of untrusted bytes
+(data-room uploads, peers' report replies) therefore goes through `loads_bounded` / `loads_lines`,
+which measure the depth with a linear scan outside JSON strings and refuse anything deeper than a
+small bound; `restore_recursion_limit` also puts the limit back where C stacks are safe.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from typing import Any
+
+import numpy as np
+
+# Deep enough for any document the protocol exchanges (reports, records: depth <= 3).
+MAX_DEPTH = 32
+# Default recursion limit of a service process: CPython's own default, far below what C stacks hold.
+SAFE_RECURSION_LIMIT = 1000
+
+_STRING = re.compile(rb'"(?:[^"\\\n]|\\.)*"')  # JSON strings never span lines; alternatives are disjoint
+_DELTA = np.zeros(256, dtype=np.int8)
+_DELTA[[ord("["), ord("{")]] = 1
+_DELTA[[ord("]"), ord("}")]] = -1
+
+
+class JSONLimitError(ValueError):
+    """A JSON document that is malformed, too large or too deeply nested; `str()` says which."""
+
+
+def restore_recursion_limit(limit: int = SAFE_RECURSION_LIMIT) -> None:
+    """Undo `py_ecc`'s recursion limit of 100,000 (call after importing eth_account / web3)."""
+    if sys.getrecursionlimit() > limit:
+        sys.setrecursionlimit(limit)
+
+
+def max_depth(data: bytes) -> int:
+    """Largest bracket nesting outside strings (over all lines; a line left unbalanced only adds to it).
+
+    Lines are parsed in order and any line with more closing than opening brackets is invalid JSON,
+    so a negative running balance can never hide a deep line from a parse that reaches it.
+    """
+    if not data:
+        return 0
+    stripped = _STRING.sub(b'""', data)
+    deltas = _DELTA[np.frombuffer(stripped, dtype=np.uint8)]
+    brackets = deltas[deltas != 0]  # only bracket positions change the running depth
+    return int(np.cumsum(brackets, dtype=np.int64).max(initial=0))
+
+
+def _check(data: bytes, max_bytes: int | None, depth: int) -> None:
+    if max_bytes is not None and len(data) > max_bytes:
+        raise JSONLimitError(f"document of {len(data)} bytes exceeds the limit of {max_bytes} bytes")
+    d = max_depth(data)
+    if d > depth:
+        raise JSONLimitError(f"nesting depth {d} exceeds the limit of {depth}")
+
+
+def _loads(text: str | bytes) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise JSONLimitError(f"invalid JSON: {exc.msg}") from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer longer than sys.get_int_max_str_digits()
+        raise JSONLimitError(f"invalid JSON: {str(exc).split(';')[0]}") from None
+
+
+def loads_bounded(data: bytes | str, *, max_bytes: int | None = None, depth: int = MAX_DEPTH) -> Any:
+    """`json.loads` that refuses oversized or over-deep input with `JSONLimitError` instead of crashing."""
+    raw = data.encode() if isinstance(data, str) else bytes(data)
+    _check(raw, max_bytes, depth)
+    return _loads(raw)
+
+
+def loads_lines(data: bytes, *, depth: int = MAX_DEPTH) -> list[tuple[int, Any]]:
+    """(line number, value) of each non-blank line of a UTF-8 JSONL document; raises `JSONLimitError`.
+
+    The depth of the whole document is measured once (one linear pass), then lines are parsed in order;
+    an error names its line.
+    """
+    d = max_depth(data)
+    lines = data.split(b"\n")
+    if d > depth:
+        # find the offending line for the message (only on the refusal path)
+        for lineno, line in enumerate(lines, start=1):
+            if max_depth(line) > depth:
+                raise JSONLimitError(f"line {lineno}: nesting depth exceeds the limit of {depth}")
+        raise JSONLimitError(f"nesting depth {d} exceeds the limit of {depth}")
+    out = []
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            out.append((lineno, _loads(line)))
+        except JSONLimitError as exc:
+            raise JSONLimitError(f"line {lineno}: {exc}") from None
+    return out
