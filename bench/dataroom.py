@@ -31,6 +31,7 @@ import httpx
 import nacl.public
 import numpy as np
 from eth_account import Account
+from eth_utils import to_checksum_address
 
 from offchain.oracle_service.cluster import ETHER, Cluster, OracleProcess, digits_task
 from pysdk.dataroom import API_PREFIX, encode_records, records_from_arrays, records_root, upload_headers
@@ -58,6 +59,13 @@ def prepare(c: Cluster, o: OracleProcess, aid: int, n: int, seed: int) -> list[P
         out.append(Prepared(ct, upload_headers(acct, c.chain.chain_id, c.contract, aid, o.account.address, ct,
                                                records_root(recs))))  # fmt: skip
     return out
+
+
+def cpu_seconds(o: OracleProcess) -> float:
+    """User + system CPU time of the service process so far (load-independent cost per upload)."""
+    assert o.proc is not None
+    fields = Path(f"/proc/{o.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -95,7 +103,7 @@ async def throughput(url: str, uploads: list[Prepared], clients: int) -> dict[st
             "codes": dict(codes)}  # fmt: skip
 
 
-async def flood(url: str, honest: list[Prepared], bad: Prepared, rate: float) -> dict[str, float]:
+async def flood(url: str, honest: list[Prepared], bad: list[Prepared], rate: float) -> dict[str, float]:
     """Sequential honest uploads while bad-signature requests arrive at `rate` per second."""
     lat: list[float] = []
     bad_codes: Counter[int] = Counter()
@@ -104,8 +112,8 @@ async def flood(url: str, honest: list[Prepared], bad: Prepared, rate: float) ->
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
     async with httpx.AsyncClient(timeout=60.0, limits=limits) as http, httpx.AsyncClient(timeout=30.0) as good:
 
-        async def one_bad() -> None:
-            status, dt = await put(http, url, bad)
+        async def one_bad(i: int) -> None:
+            status, dt = await put(http, url, bad[i % len(bad)])
             bad_codes[status] += 1
             bad_lat.append(dt)
 
@@ -114,7 +122,7 @@ async def flood(url: str, honest: list[Prepared], bad: Prepared, rate: float) ->
             t0 = time.perf_counter()
             i = 0
             while not done.is_set():
-                tasks.append(asyncio.create_task(one_bad()))
+                tasks.append(asyncio.create_task(one_bad(i)))
                 i += 1
                 await asyncio.sleep(max(0.0, t0 + i / rate - time.perf_counter()))
             await asyncio.gather(*tasks)
@@ -135,12 +143,20 @@ async def flood(url: str, honest: list[Prepared], bad: Prepared, rate: float) ->
             "flood_codes": dict(bad_codes)}  # fmt: skip
 
 
-def bad_request(c: Cluster, o: OracleProcess, aid: int) -> Prepared:
+def bad_requests(c: Cluster, o: OracleProcess, aid: int, n: int) -> list[Prepared]:
+    """Well-formed uploads with random signatures, each naming a different random provider."""
     body = os.urandom(1024)
     acct = Account.create()
     h = upload_headers(acct, c.chain.chain_id, c.contract, aid, o.account.address, body, b"\x01" * 32)
-    h["x-mia-signature"] = "0x" + os.urandom(65).hex()
-    return Prepared(body, h)
+    out = []
+    for _ in range(n):
+        bad = {
+            **h,
+            "x-mia-provider": to_checksum_address(os.urandom(20)),
+            "x-mia-signature": "0x" + os.urandom(65).hex(),
+        }
+        out.append(Prepared(body, bad))
+    return out
 
 
 def main() -> None:
@@ -171,24 +187,27 @@ def main() -> None:
                     continue
                 url = f"{o.url}{API_PREFIX}/auctions/{aid}/uploads"
                 up = prepare(c, o, aid, args.uploads + args.honest, seed=i)
+                cpu0 = cpu_seconds(o)
                 t = asyncio.run(throughput(url, up[: args.uploads], args.clients))
-                f = asyncio.run(flood(url, up[args.uploads :], bad_request(c, o, aid), args.flood_rate))
+                t["cpu_ms"] = (cpu_seconds(o) - cpu0) / max(1, t["ok"]) * 1e3
+                f = asyncio.run(flood(url, up[args.uploads :], bad_requests(c, o, aid, 2000), args.flood_rate))
                 rows.append((names[i], t, f))
                 print(names[i], t, f, flush=True)
                 if 500 in t["codes"] or 500 in f["flood_codes"]:
                     print(o.log_path.read_text()[-3000:])
         finally:
             c.close()
-    load = os.getloadavg()
+    load = os.getloadavg()[0]
     print(f"\n{RECORDS}-record uploads (~{len(up[0].body) / 1e6:.2f} MB sealed), {args.uploads} providers through "
           f"{args.clients} clients; flood: {args.honest} sequential honest uploads while bad-signature requests "
-          f"arrive at {args.flood_rate:.0f}/s; {os.cpu_count()} cores, load average {load[0]:.1f} at the end\n")  # fmt: skip
-    print("| service | uploads/s (32 clients) | p50 / p99 latency (s) | honest p50 / p99 under flood (s) "
-          "| flood answered (/s) | flood answers |")  # fmt: skip
-    print("|---|---:|---:|---:|---:|---|")
+          f"arrive at {args.flood_rate:.0f}/s; {os.cpu_count()} cores, 1-min load average {load:.1f} at the end\n")  # fmt: skip
+    print("| service | uploads/s (32 clients) | service CPU per upload (ms) | p50 / p99 latency (s) "
+          "| honest p50 / p99 under flood (s) | flood answered (/s) | flood answers |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---|")
     for name, t, f in rows:
         codes = ", ".join(f"{k}: {v}" for k, v in sorted(f["flood_codes"].items()))
-        print(f"| {name} | {t['rate']:.1f} ({t['ok']}/{t['n']} ok) | {t['p50']:.2f} / {t['p99']:.2f} "
+        lat = f"{t['p50']:.2f} / {t['p99']:.2f}"
+        print(f"| {name} | {t['rate']:.1f} ({t['ok']}/{t['n']} ok) | {t['cpu_ms']:.0f} | {lat} "
               f"| {f['p50']:.2f} / {f['p99']:.2f} | {f['flood_rate']:.0f} | {codes} |")  # fmt: skip
 
 

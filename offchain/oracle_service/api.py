@@ -20,12 +20,14 @@ is renamed into place only if everything passed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import hashlib
 import logging
 import os
 import sqlite3
 import time
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +42,7 @@ from starlette.routing import Route
 
 from offchain.oracle_service.dataroom import UploadInvalid, check_upload, label_set_of
 from offchain.oracle_service.limits import TokenBuckets, UploadBudget
+from offchain.oracle_service.reads import ChainReads, ReadFailed, ReadReverted
 from pysdk.auction import Phase
 from pysdk.dataroom import (
     API_PREFIX,
@@ -51,7 +54,6 @@ from pysdk.dataroom import (
     upload_message,
     upload_signer,
 )
-from pysdk.errors import ContractRevert
 
 if TYPE_CHECKING:
     from offchain.oracle_service.service import OracleService
@@ -91,10 +93,8 @@ def _client(request: Request) -> str:
 
 def _trim_heap() -> None:
     """Hands freed heap pages back to the OS after a large upload (glibc keeps them otherwise)."""
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
 
 
 def build_app(svc: OracleService) -> Starlette:
@@ -110,13 +110,14 @@ def build_app(svc: OracleService) -> Starlette:
     label_set = label_set_of(cfg.validation)
 
     # -- chain reads (each only after the request is authenticated or cheap to refuse) -------------
-    def _chain(fn: Any, *args: Any) -> Any:
+    reads = ChainReads(cfg.rpc_url, svc.reader.contract)
+    not_found = f"does not exist on contract {svc.client.contract.address}"
+
+    def _read(*calls: tuple[str, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         try:
-            return fn(*args)
-        except ContractRevert:
-            raise
-        except Exception as exc:  # the node is down or answered garbage: not the client's fault
-            log.warning("chain read failed: %s: %s", type(exc).__name__, exc)
+            return reads.call(*calls)
+        except ReadFailed as exc:  # the node is down or answered garbage: not the client's fault
+            log.warning("chain read failed: %s", exc)
             raise Refusal(503, "this oracle's chain node is unavailable; retry later", retry_after=5) from None
 
     def auction_exists(aid: int) -> bool:
@@ -124,35 +125,29 @@ def build_app(svc: OracleService) -> Starlette:
             return True
         now = time.monotonic()
         if now - known["at"] >= COUNT_REFRESH:
-            known["count"] = int(_chain(svc.reader.contract.functions.auctionCount().call))
+            known["count"] = int(_read(("auctionCount", ()))[0][0])
             known["at"] = now
         return aid <= known["count"]
 
-    def committee(aid: int) -> list[str]:
-        """The auction's committee; `Refusal(404)` for ids the contract never issued."""
+    def serving(aid: int) -> None:
+        """Refuses (404) ids the contract never issued and auctions this oracle does not serve."""
         if aid not in committees:
             if not 1 <= aid <= MAX_AUCTION_ID or not auction_exists(aid):
-                raise Refusal(404, f"auction {aid} does not exist on contract {svc.client.contract.address}")
+                raise Refusal(404, f"auction {aid} {not_found}")
             try:
-                committees[aid] = [to_checksum_address(a) for a in _chain(svc.reader.oracles, aid)]
-            except ContractRevert:
-                raise Refusal(404, f"auction {aid} does not exist on contract {svc.client.contract.address}") from None
-        return committees[aid]
-
-    def serving(aid: int) -> None:
-        if svc.address not in committee(aid):
+                committees[aid] = [to_checksum_address(a) for a in _read(("oraclesOf", (aid,)))[0][0]]
+            except ReadReverted:
+                raise Refusal(404, f"auction {aid} {not_found}") from None
+        if svc.address not in committees[aid]:
             raise Refusal(404, f"oracle {svc.address} is not on the committee of auction {aid}")
 
-    def phase(aid: int) -> Phase:
+    def phase_and_bid(aid: int, provider: str) -> tuple[Phase, bool, bool]:
+        """The auction's phase and whether `provider` committed and revealed, in one round trip."""
         try:
-            return _chain(svc.reader.phase, aid)
-        except ContractRevert:
-            raise Refusal(404, f"auction {aid} does not exist on contract {svc.client.contract.address}") from None
-
-    def bid_state(aid: int, provider: str) -> tuple[bool, bool]:
-        """(committed, revealed) of `provider` in auction `aid` as the contract records it."""
-        bid = _chain(svc.reader.contract.functions.getBid(aid, provider).call)
-        return int(bid[3]) > 0, bool(bid[4])
+            (ph,), (bid,) = _read(("phase", (aid,)), ("getBid", (aid, provider)))
+        except ReadReverted:
+            raise Refusal(404, f"auction {aid} {not_found}") from None
+        return Phase(int(ph)), int(bid[3]) > 0, bool(bid[4])
 
     def auction_id(request: Request) -> int:
         aid = int(request.path_params["auction_id"])
@@ -228,10 +223,9 @@ def build_app(svc: OracleService) -> Starlette:
         if signer != provider:
             raise Refusal(401, f"the upload signature is not {provider}'s over this auction, oracle and sha256")
         await run_in_threadpool(serving, aid)
-        ph = await run_in_threadpool(phase, aid)
+        ph, committed, _ = await run_in_threadpool(phase_and_bid, aid, provider)
         if ph not in (Phase.COMMIT, Phase.REVEAL):
             raise Refusal(409, f"uploads for auction {aid} are closed (phase {ph.name})")
-        committed, _ = await run_in_threadpool(bid_state, aid, provider)
         if ph == Phase.REVEAL and not committed:
             raise Refusal(403, f"{provider} did not commit a bid in auction {aid}; uploads now need a commitment")
 
@@ -239,8 +233,8 @@ def build_app(svc: OracleService) -> Starlette:
         declared_raw = request.headers.get("content-length")
         declared = int(declared_raw) if declared_raw is not None and declared_raw.isdigit() else None
         if declared is not None and declared > limit:
-            await run_in_threadpool(svc.store.reject_upload, aid, provider,
-                                    f"oversized: {declared} bytes exceed the limit of {limit} bytes", sha256=digest)  # fmt: skip
+            why = f"oversized: {declared} bytes exceed the limit of {limit} bytes"
+            await run_in_threadpool(svc.store.reject_upload, aid, provider, why, sha256=digest)
             raise Refusal(413, f"upload of {declared} bytes exceeds this oracle's limit of {limit} bytes")
         size_cap = declared if declared is not None else limit
         if not committed:
@@ -274,7 +268,9 @@ def build_app(svc: OracleService) -> Starlette:
         try:
             size, sha = await _stream_to(request, fd, size_cap, declared, limit, aid, provider, digest)
             if sha != digest:
-                raise Refusal(400, "the body's sha256 differs from the signed x-mia-sha256 header (corrupted in transit?)")
+                raise Refusal(
+                    400, "the body's sha256 differs from the signed x-mia-sha256 header (corrupted in transit?)"
+                )
             loop = asyncio.get_running_loop()
             try:
                 n_records = await loop.run_in_executor(checkers, _check_file, tmp, root)
@@ -327,13 +323,15 @@ def build_app(svc: OracleService) -> Starlette:
                 except StopAsyncIteration:
                     break
                 except TimeoutError:
-                    raise Refusal(408, f"no upload data for {cfg.read_timeout:g} s; the connection was closed") from None
+                    raise Refusal(
+                        408, f"no upload data for {cfg.read_timeout:g} s; the connection was closed"
+                    ) from None
                 except ClientDisconnect:
                     raise Refusal(400, "the client disconnected before the upload was complete") from None
                 size += len(chunk)
                 if size > limit:
-                    await run_in_threadpool(svc.store.reject_upload, aid, provider,
-                                            f"oversized: more than the limit of {limit} bytes", sha256=digest)  # fmt: skip
+                    why = f"oversized: more than the limit of {limit} bytes"
+                    await run_in_threadpool(svc.store.reject_upload, aid, provider, why, sha256=digest)
                     raise Refusal(413, f"upload exceeds this oracle's limit of {limit} bytes")
                 if declared is not None and size > declared:
                     raise Refusal(400, "the body is longer than its content-length")
@@ -369,8 +367,7 @@ def build_app(svc: OracleService) -> Starlette:
                 raise Refusal(401, f"the status signature is not {provider}'s over this auction and oracle")
         await run_in_threadpool(serving, aid)
         if not authenticated:
-            ph = await run_in_threadpool(phase, aid)
-            _, revealed = await run_in_threadpool(bid_state, aid, provider)
+            ph, _, revealed = await run_in_threadpool(phase_and_bid, aid, provider)
             if ph in (Phase.COMMIT, Phase.REVEAL) or not revealed:
                 # the same answer whether or not an upload exists: who takes part stays private
                 raise Refusal(
@@ -407,6 +404,14 @@ def build_app(svc: OracleService) -> Starlette:
         )
 
     # -- errors -------------------------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            reads.close()
+            checkers.shutdown(wait=False, cancel_futures=True)
+
     async def refused(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Refusal)
         return _error(exc.status, exc.reason, retry_after=exc.retry_after)
@@ -435,4 +440,5 @@ def build_app(svc: OracleService) -> Starlette:
             Route(f"{p}/auctions/{{auction_id:int}}/transcript", transcript),
         ],
         exception_handlers={Refusal: refused, HTTPException: http_error, Exception: crashed},
+        lifespan=lifespan,
     )

@@ -65,10 +65,16 @@ def check_plaintext(
     if expected_dim is not None and feats.shape[1] != expected_dim:
         raise UploadInvalid(f"malformed record: features have {feats.shape[1]} values, the task needs {expected_dim}")
     if label_set is not None:
-        checked = validate_provider(0, ProviderData("dataset", features=feats, labels=labels), feats.shape[1], label_set)
+        checked = validate_provider(
+            0, ProviderData("dataset", features=feats, labels=labels), feats.shape[1], label_set
+        )
         if checked.error is not None:
             raise UploadInvalid(f"malformed record: {checked.error.removeprefix('provider dataset: ')}")
-    return CheckedDataset(root=records_root(records), n_records=len(records), features=feats, labels=labels)
+    try:
+        root = records_root(records)
+    except ValueError as exc:  # e.g. a lone surrogate in a string cannot be encoded as UTF-8
+        raise UploadInvalid(f"malformed record: not encodable canonically ({type(exc).__name__})") from None
+    return CheckedDataset(root=root, n_records=len(records), features=feats, labels=labels)
 
 
 def check_upload(
