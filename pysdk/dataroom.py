@@ -27,7 +27,7 @@ from eth_utils import to_checksum_address
 from pysdk.auction import AuctionClient, OracleInfo
 from pysdk.errors import MiaError
 from pysdk.merkle import canonical_record, keccak, merkle_root
-from pysdk.safejson import JSONLimitError, loads_lines
+from pysdk.safejson import JSONLimitError, loads_bounded, loads_lines
 
 try:  # C-backed secp256k1 recovery (libsecp256k1); eth_account's pure-Python path is ~10x slower
     import coincurve
@@ -250,6 +250,17 @@ class UploadReceipt:
     size: int
 
 
+MAX_REPLY = 1024 * 1024
+
+
+def _reply(r: httpx.Response) -> Any:
+    """An oracle's JSON reply, parsed with bounded size and depth (an oracle is not trusted either)."""
+    try:
+        return loads_bounded(r.content, max_bytes=MAX_REPLY)
+    except JSONLimitError as exc:
+        raise DataroomError(f"unusable reply from {r.request.url}: {exc}") from None
+
+
 class DataroomClient:
     """HTTP client for the oracles' data rooms (one `httpx.Client`, explicit timeouts)."""
 
@@ -272,15 +283,15 @@ class DataroomClient:
             raise OracleUnreachable(f"oracle {oracle} at {url} is unreachable ({type(exc).__name__})") from None
         if r.status_code >= 400:
             try:
-                reason = r.json().get("error", r.text)
-            except ValueError:
+                reason = _reply(r).get("error", r.text)
+            except (DataroomError, AttributeError):
                 reason = r.text.strip() or r.reason_phrase
             raise UploadRejected(oracle, r.status_code, reason)
         return r
 
     def keys(self, oracle: str, url: str) -> dict[str, str]:
         """The oracle's public keys: Ethereum address, X25519 (data) and Ed25519 (transcripts)."""
-        return self._request(oracle, "GET", f"{url}{API_PREFIX}/keys").json()
+        return _reply(self._request(oracle, "GET", f"{url}{API_PREFIX}/keys"))
 
     def verified_key(self, oracle: OracleInfo, url: str) -> nacl.public.PublicKey:
         """The oracle's X25519 key, only if what it serves equals the on-chain record."""
@@ -305,8 +316,23 @@ class DataroomClient:
         r = self._request(
             oracle, "PUT", f"{url}{API_PREFIX}/auctions/{auction_id}/uploads", content=ciphertext, headers=dict(headers)
         )
-        body = r.json()
+        body = _reply(r)
         return UploadReceipt(oracle=oracle, sha256=body["sha256"], size=int(body["size"]))
+
+    def status(
+        self, *, url: str, oracle: str, auction_id: int, provider: str, headers: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        """The oracle's record of `provider`'s upload (`status_headers` needed before the reveal deadline)."""
+        r = self._request(
+            oracle, "GET", f"{url}{API_PREFIX}/auctions/{auction_id}/uploads/{provider}", headers=dict(headers or {})
+        )
+        return _reply(r)
+
+
+def status_headers(account: Any, chain_id: int, contract: str, auction_id: int, oracle: str) -> dict[str, str]:
+    """Signed headers that let `account` read its own upload status at `oracle` before the reveal deadline."""
+    msg = status_message(chain_id, contract, auction_id, oracle, account.address)
+    return {HEADER_PROVIDER: account.address, HEADER_SIGNATURE: "0x" + sign_upload(account.key, msg).hex()}
 
 
 def upload_headers(

@@ -65,6 +65,8 @@ class Store:
     def __init__(self, data_dir: str | os.PathLike[str]) -> None:
         self.dir = Path(data_dir)
         (self.dir / "uploads").mkdir(parents=True, exist_ok=True)
+        for stale in (self.dir / "uploads").glob("*/.upload-*"):  # bodies cut off by a crash: never accepted
+            stale.unlink(missing_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.dir / "oracle.sqlite3", check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
