@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from eth_utils import to_checksum_address
 from pysdk.auction import AuctionClient, OracleInfo
 from pysdk.errors import MiaError
 from pysdk.merkle import canonical_record, keccak, merkle_root
-from pysdk.safejson import JSONLimitError, loads_bounded, loads_lines
+from pysdk.safejson import JSONLimitError, iter_lines, loads_bounded
 
 try:  # C-backed secp256k1 recovery (libsecp256k1); eth_account's pure-Python path is ~10x slower
     import coincurve
@@ -122,27 +122,36 @@ def _npz_records(p: Path) -> list[dict[str, Any]]:
 
 def parse_records(payload: bytes, *, source: str = "upload") -> list[dict[str, Any]]:
     """JSONL bytes → list of JSON objects; blank lines skipped; errors name the line."""
+    records = [r for batch in iter_record_batches(payload, source=source) for r in batch]
+    if not records:
+        raise DataroomError(f"{source}: no records")
+    return records
+
+
+def iter_record_batches(payload: bytes, *, source: str = "upload", batch: int = 4096) -> Iterator[list[dict[str, Any]]]:
+    """`parse_records` in batches of at most `batch` records (the oracle validates and hashes each batch
+    and drops it, so a large upload never exists as one list of Python objects)."""
     try:
-        text = payload.decode("utf-8")
+        payload.decode("utf-8")  # validated only; the bounded parser works on the bytes
     except UnicodeDecodeError as exc:
         raise DataroomError(f"{source}: not UTF-8 text (byte {exc.start})") from None
-    del text  # validated as UTF-8; the bounded parser works on the bytes (one depth scan for the file)
+    out: list[dict[str, Any]] = []
     try:
-        parsed = loads_lines(payload, depth=RECORD_DEPTH)
+        for lineno, obj in iter_lines(payload, depth=RECORD_DEPTH):
+            if not isinstance(obj, dict):
+                raise DataroomError(f"{source}: line {lineno}: malformed record (expected a JSON object)")
+            out.append(obj)
+            if len(out) >= batch:
+                yield out
+                out = []
     except JSONLimitError as exc:
         msg = str(exc)
         if msg.startswith("line "):
             where, _, why = msg.partition(": ")
             raise DataroomError(f"{source}: {where}: malformed record ({why})") from None
         raise DataroomError(f"{source}: malformed record ({msg})") from None
-    records = []
-    for lineno, obj in parsed:
-        if not isinstance(obj, dict):
-            raise DataroomError(f"{source}: line {lineno}: malformed record (expected a JSON object)")
-        records.append(obj)
-    if not records:
-        raise DataroomError(f"{source}: no records")
-    return records
+    if out:
+        yield out
 
 
 def encode_records(records: Sequence[Mapping[str, Any]]) -> bytes:

@@ -61,9 +61,17 @@ def _levels(leaves: Sequence[bytes]) -> list[list[bytes]]:
 
 
 def merkle_root(records: Iterable[Any]) -> bytes:
-    """Root over the records in their given order (leaves inlined: this is the data room's hot loop)."""
+    """Root over the records in their given order."""
+    return root_of_leaves(record_leaves(records))
+
+
+def record_leaves(records: Iterable[Any], start: int = 0) -> list[bytes]:
+    """`leaf_hash(start + i, record_i)` for each record (inlined: this is the data room's hot loop)."""
     k, canon = _keccak_256, canonical_record
-    leaves = [k(k(i.to_bytes(32, "big") + k(canon(r)).digest()).digest()).digest() for i, r in enumerate(records)]
+    return [k(k(i.to_bytes(32, "big") + k(canon(r)).digest()).digest()).digest() for i, r in enumerate(records, start)]
+
+
+def root_of_leaves(leaves: Sequence[bytes]) -> bytes:
     return _levels(leaves)[-1][0]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -30,8 +31,8 @@ SAFE_RECURSION_LIMIT = 1000
 _STRING = re.compile(rb'"(?:[^"\\\n]|\\.)*"')  # JSON strings never span lines; alternatives are disjoint
 # orjson reads integers beyond 64 bits as floats (json: exact ints); documents with such digit runs use json
 LONG_DIGITS = 19
-_DIGIT = np.zeros(256, dtype=bool)
-_DIGIT[ord("0") : ord("9") + 1] = True
+_DIGITS_TO_ONES = bytes(49 if 48 <= b <= 57 else 48 for b in range(256))  # digit -> "1", else "0"
+_DIGIT_MASK = b"1" * LONG_DIGITS
 _DELTA = np.zeros(256, dtype=np.int8)
 _DELTA[[ord("["), ord("{")]] = 1
 _DELTA[[ord("]"), ord("}")]] = -1
@@ -61,13 +62,9 @@ def max_depth(data: bytes) -> int:
     return int(np.cumsum(brackets, dtype=np.int64).max(initial=0))
 
 
-def _longest_digit_run(data: bytes) -> int:
-    """Length of the longest run of ASCII digits (one vectorised pass)."""
-    if not data:
-        return 0
-    breaks = np.flatnonzero(~_DIGIT[np.frombuffer(data, dtype=np.uint8)])
-    edges = np.concatenate(([-1], breaks, [len(data)]))
-    return int(np.diff(edges).max()) - 1
+def _has_long_digit_run(data: bytes) -> bool:
+    """Whether `LONG_DIGITS` ASCII digits occur in a row (one translate and one memmem, no index arrays)."""
+    return _DIGIT_MASK in data.translate(_DIGITS_TO_ONES)
 
 
 def _check(data: bytes, max_bytes: int | None, depth: int) -> None:
@@ -95,29 +92,42 @@ def loads_bounded(data: bytes | str, *, max_bytes: int | None = None, depth: int
 
 
 def loads_lines(data: bytes, *, depth: int = MAX_DEPTH) -> list[tuple[int, Any]]:
-    """(line number, value) of each non-blank line of a UTF-8 JSONL document; raises `JSONLimitError`.
+    """(line number, value) of each non-blank line of a UTF-8 JSONL document; raises `JSONLimitError`."""
+    return list(iter_lines(data, depth=depth))
 
-    The depth of the whole document is measured once (one linear pass), then lines are parsed in order;
-    an error names its line.
+
+def iter_lines(data: bytes, *, depth: int = MAX_DEPTH) -> Iterator[tuple[int, Any]]:
+    """`loads_lines` one line at a time, so a caller can drop parsed values as it goes (bounded memory).
+
+    The depth of the whole document is measured once (one linear pass) before anything is parsed;
+    lines are then parsed in order and an error names its line.
     """
     d = max_depth(data)
-    lines = data.split(b"\n")
     if d > depth:
-        # find the offending line for the message (only on the refusal path)
-        for lineno, line in enumerate(lines, start=1):
+        for lineno, line in enumerate(_split(data), start=1):  # find the offending line (refusal path)
             if max_depth(line) > depth:
                 raise JSONLimitError(f"line {lineno}: nesting depth exceeds the limit of {depth}")
         raise JSONLimitError(f"nesting depth {d} exceeds the limit of {depth}")
-    fast = orjson is not None and _longest_digit_run(data) < LONG_DIGITS
-    out = []
-    for lineno, line in enumerate(lines, start=1):
+    fast = orjson is not None and not _has_long_digit_run(data)
+    for lineno, line in enumerate(_split(data), start=1):
         if not line.strip():
             continue
         try:
-            out.append((lineno, _loads_fast(line) if fast else _loads(line)))
+            value = _loads_fast(line) if fast else _loads(line)
         except JSONLimitError as exc:
             raise JSONLimitError(f"line {lineno}: {exc}") from None
-    return out
+        yield lineno, value
+
+
+def _split(data: bytes) -> Iterator[bytes]:
+    """The lines of `data` without building a list of them."""
+    pos, n = 0, len(data)
+    while pos <= n:
+        end = data.find(b"\n", pos)
+        if end == -1:
+            end = n
+        yield data[pos:end]
+        pos = end + 1
 
 
 def _loads_fast(line: bytes) -> Any:

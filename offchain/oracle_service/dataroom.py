@@ -16,9 +16,12 @@ import numpy as np
 
 from offchain.valuation import Dataset, ProviderData
 from offchain.valuation.api import prepare_validation
-from offchain.valuation.data import validate_provider
+from offchain.valuation.data import normalize_labels
 from offchain.valuation.loaders import LoaderError, _features_from_records, _labels_from_records
-from pysdk.dataroom import DataroomError, parse_records, records_root
+from pysdk.dataroom import DataroomError, iter_record_batches
+from pysdk.merkle import record_leaves, root_of_leaves
+
+BATCH = 4096  # records parsed, validated and hashed at a time
 
 
 class UploadInvalid(Exception):
@@ -52,29 +55,63 @@ def check_plaintext(
 
     Types, ranges (finite features within the loader's bound, int64 or short string labels), the
     task's feature dimension and, given `label_set`, the task's labels: whatever passes can be valued.
+    Records are parsed, checked and hashed in batches and then dropped, so memory stays near the size
+    of the features array rather than of millions of Python objects.
     """
+    parts: list[np.ndarray] = []
+    labels: list[Any] = []
+    leaves: list[bytes] = []
+    n = 0
     try:
-        records = parse_records(plaintext, source="dataset")
+        for batch in iter_record_batches(plaintext, source="dataset", batch=BATCH):
+            feats = _features_from_records(batch, "dataset", "", "features", None, "text", start=n)
+            if parts and feats.shape[1] != parts[0].shape[1]:
+                raise UploadInvalid(
+                    f"malformed record: line {n + 1}: 'features' has {feats.shape[1]} values, expected "
+                    f"{parts[0].shape[1]} (as the first record)"
+                )
+            if expected_dim is not None and feats.shape[1] != expected_dim:
+                raise UploadInvalid(
+                    f"malformed record: features have {feats.shape[1]} values, the task needs {expected_dim}"
+                )
+            parts.append(feats)
+            labels += _labels_from_records(batch, "dataset", "", "label", start=n)
+            try:
+                leaves += record_leaves(batch, n)
+            except ValueError as exc:  # e.g. a lone surrogate in a string cannot be encoded as UTF-8
+                raise UploadInvalid(f"malformed record: not encodable canonically ({type(exc).__name__})") from None
+            n += len(batch)
     except DataroomError as exc:
         raise UploadInvalid(str(exc).removeprefix("dataset: ")) from None
-    try:
-        feats = _features_from_records(records, "dataset", "", "features", None, "text")
-        labels = _labels_from_records(records, "dataset", "", "label")
     except LoaderError as exc:
         raise UploadInvalid(f"malformed record: {exc.problem}") from None
-    if expected_dim is not None and feats.shape[1] != expected_dim:
-        raise UploadInvalid(f"malformed record: features have {feats.shape[1]} values, the task needs {expected_dim}")
+    if n == 0:
+        raise UploadInvalid("no records")
+    if len({type(v) for v in labels}) > 1:
+        raise UploadInvalid("malformed record: 'label' mixes integers and strings")
+    features = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    del parts
     if label_set is not None:
-        checked = validate_provider(
-            0, ProviderData("dataset", features=feats, labels=labels), feats.shape[1], label_set
-        )
-        if checked.error is not None:
-            raise UploadInvalid(f"malformed record: {checked.error.removeprefix('provider dataset: ')}")
+        _check_labels(labels, label_set)
+    return CheckedDataset(root=root_of_leaves(leaves), n_records=n, features=features, labels=labels)
+
+
+def _check_labels(labels: list[Any], label_set: np.ndarray) -> None:
+    """The label rules of `validate_provider` (kind and membership in the task's label set), without its
+    copies of the features (tested against it in tests/oracle/test_dataroom_units.py)."""
     try:
-        root = records_root(records)
-    except ValueError as exc:  # e.g. a lone surrogate in a string cannot be encoded as UTF-8
-        raise UploadInvalid(f"malformed record: not encodable canonically ({type(exc).__name__})") from None
-    return CheckedDataset(root=root, n_records=len(records), features=feats, labels=labels)
+        y = normalize_labels(labels)
+    except ValueError as exc:
+        raise UploadInvalid(f"malformed record: bad labels ({exc})") from None
+    if y.dtype.kind != label_set.dtype.kind:
+        raise UploadInvalid(f"malformed record: label kind {y.dtype.kind!r} does not match the task's labels")
+    outside = ~np.isin(y, label_set)
+    if outside.any():
+        first = int(np.flatnonzero(outside)[0])
+        raise UploadInvalid(
+            f"malformed record: {int(outside.sum())} label(s) outside the allowed set "
+            f"(first {y[first]!r} at line {first + 1})"
+        )
 
 
 def check_upload(

@@ -90,9 +90,11 @@ def _features_from_records(
     features_field: str,
     featurizer: Featurizer | None,
     text_field: str,
+    start: int = 0,
 ) -> np.ndarray:
+    """Features of `records` (`start`: index of the first record in its file, for line numbers)."""
     if featurizer is not None:
-        for i, r in enumerate(records):
+        for i, r in enumerate(records, start):
             if not isinstance(r.get(text_field), str):
                 raise LoaderError(
                     owner,
@@ -104,7 +106,7 @@ def _features_from_records(
         except Exception as exc:  # a featurizer failure must not stop the round
             raise LoaderError(owner, path, f"featurizer failed ({type(exc).__name__}: {exc})") from exc
     dim: int | None = None
-    for i, r in enumerate(records):
+    for i, r in enumerate(records, start):
         f = r.get(features_field)
         # type check at C speed: JSON yields exactly int and float (bool is its own type, refused)
         if not isinstance(f, list) or not _NUMERIC.issuperset(map(type, f)):
@@ -126,10 +128,9 @@ def _features_from_records(
         bad = np.asarray([not all(-FEATURE_LIMIT <= v <= FEATURE_LIMIT for v in r[features_field]) for r in records])
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
+        line = _line(records[i], start + i)
         raise LoaderError(
-            owner,
-            path,
-            f"line {_line(records[i], i)}: NaN/inf or a magnitude beyond {FEATURE_LIMIT:g} in {features_field!r}",
+            owner, path, f"line {line}: NaN/inf or a magnitude beyond {FEATURE_LIMIT:g} in {features_field!r}"
         )
     return arr
 
@@ -143,9 +144,11 @@ def _line(record: dict[str, Any], index: int) -> int:
     return line if type(line) is int else index + 1
 
 
-def _labels_from_records(records: list[dict[str, Any]], owner: str, path: PathLike, label_field: str) -> list[Any]:
+def _labels_from_records(
+    records: list[dict[str, Any]], owner: str, path: PathLike, label_field: str, start: int = 0
+) -> list[Any]:
     out = []
-    for i, r in enumerate(records):
+    for i, r in enumerate(records, start):
         if label_field not in r:
             raise LoaderError(owner, path, f"line {_line(r, i)}: missing field {label_field!r}")
         v = r[label_field]

@@ -227,3 +227,23 @@ def test_one_failing_round_never_blocks_another(tmp_path, monkeypatch: pytest.Mo
     assert store.failed_rounds() == {1: rnd.note}
     assert store.round(2).state == "watching"
     w.http.close()
+
+
+@pytest.mark.parametrize("labels", [[1, 2, 3], [1, 2, 11], ["a", "b", "c"], [1, 2, -1]])
+def test_upload_label_check_agrees_with_valuation(labels: list) -> None:
+    """The data room checks labels without valuation's feature copies; both must accept and refuse alike."""
+    import numpy as np
+
+    from offchain.oracle_service.dataroom import _check_labels
+    from offchain.valuation import ProviderData
+    from offchain.valuation.data import validate_provider
+
+    label_set = np.arange(10, dtype=np.int64)
+    feats = np.zeros((len(labels), 2))
+    valuation_ok = validate_provider(0, ProviderData("p", features=feats, labels=labels), 2, label_set).error is None
+    try:
+        _check_labels(labels, label_set)
+        upload_ok = True
+    except UploadInvalid:
+        upload_ok = False
+    assert upload_ok == valuation_ok
