@@ -41,7 +41,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from offchain.oracle_service.dataroom import UploadInvalid, check_upload, label_set_of
-from offchain.oracle_service.limits import TokenBuckets, UploadBudget
+from offchain.oracle_service.limits import ByteSlots, TokenBuckets, UploadBudget
 from offchain.oracle_service.reads import ChainReads, ReadFailed, ReadReverted
 from pysdk.auction import Phase
 from pysdk.dataroom import (
@@ -106,6 +106,7 @@ def build_app(svc: OracleService) -> Starlette:
     failures = TokenBuckets(rate=cfg.fail_rate, burst=cfg.fail_burst)
     budget = UploadBudget(max_uploads=cfg.max_concurrent_uploads, max_bytes=cfg.max_buffered)
     checkers = ThreadPoolExecutor(max_workers=cfg.check_workers, thread_name_prefix="upload-check")
+    check_bytes = ByteSlots(cfg.max_upload)  # bytes of uploads being checked at once
     dim = int(cfg.validation.features.shape[1])
     label_set = label_set_of(cfg.validation)
 
@@ -272,12 +273,15 @@ def build_app(svc: OracleService) -> Starlette:
                     400, "the body's sha256 differs from the signed x-mia-sha256 header (corrupted in transit?)"
                 )
             loop = asyncio.get_running_loop()
+            taken = await check_bytes.acquire(size)
             try:
                 n_records = await loop.run_in_executor(checkers, _check_file, tmp, root)
             except UploadInvalid as exc:
                 await run_in_threadpool(svc.store.reject_upload, aid, provider, str(exc), sha256=digest)
                 log.info("auction %d: upload from %s rejected: %s", aid, provider, exc)
                 raise Refusal(422, str(exc)) from None
+            finally:
+                await check_bytes.release(taken)
             await run_in_threadpool(svc.store.accept_upload_file, aid, provider, tmp, digest, "0x" + root.hex(), size,
                                     committed=committed)  # fmt: skip
             kept = True

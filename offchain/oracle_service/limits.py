@@ -6,6 +6,7 @@ again, and the table is capped), so a flood of fresh addresses or IPs cannot gro
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 
@@ -77,3 +78,36 @@ class UploadBudget:
     def release(self, size: int) -> None:
         self.uploads -= 1
         self.bytes -= size
+
+
+class ByteSlots:
+    """At most `capacity` bytes of uploads being checked at once (one upload of any size always fits).
+
+    Decrypting and validating holds a few times an upload's size in memory; this bounds the sum, so
+    concurrent checks of large uploads queue instead of multiplying the peak.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.used = 0
+        self._cond: asyncio.Condition | None = None
+
+    def _condition(self) -> asyncio.Condition:
+        if self._cond is None:  # created on first use, inside the server's event loop
+            self._cond = asyncio.Condition()
+        return self._cond
+
+    async def acquire(self, size: int) -> int:
+        """Waits until `size` bytes fit; returns the amount to `release`."""
+        take = min(size, self.capacity)
+        cond = self._condition()
+        async with cond:
+            await cond.wait_for(lambda: self.used + take <= self.capacity)
+            self.used += take
+        return take
+
+    async def release(self, taken: int) -> None:
+        cond = self._condition()
+        async with cond:
+            self.used -= taken
+            cond.notify_all()

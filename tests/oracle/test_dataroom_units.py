@@ -189,6 +189,31 @@ def test_token_buckets_and_upload_budget(monkeypatch: pytest.MonkeyPatch) -> Non
     assert budget.reserve(60) and (budget.uploads, budget.bytes) == (2, 100)
 
 
+def test_byte_slots_queue_large_checks() -> None:
+    import asyncio
+
+    from offchain.oracle_service.limits import ByteSlots
+
+    async def main() -> list[str]:
+        slots, order = ByteSlots(100), []
+
+        async def check(name: str, size: int, hold: float) -> None:
+            taken = await slots.acquire(size)
+            order.append(f"+{name}")
+            assert slots.used <= slots.capacity
+            await asyncio.sleep(hold)
+            order.append(f"-{name}")
+            await slots.release(taken)
+
+        await asyncio.gather(check("a", 70, 0.05), check("b", 60, 0.0), check("huge", 500, 0.0))
+        assert slots.used == 0
+        return order
+
+    order = asyncio.run(main())
+    assert order.index("+b") > order.index("-a")  # 70 + 60 > 100: b waited for a
+    assert "+huge" in order  # larger than the capacity: still runs, alone
+
+
 def test_one_failing_round_never_blocks_another(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Round 1 raises on every step: it backs off (1, 2, 4 s), is marked failed after 3 attempts with the
     reason, and round 2 is stepped on every tick meanwhile."""
