@@ -472,3 +472,22 @@ def test_kill_9_at_each_stage_loses_nothing_accepted(world: World) -> None:
     assert not list((world.o.data_dir / "uploads").glob("*/.upload-*"))
     world.honest(aid, seed=22)
     world.alive()
+
+
+def test_an_unusable_data_directory_stops_the_service_with_a_reason(tmp_path: Path) -> None:
+    import sys
+
+    from deploy.anvil import REPO_ROOT
+
+    data = tmp_path / "data"
+    data.mkdir()
+    _, _, validation = digits_task()
+    np.savez(tmp_path / "v.npz", features=validation.features, labels=validation.labels)
+    args = ["--rpc-url", "http://127.0.0.1:9", "--contract", "0x" + "11" * 20, "--data-dir", str(data),
+            "--validation", str(tmp_path / "v.npz"), "--model-id", "m"]  # fmt: skip
+    env = {**os.environ, "MIA_PRIVATE_KEY": Account.create().key.hex(), "PYTHONPATH": str(REPO_ROOT)}
+    with _read_only([data]):
+        r = subprocess.run([sys.executable, "-m", "offchain.oracle_service", *args], capture_output=True, text=True,
+                           env=env, cwd=REPO_ROOT, timeout=120)  # fmt: skip
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert f"the data directory {data} is not usable" in r.stderr and "Traceback" not in r.stderr
