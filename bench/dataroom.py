@@ -198,14 +198,16 @@ def main() -> None:
         finally:
             c.close()
     load = os.getloadavg()[0]
-    print(f"\n{RECORDS}-record uploads (~{len(up[0].body) / 1e6:.2f} MB sealed), {args.uploads} providers through "
-          f"{args.clients} clients; flood: {args.honest} sequential honest uploads while bad-signature requests "
-          f"arrive at {args.flood_rate:.0f}/s; {os.cpu_count()} cores, 1-min load average {load:.1f} at the end\n")  # fmt: skip
+    print(
+        f"\n{RECORDS}-record uploads (~{len(up[0].body) / 1e6:.2f} MB sealed), {args.uploads} providers through "
+        f"{args.clients} clients; flood: {args.honest} sequential honest uploads while forged-signature requests "
+        f"arrive at {args.flood_rate:.0f}/s; {os.cpu_count()} cores, 1-min load average {load:.1f} at the end\n"
+    )
     print("| service | uploads/s (32 clients) | service CPU per upload (ms) | p50 / p99 latency (s) "
           "| honest p50 / p99 under flood (s) | flood answered (/s) | flood answers |")  # fmt: skip
     print("|---|---:|---:|---:|---:|---:|---|")
     for name, t, f in rows:
-        codes = ", ".join(f"{k}: {v}" for k, v in sorted(f["flood_codes"].items()))
+        codes = ", ".join(f"{k or 'no answer'}: {v}" for k, v in sorted(f["flood_codes"].items()))
         lat = f"{t['p50']:.2f} / {t['p99']:.2f}"
         print(f"| {name} | {t['rate']:.1f} ({t['ok']}/{t['n']} ok) | {t['cpu_ms']:.0f} | {lat} "
               f"| {f['p50']:.2f} / {f['p99']:.2f} | {f['flood_rate']:.0f} | {codes} |")  # fmt: skip
