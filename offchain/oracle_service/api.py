@@ -151,10 +151,11 @@ def build_app(svc: OracleService) -> Starlette:
         return Phase(int(ph)), int(bid[3]) > 0, bool(bid[4])
 
     def auction_id(request: Request) -> int:
-        aid = int(request.path_params["auction_id"])
-        if not 1 <= aid <= MAX_AUCTION_ID:
-            raise Refusal(404, f"auction {aid} does not exist on contract {svc.client.contract.address}")
-        return aid
+        """The path's auction id; parsed here (not by the router) so any string is a 404, never a 500."""
+        raw = str(request.path_params["auction_id"])
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or not 1 <= int(raw) <= MAX_AUCTION_ID:
+            raise Refusal(404, f"auction {raw[:32]} {not_found}")
+        return int(raw)
 
     def limit_ip(request: Request) -> None:
         ip = _client(request)
@@ -438,10 +439,10 @@ def build_app(svc: OracleService) -> Starlette:
         routes=[
             Route(f"{p}/keys", keys),
             Route(f"{p}/health", health),
-            Route(f"{p}/auctions/{{auction_id:int}}/uploads", upload, methods=["PUT"]),
-            Route(f"{p}/auctions/{{auction_id:int}}/uploads/{{provider}}", upload_status),
-            Route(f"{p}/auctions/{{auction_id:int}}/report", report),
-            Route(f"{p}/auctions/{{auction_id:int}}/transcript", transcript),
+            Route(f"{p}/auctions/{{auction_id}}/uploads", upload, methods=["PUT"]),
+            Route(f"{p}/auctions/{{auction_id}}/uploads/{{provider}}", upload_status),
+            Route(f"{p}/auctions/{{auction_id}}/report", report),
+            Route(f"{p}/auctions/{{auction_id}}/transcript", transcript),
         ],
         exception_handlers={Refusal: refused, HTTPException: http_error, Exception: crashed},
         lifespan=lifespan,

@@ -228,7 +228,9 @@ def test_unknown_and_huge_ids_get_json_404s(world: World) -> None:
         _error(world.put(bad, body, headers), 404, "does not exist")
         acct = Account.create()
         _error(world.status(bad, acct), 404)
-    _error(httpx.get(f"{world.url}{API_PREFIX}/auctions/abc/report", timeout=10), 404, "no such endpoint")
+    for junk in ("abc", "1" * 5000, "-1", "１"):  # not digits, beyond int parsing limits, negative, non-ASCII digit
+        _error(httpx.get(f"{world.url}{API_PREFIX}/auctions/{junk}/report", timeout=10), 404, "does not exist")
+    _error(httpx.get(f"{world.url}{API_PREFIX}/nothing/here", timeout=10), 404, "no such endpoint")
     _error(httpx.delete(f"{world.url}{API_PREFIX}/auctions/{aid}/uploads", timeout=10), 405)
     _error(world.put(aid, b"x", {"x-mia-provider": "nope"}), 400, "malformed headers")
     world.alive()
