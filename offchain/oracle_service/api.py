@@ -240,12 +240,14 @@ def build_app(svc: OracleService) -> Starlette:
             raise Refusal(413, f"upload of {declared} bytes exceeds this oracle's limit of {limit} bytes")
         size_cap = declared if declared is not None else limit
         if not committed:
-            pending = await run_in_threadpool(svc.store.pending_bytes)
-            if pending + size_cap > cfg.max_pending:
+            total = await run_in_threadpool(svc.store.pending_bytes)
+            mine = await run_in_threadpool(svc.store.pending_bytes, _client(request))
+            if total + size_cap > cfg.max_pending or mine + size_cap > cfg.max_pending_per_ip:
                 raise Refusal(
                     507,
-                    "this oracle's storage for uploads from providers without a bid is full; commit the bid first, "
-                    "then upload",
+                    "this oracle's storage for uploads from providers without a bid is full"
+                    + (" for this address" if total + size_cap <= cfg.max_pending else "")
+                    + "; commit the bid first, then upload",
                 )
         if not budget.reserve(size_cap):
             raise Refusal(503, "this oracle is receiving too many uploads; retry shortly", retry_after=2)
@@ -284,7 +286,7 @@ def build_app(svc: OracleService) -> Starlette:
             finally:
                 await check_bytes.release(taken)
             await run_in_threadpool(svc.store.accept_upload_file, aid, provider, tmp, digest, "0x" + root.hex(), size,
-                                    committed=committed)  # fmt: skip
+                                    committed=committed, client=_client(request))  # fmt: skip
             kept = True
         finally:
             if not kept:

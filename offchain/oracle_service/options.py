@@ -30,6 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--max-pending", type=int, default=2 << 30, help="stored bytes from providers without an on-chain bid"
     )
+    g.add_argument(
+        "--max-pending-per-ip", type=int, default=256 << 20, help="of which one client IP may hold this much"
+    )
     g.add_argument("--read-timeout", type=float, default=10.0, help="seconds without body bytes before a drop")
     g.add_argument("--ip-rate", type=float, default=200.0, help="requests per second per client IP")
     g.add_argument("--fail-rate", type=float, default=1.0, help="failed requests/s per client IP and provider")

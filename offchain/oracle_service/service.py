@@ -48,7 +48,8 @@ class ServiceConfig:
     # resource bounds of the data room (see api.py and SECURITY.md)
     max_concurrent_uploads: int = 64  # bodies being received at once (beyond: 503)
     max_buffered: int = 1024 * 1024 * 1024  # bytes reserved by uploads in flight (declared sizes)
-    max_pending: int = 2 * 1024 * 1024 * 1024  # stored bytes from providers without an on-chain bid
+    max_pending: int = 2 * 1024 * 1024 * 1024  # stored bytes from providers without an on-chain bid ...
+    max_pending_per_ip: int = 256 * 1024 * 1024  # ... of which one client IP may hold this much
     check_workers: int = 2  # decrypt-and-validate jobs at once (bounds their memory)
     read_timeout: float = 10.0  # seconds without body bytes before an upload is dropped
     ip_rate: float = 200.0  # requests/s per client IP (burst: twice that)
@@ -108,7 +109,8 @@ def config_from_args(args: argparse.Namespace) -> ServiceConfig:
         committee=load_committee(args.committee) if args.committee else {}, host=args.host, port=args.port,
         poll=args.poll, grace=args.grace, stagger=args.stagger, max_upload=args.max_upload, device=args.device,
         max_concurrent_uploads=args.max_concurrent_uploads, max_buffered=args.max_buffered,
-        max_pending=args.max_pending, read_timeout=args.read_timeout, ip_rate=args.ip_rate, fail_rate=args.fail_rate,
+        max_pending=args.max_pending, max_pending_per_ip=args.max_pending_per_ip, read_timeout=args.read_timeout,
+        ip_rate=args.ip_rate, fail_rate=args.fail_rate,
         max_attempts=args.max_attempts,
     )  # fmt: skip
 

@@ -32,7 +32,11 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 # gave up after bounded retries (the reason is in `note`); the round is still followed to its end.
 TERMINAL = ("finalized", "cancelled", "refused")
 # Upload statuses: accepted | rejected | purged (the provider never committed or revealed; file deleted).
-MIGRATIONS = ("ALTER TABLE uploads ADD COLUMN committed INTEGER NOT NULL DEFAULT 0",)
+MIGRATIONS = (
+    "ALTER TABLE uploads ADD COLUMN committed INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE uploads ADD COLUMN client TEXT",  # the uploader's IP, for its pending-storage quota
+)
+UPLOAD_COLUMNS = "(auction_id, provider, status, sha256, root, size, reason, received, committed, client)"
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,7 @@ class Store:
             raise
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO uploads VALUES (?, ?, 'accepted', ?, ?, ?, NULL, ?, 1)",
+                f"INSERT OR REPLACE INTO uploads {UPLOAD_COLUMNS} VALUES (?, ?, 'accepted', ?, ?, ?, NULL, ?, 1, NULL)",
                 (auction_id, to_checksum_address(provider), sha256, root, len(ciphertext), time.time()),
             )
 
@@ -125,7 +129,16 @@ class Store:
         return fd, Path(tmp)
 
     def accept_upload_file(
-        self, auction_id: int, provider: str, tmp: Path, sha256: str, root: str, size: int, *, committed: bool
+        self,
+        auction_id: int,
+        provider: str,
+        tmp: Path,
+        sha256: str,
+        root: str,
+        size: int,
+        *,
+        committed: bool,
+        client: str | None = None,
     ) -> None:
         """Makes a streamed temp file the provider's upload: fsync, atomic rename, then the database row."""
         path = self.ciphertext_path(auction_id, provider)
@@ -141,16 +154,19 @@ class Store:
             raise
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO uploads VALUES (?, ?, 'accepted', ?, ?, ?, NULL, ?, ?)",
-                (auction_id, to_checksum_address(provider), sha256, root, size, time.time(), int(committed)),
+                f"INSERT OR REPLACE INTO uploads {UPLOAD_COLUMNS} VALUES (?, ?, 'accepted', ?, ?, ?, NULL, ?, ?, ?)",
+                (auction_id, to_checksum_address(provider), sha256, root, size, time.time(), int(committed), client),
             )
 
-    def pending_bytes(self) -> int:
-        """Stored bytes of accepted uploads whose provider had not committed on chain when they arrived."""
+    def pending_bytes(self, client: str | None = None) -> int:
+        """Stored bytes of accepted uploads whose provider had not committed on chain when they arrived
+        (all of them, or those that came from `client`)."""
+        sql = "SELECT COALESCE(SUM(size), 0) FROM uploads WHERE status = 'accepted' AND committed = 0"
         with self._lock:
-            row = self._db.execute(
-                "SELECT COALESCE(SUM(size), 0) FROM uploads WHERE status = 'accepted' AND committed = 0"
-            ).fetchone()
+            if client is None:
+                row = self._db.execute(sql).fetchone()
+            else:
+                row = self._db.execute(sql + " AND client = ?", (client,)).fetchone()
         return int(row[0])
 
     def uploaders(self, auction_id: int) -> list[str]:
@@ -183,7 +199,7 @@ class Store:
         """Records a refused attempt; it never replaces an upload that was accepted."""
         with self._lock:
             self._db.execute(
-                "INSERT INTO uploads VALUES (?, ?, 'rejected', ?, NULL, NULL, ?, ?, 0) "
+                f"INSERT INTO uploads {UPLOAD_COLUMNS} VALUES (?, ?, 'rejected', ?, NULL, NULL, ?, ?, 0, NULL) "
                 "ON CONFLICT (auction_id, provider) DO UPDATE SET sha256 = excluded.sha256, "
                 "reason = excluded.reason, received = excluded.received WHERE uploads.status != 'accepted'",
                 (auction_id, to_checksum_address(provider), sha256, reason, time.time()),

@@ -272,3 +272,18 @@ def test_upload_label_check_agrees_with_valuation(labels: list) -> None:
     except UploadInvalid:
         upload_ok = False
     assert upload_ok == valuation_ok
+
+
+def test_pending_storage_is_counted_per_client_until_committed(tmp_path) -> None:
+    store = Store(tmp_path)
+    p, q = Account.create().address, Account.create().address
+    for who, client in ((p, "10.0.0.1"), (q, "10.0.0.2")):
+        fd, tmp = store.upload_tempfile(1)
+        with open(fd, "wb") as f:
+            f.write(b"x" * 100)
+        store.accept_upload_file(1, who, tmp, "ab" * 32, "0x" + "00" * 32, 100, committed=False, client=client)
+    assert (store.pending_bytes(), store.pending_bytes("10.0.0.1"), store.pending_bytes("10.0.0.9")) == (200, 100, 0)
+    store.purge_uploads(1, [q], "the provider did not commit a bid before the commit deadline")
+    store.mark_committed(1)
+    assert store.pending_bytes() == 0 and store.upload(1, q).status == "purged"
+    assert not store.ciphertext_path(1, q).exists() and store.ciphertext_path(1, p).read_bytes() == b"x" * 100

@@ -51,6 +51,7 @@ MAX_UPLOAD = 1_000_000
 READ_TIMEOUT = 2.0
 HONEST_BOUND = 5.0  # seconds an honest upload may take while an attack runs
 ROWS = 40
+PENDING_PER_IP = 6_000_000  # stored bytes from uncommitted providers per client IP (the suite uses ~1 MB)
 
 
 class World:
@@ -71,8 +72,8 @@ class World:
     def auction(self) -> int:
         return self.c.create_auction(self.buyer, [self.o], threshold=1)
 
-    def records(self, seed: int) -> list[dict]:
-        rows = np.random.default_rng(seed).choice(len(self.y), ROWS, replace=False)
+    def records(self, seed: int, n: int = ROWS) -> list[dict]:
+        rows = np.random.default_rng(seed).choice(len(self.y), n, replace=n > len(self.y))
         return records_from_arrays(self.x[rows], self.y[rows])
 
     def sealed(self, plaintext: bytes) -> bytes:
@@ -134,7 +135,7 @@ class World:
 def world(tmp_path_factory: pytest.TempPathFactory):
     c = Cluster(tmp_path_factory.mktemp("hostile"))
     args = ["--max-upload", str(MAX_UPLOAD), "--read-timeout", str(READ_TIMEOUT), "--fail-rate", "1",
-            "--ip-rate", "400"]  # fmt: skip
+            "--ip-rate", "400", "--max-pending-per-ip", str(PENDING_PER_IP)]  # fmt: skip
     try:
         c.start(1, extra_args=[args])
         yield World(c)
@@ -473,6 +474,33 @@ def test_kill_9_at_each_stage_loses_nothing_accepted(world: World) -> None:
     assert world.nothing_lost(aid) >= 7
     assert not list((world.o.data_dir / "uploads").glob("*/.upload-*"))
     world.honest(aid, seed=22)
+    world.alive()
+
+
+def test_uncommitted_storage_is_capped_per_address_and_committed_providers_still_upload(
+    world: World, tmp_path: Path
+) -> None:
+    """A stranger with fresh keys fills its share of the storage for providers without a bid (507), and
+    a provider that committed on chain is not affected."""
+    aid = world.auction()
+    codes = []
+    for i in range(2 * PENDING_PER_IP // 900_000 + 2):  # bounded: enough ~0.9 MB uploads to pass the cap
+        recs = world.records(100 + i, 2900)
+        body = world.sealed(encode_records(recs))
+        r = world.put(aid, body, world.signed(Account.create(), aid, body, records_root(recs)))
+        codes.append(r.status_code)
+        if r.status_code == 507:
+            _error(r, 507, "for this address", "commit the bid first")
+            break
+    assert codes[-1] == 507 and set(codes[:-1]) == {200}, codes
+    acct = Account.create()
+    world.c.chain.fund(acct.address, ETHER)
+    provider = Provider(world.c.chain, world.c.contract, acct, SaltVault(tmp_path / "v", "pw"))
+    recs = world.records(99, 2900)
+    provider.commit(aid, ETHER // 100, records_root(recs))
+    body = world.sealed(encode_records(recs))
+    r = world.put(aid, body, world.signed(acct, aid, body, records_root(recs)))
+    assert r.status_code == 200, r.text
     world.alive()
 
 
