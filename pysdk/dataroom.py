@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,13 @@ from eth_utils import to_checksum_address
 
 from pysdk.auction import AuctionClient, OracleInfo
 from pysdk.errors import MiaError
-from pysdk.merkle import canonical_record, merkle_root
+from pysdk.merkle import canonical_record, keccak, merkle_root
+from pysdk.safejson import JSONLimitError, iter_lines, loads_bounded
+
+try:  # C-backed secp256k1 recovery (libsecp256k1); eth_account's pure-Python path is ~10x slower
+    import coincurve
+except ImportError:  # pragma: no cover - the pinned environment has it
+    coincurve = None
 
 API_PREFIX = "/v1"
 # Default cap on one encrypted upload; oracles may configure their own and enforce it while streaming.
@@ -35,6 +41,9 @@ HEADER_PROVIDER = "x-mia-provider"
 HEADER_SHA256 = "x-mia-sha256"
 HEADER_ROOT = "x-mia-dataset-root"
 HEADER_SIGNATURE = "x-mia-signature"
+# Records are flat (`{"features": [...], "label": ...}` plus optional fields): depth 3 leaves room for a
+# list of lists in an extra field; anything deeper is refused before parsing.
+RECORD_DEPTH = 8
 
 
 class DataroomError(MiaError):
@@ -113,24 +122,36 @@ def _npz_records(p: Path) -> list[dict[str, Any]]:
 
 def parse_records(payload: bytes, *, source: str = "upload") -> list[dict[str, Any]]:
     """JSONL bytes → list of JSON objects; blank lines skipped; errors name the line."""
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataroomError(f"{source}: not UTF-8 text (byte {exc.start})") from None
-    records = []
-    for lineno, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataroomError(f"{source}: line {lineno}: malformed record (invalid JSON: {exc.msg})") from None
-        if not isinstance(obj, dict):
-            raise DataroomError(f"{source}: line {lineno}: malformed record (expected a JSON object)")
-        records.append(obj)
+    records = [r for batch in iter_record_batches(payload, source=source) for r in batch]
     if not records:
         raise DataroomError(f"{source}: no records")
     return records
+
+
+def iter_record_batches(payload: bytes, *, source: str = "upload", batch: int = 4096) -> Iterator[list[dict[str, Any]]]:
+    """`parse_records` in batches of at most `batch` records (the oracle validates and hashes each batch
+    and drops it, so a large upload never exists as one list of Python objects)."""
+    try:
+        payload.decode("utf-8")  # validated only; the bounded parser works on the bytes
+    except UnicodeDecodeError as exc:
+        raise DataroomError(f"{source}: not UTF-8 text (byte {exc.start})") from None
+    out: list[dict[str, Any]] = []
+    try:
+        for lineno, obj in iter_lines(payload, depth=RECORD_DEPTH):
+            if not isinstance(obj, dict):
+                raise DataroomError(f"{source}: line {lineno}: malformed record (expected a JSON object)")
+            out.append(obj)
+            if len(out) >= batch:
+                yield out
+                out = []
+    except JSONLimitError as exc:
+        msg = str(exc)
+        if msg.startswith("line "):
+            where, _, why = msg.partition(": ")
+            raise DataroomError(f"{source}: {where}: malformed record ({why})") from None
+        raise DataroomError(f"{source}: malformed record ({msg})") from None
+    if out:
+        yield out
 
 
 def encode_records(records: Sequence[Mapping[str, Any]]) -> bytes:
@@ -165,8 +186,34 @@ def sign_upload(private_key: bytes | str, message: str) -> bytes:
 
 
 def upload_signer(message: str, signature: bytes) -> str:
-    """Address that signed `message`; raises ValueError on a malformed signature."""
-    return Account.recover_message(encode_defunct(text=message), signature=signature)
+    """Address that signed `message` (EIP-191); raises ValueError on a malformed signature."""
+    if coincurve is None:
+        return Account.recover_message(encode_defunct(text=message), signature=signature)
+    if len(signature) != 65:
+        raise ValueError(f"a signature is 65 bytes, got {len(signature)}")
+    data = message.encode()
+    digest = keccak(b"\x19Ethereum Signed Message:\n" + str(len(data)).encode() + data)
+    v = signature[64] - 27 if signature[64] >= 27 else signature[64]
+    r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big")
+    if v not in (0, 1) or not (0 < r < _SECP256K1_N and 0 < s < _SECP256K1_N):
+        raise ValueError("malformed signature (v, r or s out of range)")
+    try:
+        pub = coincurve.PublicKey.from_signature_and_message(signature[:64] + bytes([v]), digest, hasher=None)
+    except Exception as exc:  # coincurve raises plain Exception for an unrecoverable signature
+        raise ValueError(f"malformed signature ({exc})") from None
+    return to_checksum_address(keccak(pub.format(compressed=False)[1:])[-20:])
+
+
+_SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+def status_message(chain_id: int, contract: str, auction_id: int, oracle: str, provider: str) -> str:
+    """The text a provider signs (EIP-191) to read its own upload status before the reveal deadline."""
+    return (
+        "mia data room status\n"
+        f"chain: {chain_id}\ncontract: {to_checksum_address(contract)}\nauction: {auction_id}\n"
+        f"oracle: {to_checksum_address(oracle)}\nprovider: {to_checksum_address(provider)}"
+    )
 
 
 # ------------------------------------------------------------------------------------- committee
@@ -212,6 +259,17 @@ class UploadReceipt:
     size: int
 
 
+MAX_REPLY = 1024 * 1024
+
+
+def _reply(r: httpx.Response) -> Any:
+    """An oracle's JSON reply, parsed with bounded size and depth (an oracle is not trusted either)."""
+    try:
+        return loads_bounded(r.content, max_bytes=MAX_REPLY)
+    except JSONLimitError as exc:
+        raise DataroomError(f"unusable reply from {r.request.url}: {exc}") from None
+
+
 class DataroomClient:
     """HTTP client for the oracles' data rooms (one `httpx.Client`, explicit timeouts)."""
 
@@ -234,15 +292,15 @@ class DataroomClient:
             raise OracleUnreachable(f"oracle {oracle} at {url} is unreachable ({type(exc).__name__})") from None
         if r.status_code >= 400:
             try:
-                reason = r.json().get("error", r.text)
-            except ValueError:
+                reason = _reply(r).get("error", r.text)
+            except (DataroomError, AttributeError):
                 reason = r.text.strip() or r.reason_phrase
             raise UploadRejected(oracle, r.status_code, reason)
         return r
 
     def keys(self, oracle: str, url: str) -> dict[str, str]:
         """The oracle's public keys: Ethereum address, X25519 (data) and Ed25519 (transcripts)."""
-        return self._request(oracle, "GET", f"{url}{API_PREFIX}/keys").json()
+        return _reply(self._request(oracle, "GET", f"{url}{API_PREFIX}/keys"))
 
     def verified_key(self, oracle: OracleInfo, url: str) -> nacl.public.PublicKey:
         """The oracle's X25519 key, only if what it serves equals the on-chain record."""
@@ -267,8 +325,23 @@ class DataroomClient:
         r = self._request(
             oracle, "PUT", f"{url}{API_PREFIX}/auctions/{auction_id}/uploads", content=ciphertext, headers=dict(headers)
         )
-        body = r.json()
+        body = _reply(r)
         return UploadReceipt(oracle=oracle, sha256=body["sha256"], size=int(body["size"]))
+
+    def status(
+        self, *, url: str, oracle: str, auction_id: int, provider: str, headers: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        """The oracle's record of `provider`'s upload (`status_headers` needed before the reveal deadline)."""
+        r = self._request(
+            oracle, "GET", f"{url}{API_PREFIX}/auctions/{auction_id}/uploads/{provider}", headers=dict(headers or {})
+        )
+        return _reply(r)
+
+
+def status_headers(account: Any, chain_id: int, contract: str, auction_id: int, oracle: str) -> dict[str, str]:
+    """Signed headers that let `account` read its own upload status at `oracle` before the reveal deadline."""
+    msg = status_message(chain_id, contract, auction_id, oracle, account.address)
+    return {HEADER_PROVIDER: account.address, HEADER_SIGNATURE: "0x" + sign_upload(account.key, msg).hex()}
 
 
 def upload_headers(

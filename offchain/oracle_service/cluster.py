@@ -46,6 +46,7 @@ class OracleProcess:
     proc: subprocess.Popen[bytes] | None = None
     x25519: bytes = b""
     module: str = "offchain.oracle_service"
+    root: Path = REPO_ROOT  # source tree the service runs from (benchmarks compare against another checkout)
 
     @property
     def url(self) -> str:
@@ -56,11 +57,11 @@ class OracleProcess:
         return self.data_dir / "service.log"
 
     def spawn(self) -> None:
-        env = {**os.environ, "MIA_PRIVATE_KEY": self.account.key.hex(), "PYTHONPATH": str(REPO_ROOT)}
+        env = {**os.environ, "MIA_PRIVATE_KEY": self.account.key.hex(), "PYTHONPATH": str(self.root)}
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", self.module, *self.args],
-            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT,
+            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.root,
         )  # fmt: skip
 
     def wait_ready(self, timeout: float = 120.0) -> None:
@@ -132,6 +133,7 @@ class Cluster:
         *,
         extra_args: Sequence[Sequence[str]] = (),
         modules: Sequence[str] = (),
+        roots: Sequence[Path] = (),
         grace: float = 3.0,
     ) -> Cluster:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -156,7 +158,8 @@ class Cluster:
                 *(extra_args[i] if i < len(extra_args) else ()),
             ]  # fmt: skip
             module = modules[i] if i < len(modules) else "offchain.oracle_service"
-            self.oracles.append(OracleProcess(acct, port, data, args, module=module))
+            root = roots[i] if i < len(roots) else REPO_ROOT
+            self.oracles.append(OracleProcess(acct, port, data, args, module=module, root=root))
         for o in self.oracles:
             o.spawn()
         for o in self.oracles:

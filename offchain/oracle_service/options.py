@@ -24,3 +24,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stagger", type=float, default=5.0, help="seconds between relay attempts of successive oracles")
     p.add_argument("--max-upload", type=int, default=DEFAULT_MAX_UPLOAD, help="largest encrypted upload, bytes")
     p.add_argument("--device", default="cpu")
+    g = p.add_argument_group("resource bounds")
+    g.add_argument("--max-concurrent-uploads", type=int, default=64, help="upload bodies received at once")
+    g.add_argument("--max-buffered", type=int, default=1 << 30, help="bytes reserved by uploads in flight")
+    g.add_argument(
+        "--max-pending", type=int, default=2 << 30, help="stored bytes from providers without an on-chain bid"
+    )
+    g.add_argument(
+        "--max-pending-per-ip", type=int, default=256 << 20, help="of which one client IP may hold this much"
+    )
+    g.add_argument("--read-timeout", type=float, default=10.0, help="seconds without body bytes before a drop")
+    g.add_argument("--ip-rate", type=float, default=200.0, help="requests per second per client IP")
+    g.add_argument("--fail-rate", type=float, default=1.0, help="failed requests/s per client IP and provider")
+    g.add_argument("--max-attempts", type=int, default=5, help="scoring attempts of a round before it fails")

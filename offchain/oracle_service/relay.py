@@ -22,6 +22,9 @@ from eth_utils import to_checksum_address
 from offchain.oracle_service.worker import signed_report_from_json
 from pysdk.dataroom import API_PREFIX
 from pysdk.reports import ScoreReport, recover_signer
+from pysdk.safejson import loads_bounded
+
+PEER_REPLY_MAX = 16 * 1024 * 1024  # a report of 1,000 providers is ~200 kB; parse nothing bigger
 
 log = logging.getLogger("mia.oracle.relay")
 
@@ -66,7 +69,7 @@ def fetch_peer_reports(
         if r.status_code != 200:
             continue
         try:
-            report, signature = signed_report_from_json(r.json())
+            report, signature = signed_report_from_json(loads_bounded(r.content, max_bytes=PEER_REPLY_MAX))
             signer = recover_signer(report, signature, chain_id, contract)
         except ValueError as exc:  # invalid JSON, ReportFormatError, or a signature that does not recover
             log.warning("auction %d: peer %s served an unusable report (%s)", mine.auction_id, addr, exc)

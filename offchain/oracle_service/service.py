@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sqlite3
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,19 @@ class ServiceConfig:
     max_upload: int = DEFAULT_MAX_UPLOAD
     k: int = 5
     device: str = "cpu"
+    # resource bounds of the data room (see api.py and SECURITY.md)
+    max_concurrent_uploads: int = 64  # bodies being received at once (beyond: 503)
+    max_buffered: int = 1024 * 1024 * 1024  # bytes reserved by uploads in flight (declared sizes)
+    max_pending: int = 2 * 1024 * 1024 * 1024  # stored bytes from providers without an on-chain bid ...
+    max_pending_per_ip: int = 256 * 1024 * 1024  # ... of which one client IP may hold this much
+    check_workers: int = 2  # decrypt-and-validate jobs at once (bounds their memory)
+    read_timeout: float = 10.0  # seconds without body bytes before an upload is dropped
+    ip_rate: float = 200.0  # requests/s per client IP (burst: twice that)
+    fail_rate: float = 1.0  # failed requests/s per (client IP, provider) ...
+    fail_burst: float = 20.0  # ... after this many in a row
+    max_attempts: int = 5  # scoring attempts of one round before it is marked failed
+    retry_base: float = 2.0  # seconds before the first retry of a failed round step (doubles, capped)
+    retry_cap: float = 120.0
 
 
 def load_validation(path: str | Path) -> Dataset:
@@ -62,8 +76,14 @@ class OracleService:
         self.config = config
         self.account = account
         self.address = account.address
-        self.keys: OracleKeys = load_keys(config.data_dir)
-        self.store = Store(config.data_dir)
+        try:
+            self.keys: OracleKeys = load_keys(config.data_dir)
+            self.store = Store(config.data_dir)
+        except (OSError, sqlite3.Error) as exc:
+            raise MiaError(
+                f"the data directory {config.data_dir} is not usable ({type(exc).__name__}: "
+                f"{getattr(exc, 'strerror', None) or exc}); it must be writable by this user"
+            ) from None
         self.chain = Chain.rpc(config.rpc_url)
         self.client = AuctionClient(self.chain, config.contract, account)
         self.reader = AuctionClient(Chain.rpc(config.rpc_url), config.contract)  # API thread pool reads
@@ -88,6 +108,10 @@ def config_from_args(args: argparse.Namespace) -> ServiceConfig:
         validation=load_validation(args.validation), model_id=args.model_id,
         committee=load_committee(args.committee) if args.committee else {}, host=args.host, port=args.port,
         poll=args.poll, grace=args.grace, stagger=args.stagger, max_upload=args.max_upload, device=args.device,
+        max_concurrent_uploads=args.max_concurrent_uploads, max_buffered=args.max_buffered,
+        max_pending=args.max_pending, max_pending_per_ip=args.max_pending_per_ip, read_timeout=args.read_timeout,
+        ip_rate=args.ip_rate, fail_rate=args.fail_rate,
+        max_attempts=args.max_attempts,
     )  # fmt: skip
 
 
@@ -97,18 +121,30 @@ def serve(args: argparse.Namespace) -> int:
 
     from offchain.oracle_service.api import build_app
     from pysdk.keys import load_signer
+    from pysdk.safejson import restore_recursion_limit
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # peers are polled often; failures are logged by us
     account = load_signer(keystore=args.keystore, key_env=args.key_env)
-    svc = OracleService(config_from_args(args), account)
+    restore_recursion_limit()  # eth_account/py_ecc left it at 100,000: C stacks overflow long before that
+    try:
+        svc = OracleService(config_from_args(args), account)
+    except MiaError as exc:
+        log.error("%s", exc)
+        return 2
     log.info(
         "oracle %s (X25519 %s, Ed25519 %s) serving contract %s on http://%s:%d",
         svc.address, svc.keys.x25519_public.hex(), svc.keys.ed25519_public.hex(), args.contract, args.host, args.port,
     )  # fmt: skip
     svc.start()
     try:
-        uvicorn.Server(uvicorn.Config(build_app(svc), host=args.host, port=args.port, log_level="warning")).run()
+        config = uvicorn.Config(
+            build_app(svc), host=args.host, port=args.port, log_level="warning",
+            timeout_keep_alive=5,  # idle connections are closed after 5 s
+            limit_concurrency=svc.config.max_concurrent_uploads * 4,  # connections + tasks; beyond: 503
+            h11_max_incomplete_event_size=16 * 1024,  # request line + headers
+        )  # fmt: skip
+        uvicorn.Server(config).run()
     finally:
         svc.stop()
     return 0

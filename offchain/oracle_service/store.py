@@ -28,8 +28,15 @@ CREATE TABLE IF NOT EXISTS rounds (
     transcript_signature TEXT, relay_tx TEXT, note TEXT, ready_at REAL, updated REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-# Round states: watching -> reported -> finalized, or cancelled / refused (terminal).
+# Round states: watching -> reported -> finalized, or cancelled / refused (terminal). `failed`: scoring
+# gave up after bounded retries (the reason is in `note`); the round is still followed to its end.
 TERMINAL = ("finalized", "cancelled", "refused")
+# Upload statuses: accepted | rejected | purged (the provider never committed or revealed; file deleted).
+MIGRATIONS = (
+    "ALTER TABLE uploads ADD COLUMN committed INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE uploads ADD COLUMN client TEXT",  # the uploader's IP, for its pending-storage quota
+)
+UPLOAD_COLUMNS = "(auction_id, provider, status, sha256, root, size, reason, received, committed, client)"
 
 
 @dataclass(frozen=True)
@@ -62,11 +69,19 @@ class Store:
     def __init__(self, data_dir: str | os.PathLike[str]) -> None:
         self.dir = Path(data_dir)
         (self.dir / "uploads").mkdir(parents=True, exist_ok=True)
+        for stale in (self.dir / "uploads").glob("*/.upload-*"):  # bodies cut off by a crash: never accepted
+            stale.unlink(missing_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.dir / "oracle.sqlite3", check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        for stmt in MIGRATIONS:  # databases from earlier versions gain the new columns once
+            try:
+                self._db.execute(stmt)
+            except sqlite3.OperationalError as exc:
+                if "duplicate column" not in str(exc):
+                    raise
 
     def close(self) -> None:
         with self._lock:
@@ -102,17 +117,91 @@ class Store:
             raise
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO uploads VALUES (?, ?, 'accepted', ?, ?, ?, NULL, ?)",
+                f"INSERT OR REPLACE INTO uploads {UPLOAD_COLUMNS} VALUES (?, ?, 'accepted', ?, ?, ?, NULL, ?, 1, NULL)",
                 (auction_id, to_checksum_address(provider), sha256, root, len(ciphertext), time.time()),
+            )
+
+    def upload_tempfile(self, auction_id: int) -> tuple[int, Path]:
+        """A fresh temp file beside the final ciphertexts (same file system, so the rename is atomic)."""
+        d = self.dir / "uploads" / str(auction_id)
+        d.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=d, prefix=".upload-")
+        return fd, Path(tmp)
+
+    def accept_upload_file(
+        self,
+        auction_id: int,
+        provider: str,
+        tmp: Path,
+        sha256: str,
+        root: str,
+        size: int,
+        *,
+        committed: bool,
+        client: str | None = None,
+    ) -> None:
+        """Makes a streamed temp file the provider's upload: fsync, atomic rename, then the database row."""
+        path = self.ciphertext_path(auction_id, provider)
+        try:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        with self._lock:
+            self._db.execute(
+                f"INSERT OR REPLACE INTO uploads {UPLOAD_COLUMNS} VALUES (?, ?, 'accepted', ?, ?, ?, NULL, ?, ?, ?)",
+                (auction_id, to_checksum_address(provider), sha256, root, size, time.time(), int(committed), client),
+            )
+
+    def pending_bytes(self, client: str | None = None) -> int:
+        """Stored bytes of accepted uploads whose provider had not committed on chain when they arrived
+        (all of them, or those that came from `client`)."""
+        sql = "SELECT COALESCE(SUM(size), 0) FROM uploads WHERE status = 'accepted' AND committed = 0"
+        with self._lock:
+            if client is None:
+                row = self._db.execute(sql).fetchone()
+            else:
+                row = self._db.execute(sql + " AND client = ?", (client,)).fetchone()
+        return int(row[0])
+
+    def uploaders(self, auction_id: int) -> list[str]:
+        """Providers with an accepted upload for this auction."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT provider FROM uploads WHERE auction_id = ? AND status = 'accepted'", (auction_id,)
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def purge_uploads(self, auction_id: int, providers: list[str], reason: str) -> int:
+        """Deletes these providers' ciphertexts (row first, so a crash never leaves a row without its file)."""
+        for p in providers:
+            with self._lock:
+                self._db.execute(
+                    "UPDATE uploads SET status = 'purged', reason = ? WHERE auction_id = ? AND provider = ?",
+                    (reason, auction_id, to_checksum_address(p)),
+                )
+            self.ciphertext_path(auction_id, p).unlink(missing_ok=True)
+        return len(providers)
+
+    def mark_committed(self, auction_id: int) -> None:
+        """The auction's remaining uploads belong to committed providers (they leave the pending quota)."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE uploads SET committed = 1 WHERE auction_id = ? AND status = 'accepted'", (auction_id,)
             )
 
     def reject_upload(self, auction_id: int, provider: str, reason: str, *, sha256: str | None = None) -> None:
         """Records a refused attempt; it never replaces an upload that was accepted."""
         with self._lock:
             self._db.execute(
-                "INSERT INTO uploads VALUES (?, ?, 'rejected', ?, NULL, NULL, ?, ?) "
+                f"INSERT INTO uploads {UPLOAD_COLUMNS} VALUES (?, ?, 'rejected', ?, NULL, NULL, ?, ?, 0, NULL) "
                 "ON CONFLICT (auction_id, provider) DO UPDATE SET sha256 = excluded.sha256, "
-                "reason = excluded.reason, received = excluded.received WHERE uploads.status = 'rejected'",
+                "reason = excluded.reason, received = excluded.received WHERE uploads.status != 'accepted'",
                 (auction_id, to_checksum_address(provider), sha256, reason, time.time()),
             )
 
@@ -147,6 +236,12 @@ class Store:
                 f"SELECT auction_id FROM rounds WHERE state NOT IN ({marks}) ORDER BY auction_id", TERMINAL
             ).fetchall()
         return [r[0] for r in rows]
+
+    def failed_rounds(self) -> dict[int, str]:
+        """Rounds whose scoring gave up, with the reason (shown on /v1/health)."""
+        with self._lock:
+            rows = self._db.execute("SELECT auction_id, note FROM rounds WHERE state = 'failed'").fetchall()
+        return {r[0]: r[1] or "" for r in rows}
 
     def watch(self, auction_id: int) -> None:
         with self._lock:

@@ -5,6 +5,12 @@ Per auction: discovered (the oracle is on the committee and its on-chain X25519 
 with the peers' reports → finalized when the scores are on chain, or cancelled when the scoring
 deadline passed without them (any oracle may cancel; the budget and deposits become withdrawable).
 Every step re-reads the chain first, so a restart at any point resumes without submitting twice.
+
+Rounds are isolated: a step that raises is retried for that auction alone, after a backoff that
+doubles up to a cap, and scoring that keeps failing is given up after a bounded number of attempts
+(state `failed`, the reason in the round's note and on /v1/health) while the round is still
+followed to its on-chain end. Uploads from providers that never committed (once the commit deadline
+passed) or never revealed (once the reveal deadline passed) are deleted.
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ class Watcher:
         self.http = httpx.Client(timeout=5.0)
         self._committees: dict[int, list[str]] = {}
         self._first_seen: dict[tuple[int, int], float] = {}  # (auction, number of reports) -> time
+        self._failures: dict[int, int] = {}  # auction -> consecutive failed steps
+        self._retry_at: dict[int, float] = {}  # auction -> monotonic time of the next attempt
 
     # -- loop ---------------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -51,8 +59,34 @@ class Watcher:
 
     def tick(self) -> None:
         self.discover()
+        now = time.monotonic()
         for aid in self.svc.store.open_rounds():
-            self.step(aid)
+            if self._retry_at.get(aid, 0.0) > now:
+                continue
+            try:
+                self.step(aid)
+            except Exception as exc:  # this auction only: the others still advance
+                self.round_failed(aid, exc)
+            else:
+                self._failures.pop(aid, None)
+                self._retry_at.pop(aid, None)
+
+    def round_failed(self, aid: int, exc: Exception) -> None:
+        """Backs off this auction's retries; marks its scoring failed after `max_attempts` in a row."""
+        cfg = self.svc.config
+        n = self._failures.get(aid, 0) + 1
+        self._failures[aid] = n
+        delay = min(cfg.retry_cap, cfg.retry_base * 2 ** (n - 1))
+        self._retry_at[aid] = time.monotonic() + delay
+        why = f"{type(exc).__name__}: {exc}"[:300]
+        rnd = self.svc.store.round(aid)
+        state = rnd.state if rnd is not None else "watching"
+        if state == "watching" and n >= cfg.max_attempts:
+            self.svc.store.set_state(aid, "failed", note=f"scoring failed {n} times; last: {why}")
+            log.error("auction %d: scoring failed %d times, giving up (%s)", aid, n, why)
+        else:
+            self.svc.store.set_state(aid, state, note=f"attempt {n} failed: {why}")
+            log.warning("auction %d: step failed (attempt %d, retry in %.0f s): %s", aid, n, delay, why)
 
     # -- discovery ----------------------------------------------------------------------------------
     def committee(self, aid: int) -> list[str]:
@@ -79,6 +113,8 @@ class Watcher:
     def step(self, aid: int) -> None:
         svc = self.svc
         phase = svc.client.phase(aid)
+        if phase != Phase.COMMIT:
+            self.purge(aid, phase)
         if phase in (Phase.SCORED, Phase.SETTLED):
             svc.store.set_state(aid, "finalized")
             log.info("auction %d: scores are on chain", aid)
@@ -93,6 +129,29 @@ class Watcher:
             rnd = svc.store.round(aid)
             if rnd is not None and rnd.state == "reported":
                 self.relay(aid)
+
+    def purge(self, aid: int, phase: Phase) -> None:
+        """Deletes uploads of providers without a commitment (after the commit deadline) or reveal (after the
+        reveal deadline), once each; what remains counts as committed for the pending-storage quota."""
+        svc = self.svc
+        stage = "committed" if phase == Phase.REVEAL else "revealed"
+        key = f"purged:{aid}:{stage}"
+        if svc.store.get_meta(key) is not None:
+            return
+        uploaders = svc.store.uploaders(aid)
+        if uploaders:
+            if stage == "committed":
+                keep = {to_checksum_address(p) for p in svc.client.contract.functions.providersOf(aid).call()}
+                why = "the provider did not commit a bid before the commit deadline"
+            else:
+                keep = {to_checksum_address(p) for p in svc.client.revealed(aid)[0]}
+                why = "the provider did not reveal its bid before the reveal deadline"
+            gone = [p for p in uploaders if p not in keep]
+            svc.store.purge_uploads(aid, gone, why)
+            svc.store.mark_committed(aid)
+            if gone:
+                log.info("auction %d: deleted %d upload(s): %s", aid, len(gone), why)
+        svc.store.set_meta(key, "1")
 
     def score(self, aid: int) -> None:
         svc = self.svc

@@ -12,12 +12,13 @@ JSONL schema (one JSON object per line, blank lines ignored):
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from pysdk.safejson import JSONLimitError, loads_bounded
 
 from .data import Dataset, ProviderData
 from .featurizers import Featurizer
@@ -32,6 +33,12 @@ __all__ = [
 ]
 
 PathLike = str | os.PathLike[str]
+
+# Bounds on record values, so that everything a loader accepts can be valued: features beyond this
+# magnitude would overflow squared distances, labels are stored as int64 or short strings.
+FEATURE_LIMIT = 1e15
+LABEL_INT_RANGE = (-(2**63), 2**63 - 1)
+LABEL_MAX_CHARS = 256
 
 
 class LoaderError(ValueError):
@@ -59,9 +66,10 @@ def read_jsonl_records(path: PathLike, owner: str) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise LoaderError(owner, path, f"line {lineno}: invalid JSON ({exc.msg})") from exc
+            obj = loads_bounded(line)  # bounded depth: a deep line must not crash the process
+        except JSONLimitError as exc:
+            why = str(exc).removeprefix("invalid JSON: ")
+            raise LoaderError(owner, path, f"line {lineno}: invalid JSON ({why})") from exc
         if not isinstance(obj, dict):
             raise LoaderError(
                 owner,
@@ -82,55 +90,79 @@ def _features_from_records(
     features_field: str,
     featurizer: Featurizer | None,
     text_field: str,
+    start: int = 0,
 ) -> np.ndarray:
+    """Features of `records` (`start`: index of the first record in its file, for line numbers)."""
     if featurizer is not None:
-        for r in records:
+        for i, r in enumerate(records, start):
             if not isinstance(r.get(text_field), str):
                 raise LoaderError(
                     owner,
                     path,
-                    f"line {r['__line__']}: missing string field {text_field!r}",
+                    f"line {_line(r, i)}: missing string field {text_field!r}",
                 )
         try:
             return featurizer.transform([r[text_field] for r in records])
         except Exception as exc:  # a featurizer failure must not stop the round
             raise LoaderError(owner, path, f"featurizer failed ({type(exc).__name__}: {exc})") from exc
     dim: int | None = None
-    for r in records:
+    for i, r in enumerate(records, start):
         f = r.get(features_field)
-        if not isinstance(f, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in f):
-            raise LoaderError(
-                owner,
-                path,
-                f"line {r['__line__']}: {features_field!r} must be a list of numbers",
-            )
+        # type check at C speed: JSON yields exactly int and float (bool is its own type, refused)
+        if not isinstance(f, list) or not _NUMERIC.issuperset(map(type, f)):
+            raise LoaderError(owner, path, f"line {_line(r, i)}: {features_field!r} must be a list of numbers")
+        if not f:
+            raise LoaderError(owner, path, f"line {_line(r, i)}: {features_field!r} is empty")
         if dim is None:
             dim = len(f)
         elif len(f) != dim:
             raise LoaderError(
                 owner,
                 path,
-                f"line {r['__line__']}: {features_field!r} has {len(f)} values, expected {dim} (as the first record)",
+                f"line {_line(r, i)}: {features_field!r} has {len(f)} values, expected {dim} (as the first record)",
             )
-    arr = np.asarray([r[features_field] for r in records], dtype=np.float64)
-    bad = ~np.isfinite(arr).all(axis=1)
+    try:
+        arr = np.asarray([r[features_field] for r in records], dtype=np.float64)
+        bad = ~(np.abs(arr) <= FEATURE_LIMIT).all(axis=1)  # NaN, inf and huge magnitudes
+    except OverflowError:  # an integer beyond float64's range
+        bad = np.asarray([not all(-FEATURE_LIMIT <= v <= FEATURE_LIMIT for v in r[features_field]) for r in records])
     if bad.any():
-        line = records[int(np.flatnonzero(bad)[0])]["__line__"]
-        raise LoaderError(owner, path, f"line {line}: NaN/inf in {features_field!r}")
+        i = int(np.flatnonzero(bad)[0])
+        line = _line(records[i], start + i)
+        raise LoaderError(
+            owner, path, f"line {line}: NaN/inf or a magnitude beyond {FEATURE_LIMIT:g} in {features_field!r}"
+        )
     return arr
 
 
-def _labels_from_records(records: list[dict[str, Any]], owner: str, path: PathLike, label_field: str) -> list[Any]:
+_NUMERIC = frozenset({int, float})
+
+
+def _line(record: dict[str, Any], index: int) -> int:
+    """The record's line number when the reader kept it, else its 1-based position."""
+    line = record.get("__line__")
+    return line if type(line) is int else index + 1
+
+
+def _labels_from_records(
+    records: list[dict[str, Any]], owner: str, path: PathLike, label_field: str, start: int = 0
+) -> list[Any]:
     out = []
-    for r in records:
+    for i, r in enumerate(records, start):
         if label_field not in r:
-            raise LoaderError(owner, path, f"line {r['__line__']}: missing field {label_field!r}")
+            raise LoaderError(owner, path, f"line {_line(r, i)}: missing field {label_field!r}")
         v = r[label_field]
         if isinstance(v, bool) or not isinstance(v, (int, str)):
             raise LoaderError(
                 owner,
                 path,
-                f"line {r['__line__']}: {label_field!r} must be an int or a string",
+                f"line {_line(r, i)}: {label_field!r} must be an int or a string",
+            )
+        if isinstance(v, int) and not LABEL_INT_RANGE[0] <= v <= LABEL_INT_RANGE[1]:
+            raise LoaderError(owner, path, f"line {_line(r, i)}: {label_field!r} is outside the int64 range")
+        if isinstance(v, str) and len(v) > LABEL_MAX_CHARS:
+            raise LoaderError(
+                owner, path, f"line {_line(r, i)}: {label_field!r} is longer than {LABEL_MAX_CHARS} characters"
             )
         out.append(v)
     kinds = {type(v) for v in out}
