@@ -15,6 +15,8 @@ from .data import (
     Dataset,
     ProviderData,
     ValidatedProvider,
+    FeatureScaleError,
+    feature_scale_problem,
     hash_array,
     normalize_labels,
     validate_provider,
@@ -55,6 +57,9 @@ def prepare_validation(
         raise ValueError(f"validation features must be a non-empty 2-D array, got shape {x.shape}")
     if not np.isfinite(x).all():
         raise ValueError("validation features contain NaN/inf")
+    problem = feature_scale_problem(float(np.abs(x).max()), x.shape[1])
+    if problem is not None:
+        raise FeatureScaleError(f"validation set: {problem}")
     x = np.ascontiguousarray(x + 0.0)
     if not labelled:
         return x, None, None

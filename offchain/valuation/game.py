@@ -61,7 +61,8 @@ class CoalitionUtility(Protocol):
 
 
 class KNNCoalitionUtility:
-    """Soft K-NN validation accuracy of each coalition (label-free: mean similarity).
+    """K-NN utility of each coalition: ``(1/K) x`` label hits (label-free: summed cosine
+    similarity) among its ``min(K, |S|)`` nearest records, averaged over validation points.
 
     Same utility and tie-breaking as :func:`~.knn_shapley.knn_shapley`, so the
     grand-coalition value equals the sum of the exact record-level values.

@@ -37,6 +37,8 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
+from .data import FeatureScaleError, feature_scale_problem
+
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
     "DEFAULT_MEMORY_BUDGET_CUDA",
@@ -62,16 +64,9 @@ _BYTES_PER_PAIR = 48
 #: or the device) so every key is computed by the same-shaped product in every run.
 ROW_BLOCK = 16
 
-#: Largest ``4 d max|x|^2`` accepted: squared distances stay finite with headroom.
-MAX_SQUARED_NORM = 1e300
-
 _LOW63 = (1 << 63) - 1
 _FIXED_ONE = float(2**56)
 _FIXED_ULP = 2.0**-56
-
-
-class FeatureScaleError(ValueError):
-    """Features so large that squared distances overflow float64."""
 
 
 def auto_batch_size(n_train: int, n_val: int, memory_budget: int) -> int:
@@ -254,21 +249,14 @@ def _to_fixed(x: torch.Tensor) -> torch.Tensor:
 
 
 def _check_scale(xt: torch.Tensor, xv: torch.Tensor) -> None:
-    """Squared distances must be finite in float64 and keep their precision.
-
-    ``|t|^2 - 2<t, v>`` overflows to ``inf`` (or loses every digit to cancellation)
-    when features are huge; fail loudly instead of ranking garbage.
-    """
+    """Squared distances must be finite in float64: fail loudly instead of ranking ``inf``."""
     dmax = max(
         float(xt.abs().max()) if xt.numel() else 0.0,
         float(xv.abs().max()) if xv.numel() else 0.0,
     )
-    d = max(1, xt.shape[1])
-    if dmax > 0 and (4.0 * d * dmax * dmax > MAX_SQUARED_NORM or not np.isfinite(4.0 * d * dmax * dmax)):
-        raise FeatureScaleError(
-            f"feature magnitude {dmax:.3g} in {d} dims overflows squared distances;"
-            " rescale the features (e.g. standardise) before valuing"
-        )
+    problem = feature_scale_problem(dmax, xt.shape[1])
+    if problem is not None:
+        raise FeatureScaleError(problem)
 
 
 def _knn_shapley_core(
@@ -338,10 +326,12 @@ def knn_shapley(
 ) -> torch.Tensor:
     """Exact KNN-Shapley value of each training record for a K-NN classifier.
 
-    Utility of a subset ``S`` at validation point ``v`` is the fraction of the
-    ``min(K, |S|)`` nearest neighbours of ``v`` in ``S`` whose label equals ``y_v``;
-    values are averaged over the validation points (same convention as pyDVL's
-    ``KNNShapleyValuation``), so they sum to the soft K-NN validation accuracy.
+    Utility of a subset ``S`` at validation point ``v`` is
+    ``(1/K) * #{records among the min(K, |S|) nearest to v in S with label y_v}``
+    -- divided by ``K`` even when ``|S| < K`` (Jia et al.'s utility; the empty set
+    scores 0). Values are averaged over the validation points (pyDVL's convention), so
+    by efficiency they sum to that utility of the whole training set: the soft K-NN
+    validation accuracy when ``N >= K``, and ``N/K`` times the hit rate when ``N < K``.
 
     Args:
         x_train, y_train: ``(N, d)`` features and ``(N,)`` labels being valued.
@@ -391,8 +381,9 @@ def knn_shapley_similarity(
 ) -> torch.Tensor:
     """Label-free KNN-Shapley for unlabelled data such as text embeddings.
 
-    Utility of ``S`` at validation point ``v`` is the mean cosine similarity of the
-    ``min(K, |S|)`` nearest (by cosine) records of ``S`` to ``v``: "how well does the
+    Utility of ``S`` at validation point ``v`` is ``(1/K)`` times the summed cosine
+    similarity to ``v`` of the ``min(K, |S|)`` most similar records of ``S`` (the mean
+    over the top-K when ``|S| >= K``; always divided by ``K``): "how well does the
     data cover what the buyer asked for". The utility is a per-record sum over the
     top-K, so the same exact recursion applies with ``u = cos(t, v)``.
     Off-topic records (negative similarity) receive negative values.

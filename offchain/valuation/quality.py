@@ -125,19 +125,21 @@ def validation_nn_scale(x_val: torch.Tensor, chunk_size: int = 1024) -> float:
 
     The data's own length scale: near-duplicate tolerance is relative to it, so the
     check works for pixels, embeddings or standardised tabular features alike.
+    Exact repeats are removed first and each point's own entry is excluded by index,
+    never by testing for a zero distance: in the matmul form a point's distance to
+    itself is rounding noise (~1e-16, not 0), which would collapse the scale.
     """
-    m = x_val.shape[0]
+    xu = torch.unique(x_val, dim=0)
+    m = xu.shape[0]
     if m < 2:
         return 0.0
     mins = []
     for s in range(0, m, chunk_size):
-        d = _pairwise_sq(x_val[s : s + chunk_size], x_val)
-        d[d == 0] = float("inf")  # self and exact copies are not the length scale
+        d = _pairwise_sq(xu[s : s + chunk_size], xu)
+        rows = torch.arange(d.shape[0], device=d.device)
+        d[rows, rows + s] = float("inf")  # self, by index
         mins.append(d.min(1).values)
     nn = torch.cat(mins)
-    nn = nn[torch.isfinite(nn)]
-    if nn.numel() == 0:
-        return 0.0
     return float(torch.sqrt(nn.median()).item())
 
 
