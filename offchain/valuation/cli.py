@@ -90,5 +90,8 @@ def run(args: argparse.Namespace, console: Console | None = None) -> int:
         table.add_row(pv.provider_id, str(pv.n_records), f"{pv.quality:.4f}", f"{pv.marginal_utility:+.6f}", str(q),
                       str(d), "; ".join(pv.reasons))  # fmt: skip
     console.print(table)
+    warning = result.convergence_warning()
+    if warning is not None:
+        console.print(f"[yellow]warning[/yellow]: {warning}")
     console.print(f"transcript {digest} written to {args.out}")
     return 0
