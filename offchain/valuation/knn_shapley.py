@@ -115,12 +115,22 @@ def _prepare_features(
         raise ValueError(f"feature dimension mismatch: train {xt.shape[1]}, val {xv.shape[1]}")
     if not (torch.isfinite(xt).all() and torch.isfinite(xv).all()):
         raise ValueError("features contain NaN or inf")
-    if metric == "cosine":
-        xt = torch.nn.functional.normalize(xt, dim=1)
-        xv = torch.nn.functional.normalize(xv, dim=1)
-    elif metric != "euclidean":
+    if metric == "cosine":  # scale-free: divide by the row's max first so |x|^2 cannot overflow
+        xt = torch.nn.functional.normalize(_max_scaled(xt), dim=1)
+        xv = torch.nn.functional.normalize(_max_scaled(xv), dim=1)
+    elif metric == "euclidean":
+        _check_scale(xt, xv)
+    else:
         raise ValueError(f"unknown metric {metric!r}; use 'euclidean' or 'cosine'")
     return xt, xv
+
+
+def _max_scaled(x: torch.Tensor) -> torch.Tensor:
+    """Rows divided by their largest absolute entry (zero rows stay zero)."""
+    if x.numel() == 0:
+        return x
+    m = x.abs().amax(dim=1, keepdim=True)
+    return x / torch.where(m > 0, m, torch.ones_like(m))
 
 
 def _rank_keys(xt: torch.Tensor, xt_sq: torch.Tensor, xv_chunk: torch.Tensor, metric: Metric) -> torch.Tensor:
@@ -285,7 +295,6 @@ def _knn_shapley_core(
         return total.to(xt.dtype)
     if n >= 2**40:
         raise ValueError(f"too many training records ({n}); at most 2^40")
-    _check_scale(xt, xv)
     if memory_budget is None:
         memory_budget = DEFAULT_MEMORY_BUDGET_CUDA if xt.device.type == "cuda" else DEFAULT_MEMORY_BUDGET
     bs = batch_size or auto_batch_size(n, m, memory_budget)
