@@ -85,7 +85,28 @@ TOPICS = {
     "medicine": "patient doctor vaccine dose clinic symptom therapy nurse surgery diagnosis virus hospital trial drug",
     "music": "guitar melody chorus album concert drummer lyrics tempo band singer violin rhythm studio tour",
 }
-COMMON = "the a of and to in on with for after before during about new old big small many few very".split()
+COMMON = [
+    "the",
+    "a",
+    "of",
+    "and",
+    "to",
+    "in",
+    "on",
+    "with",
+    "for",
+    "after",
+    "before",
+    "during",
+    "about",
+    "new",
+    "old",
+    "big",
+    "small",
+    "many",
+    "few",
+    "very",
+]
 SYNONYMS = {
     "big": "large", "small": "little", "new": "recent", "old": "former", "many": "numerous", "very": "really",
     "after": "following", "before": "prior to", "about": "regarding", "during": "throughout",
@@ -140,8 +161,8 @@ def text_world(per_provider: int = 200, n_val: int = 300, seed: int = 0) -> Worl
     labels = rng.integers(0, len(topics), total)
     texts = [_sentence(rng, topics[c]) for c in labels]
     xv_t, yv = texts[:n_val], labels[:n_val]
-    chunks = [(texts[n_val + i * per_provider : n_val + (i + 1) * per_provider],
-               labels[n_val + i * per_provider : n_val + (i + 1) * per_provider]) for i in range(N_HONEST + 1)]  # fmt: skip
+    bounds = [(n_val + i * per_provider, n_val + (i + 1) * per_provider) for i in range(N_HONEST + 1)]
+    chunks = [(texts[a:b], labels[a:b]) for a, b in bounds]
     import torch
 
     xv = embed(xv_t)
@@ -208,7 +229,9 @@ def strategies(world: World, values: list[np.ndarray], seed: int = 1) -> list[tu
     for n_v, s in ((50, 0.0), (150, 0.0), (150, 0.1), (150, 0.5)):
         idx = rng.choice(len(world.x_val), n_v, replace=False)
         rx = world.x_val[idx] + (noise(n_v, s) if s else 0.0)
-        out.append((f"resell {n_v} validation records", f"noise {s:g}x scale", _cat(world.gamer, (rx, world.y_val[idx]))))
+        out.append(
+            (f"resell {n_v} validation records", f"noise {s:g}x scale", _cat(world.gamer, (rx, world.y_val[idx])))
+        )
     # label noise: the gamer pads with cheaply (randomly) labelled records
     for frac in (0.5, 1.0):
         n_l = int(frac * len(gy))
@@ -232,7 +255,8 @@ def evaluate(world: World, **kw: Any) -> list[dict[str, Any]]:
         ratio = w[0] / base[0] if base[0] > 0 else float("nan")
         losses = 1.0 - w[1:] / np.where(base[1:] > 0, base[1:], np.nan)
         rows.append({
-            "data": world.name, "strategy": strat, "strength": strength, "records_added": len(sub[0]) - len(world.gamer[0]),
+            "data": world.name, "strategy": strat, "strength": strength,
+            "records_added": len(sub[0]) - len(world.gamer[0]),
             "ratio": float(ratio), "honest_loss": float(np.nanmax(losses)), "q": float(res.providers[0].quality),
             "seconds": secs, "baseline_seconds": secs0,
             "ok": bool(ratio <= GOAL_RATIO + 1e-12 and np.nanmax(losses) <= GOAL_LOSS),
@@ -271,7 +295,9 @@ def main(argv: list[str] | None = None) -> int:
         rows += evaluate(w)
     print(render(rows))
     bad = [r for r in rows if not r["ok"]]
-    print(f"\n{len(rows) - len(bad)}/{len(rows)} scenarios meet both goals (ratio <= {GOAL_RATIO}, loss <= {GOAL_LOSS:.0%}).")
+    print(
+        f"\n{len(rows) - len(bad)}/{len(rows)} scenarios meet both goals (ratio <= {GOAL_RATIO}, loss <= {GOAL_LOSS:.0%})."
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0

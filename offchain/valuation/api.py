@@ -13,9 +13,9 @@ import torch
 from . import __version__
 from .data import (
     Dataset,
+    FeatureScaleError,
     ProviderData,
     ValidatedProvider,
-    FeatureScaleError,
     feature_scale_problem,
     hash_array,
     normalize_labels,
@@ -161,7 +161,10 @@ def _value_providers(
     pool_x = [v.features[m] for v, m in zip(valued, pooled, strict=True)]  # type: ignore[index]
     group_of = (
         np.concatenate(
-            [np.where(keep[m], g, n_groups).astype(np.int64) for g, (keep, m) in enumerate(zip(masks, pooled, strict=True))]
+            [
+                np.where(keep[m], g, n_groups).astype(np.int64)
+                for g, (keep, m) in enumerate(zip(masks, pooled, strict=True))
+            ]
         )
         if valued
         else np.zeros(0, np.int64)

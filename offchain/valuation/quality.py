@@ -67,7 +67,7 @@ class QualityConfig:
 
     near_duplicates: bool = True
     near_dup_rel_tol: float = 0.25
-    own_dup_rel_tol: float = 0.4
+    own_dup_rel_tol: float = 0.5
     bucket_cap: int = 32
     agreement_k: int = 5
     agreement_slack: float = 0.05
