@@ -100,3 +100,18 @@ def test_unconverged_sampling_is_visible_in_the_output(files, tmp_path, capsys, 
     monkeypatch.undo()
     assert main([*_args(files, out)]) == 0
     assert "did NOT converge" not in capsys.readouterr().out
+
+
+def test_record_key_is_private_and_checks_the_commitment(files, tmp_path, capsys):
+    """`mia valuate` keeps the record key beside the transcript (owner-only); `--verify`
+    uses it to check the per-record commitment, so a wrong key is caught."""
+    out = tmp_path / "t.json"
+    assert main([*_args(files, out), "--inline-inputs"]) == 0
+    key = tmp_path / "t.json.record-key"
+    assert key.exists() and (key.stat().st_mode & 0o777) == 0o600
+    assert "record_values" not in out.read_text()
+    capsys.readouterr()
+    assert main(["valuate", "--verify", str(out)]) == 0
+    key.write_text("00" * 32 + "\n")
+    assert main(["valuate", "--verify", str(out)]) == 1
+    assert "record commitment" in capsys.readouterr().out
