@@ -159,6 +159,8 @@ def _sort_order(keys: torch.Tensor) -> torch.Tensor:
     in float64 (rare: they agree to ``~2^-(52-b)`` relative) are put back in float64
     order by :func:`_fix_near_ties`.
     """
+    if keys.dtype != torch.float64:
+        keys = keys.to(torch.float64)  # exact widening: same order
     b, n = keys.shape
     bits = max(1, int(n - 1).bit_length())
     low = (1 << bits) - 1
@@ -314,7 +316,10 @@ def _knn_shapley_core(
         s_sorted = _shapley_from_sorted(u_sorted, k)
         del u_sorted
         for r in range(rows.shape[0]):  # a permutation: each record touched once per row
-            total.index_add_(0, order[r], s_sorted[r])
+            if total.device.type == "cpu":
+                total.index_add_(0, order[r], s_sorted[r])
+            else:  # same bits (one add per record); scatter is flagged deterministic on CUDA
+                total += torch.empty_like(total).scatter_(0, order[r], s_sorted[r])
         del s_sorted, order
     return (total / m).to(xt.dtype)
 

@@ -68,7 +68,7 @@ class QualityConfig:
     near_duplicates: bool = True
     near_dup_rel_tol: float = 0.25
     own_dup_rel_tol: float = 0.5
-    bucket_cap: int = 32
+    bucket_cap: int = 64
     agreement_k: int = 5
     agreement_slack: float = 0.05
     chunk_size: int = 1024
@@ -259,7 +259,7 @@ def find_duplicates(
     *,
     near_tol: float | None,
     device: torch.device,
-    bucket_cap: int = 32,
+    bucket_cap: int = 64,
     progress: bool = False,
     groups: np.ndarray | None = None,
     own_tol: float | None = None,
