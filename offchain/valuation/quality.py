@@ -183,6 +183,23 @@ def _cell_keys(cells: torch.Tensor) -> torch.Tensor:
     return ((cells & ((1 << _HASH_BITS) - 1)) * mult).sum(1)
 
 
+def _directions(d: int, basis: torch.Tensor | None) -> torch.Tensor:
+    """Orthonormal ``(d, <= 20)`` directions: the principal axes of ``basis`` (largest
+    variance first), completed by seeded random ones; any unit direction is 1-Lipschitz,
+    so the grid's guarantee holds whichever are used."""
+    k = min(d, 20)
+    g = torch.Generator(device="cpu").manual_seed(0)
+    rand = torch.randn(d, k, generator=g, dtype=torch.float64)
+    if basis is None or basis.shape[0] < 2:
+        return torch.linalg.qr(rand).Q[:, :k]
+    b = basis.detach().to("cpu", torch.float64)
+    b = b - b.mean(0)
+    _, vecs = torch.linalg.eigh(b.T @ b)
+    top = vecs[:, torch.arange(d - 1, d - 1 - min(k, b.shape[0]), -1)]
+    q = torch.linalg.qr(torch.cat([top, rand], dim=1)).Q[:, :k]
+    return q
+
+
 def _near_duplicate_sources(
     x: torch.Tensor,
     tol: float,
@@ -190,6 +207,7 @@ def _near_duplicate_sources(
     cap: int,
     progress: bool,
     groups: torch.Tensor | None = None,
+    basis: torch.Tensor | None = None,
 ) -> np.ndarray:
     """For each record, the lowest-index *earlier* record within ``tol`` (or -1); with
     ``groups``, only an earlier record of the same group counts.
@@ -202,15 +220,17 @@ def _near_duplicate_sources(
     checks whatever the data: an outlier cannot stretch the grid (cells are hashed,
     never enumerated) and a dense blob cannot make it quadratic. The search is exact
     whenever no cell holds more than ``cap`` records; in a denser cell a record is only
-    matched against the cell's ``cap`` earliest members. Every candidate is then checked
-    with the direct ``sum((x_a - x_b)^2) <= tol^2``.
+    matched against the cell's ``cap`` earliest members. Candidates must also agree
+    within ``tol`` on 16 further directions, then pass the direct
+    ``sum((x_a - x_b)^2) <= tol^2``. Directions are the principal axes of ``basis`` (the
+    buyer's validation set, which providers cannot shape), so cells split the data
+    where it actually varies -- random directions barely spread 384-dim embeddings.
     """
     n, d = x.shape
     dev = x.device
     m = min(d, 4)
-    g = torch.Generator(device="cpu").manual_seed(0)
-    r = torch.randn(d, m, generator=g, dtype=torch.float64)
-    r = (r / r.norm(dim=0, keepdim=True)).to(dev)
+    dirs = _directions(d, basis).to(dev)
+    r = dirs[:, :m]
     width = tol * (1 + 1e-9) + 1e-300  # never narrower than tol
     cells = torch.floor(((x @ r) / width).clamp(-(2.0**60), 2.0**60)).to(torch.int64)
     # with groups, each group has its own cells, so the cap counts only its own records
@@ -218,9 +238,7 @@ def _near_duplicate_sources(
     key = _cell_keys(cells) ^ salt
     order = torch.argsort(key, stable=True)  # equal keys: index ascending
     skey = key[order]
-    g16 = torch.Generator(device="cpu").manual_seed(1)
-    r16 = torch.randn(d, 16, generator=g16, dtype=torch.float64)
-    p16 = x @ (r16 / r16.norm(dim=0, keepdim=True)).to(dev) if d > 16 else None
+    p16 = x @ dirs[:, m : m + 16] if d > m + 16 else None
     tol_sq = tol * tol
     src = torch.full((n,), n, dtype=torch.int64, device=dev)
     arange = torch.arange(n, device=dev)
@@ -263,6 +281,7 @@ def find_duplicates(
     progress: bool = False,
     groups: np.ndarray | None = None,
     own_tol: float | None = None,
+    basis: np.ndarray | None = None,
 ) -> DuplicateReport:
     """Mark each record that repeats an earlier one (exactly or within ``near_tol``).
 
@@ -284,12 +303,13 @@ def find_duplicates(
     exact[is_exact] = True
     if near_tol is not None and near_tol > 0 and n > 1:
         x = torch.as_tensor(features, dtype=torch.float64, device=device)
-        near = _near_duplicate_sources(x, near_tol, cap=max(1, bucket_cap), progress=progress)
+        bt = None if basis is None else torch.as_tensor(basis, dtype=torch.float64)
+        near = _near_duplicate_sources(x, near_tol, cap=max(1, bucket_cap), progress=progress, basis=bt)
         fill = (source < 0) & (near >= 0)
         source[fill] = near[fill]
         if groups is not None and own_tol is not None and own_tol > near_tol:
             g = torch.as_tensor(groups, dtype=torch.int64, device=device)
-            own = _near_duplicate_sources(x, own_tol, cap=max(1, bucket_cap), progress=progress, groups=g)
+            own = _near_duplicate_sources(x, own_tol, cap=max(1, bucket_cap), progress=progress, groups=g, basis=bt)
             fill = (source < 0) & (own >= 0)
             source[fill] = own[fill]
     keep = source < 0
@@ -410,6 +430,7 @@ def run_quality_checks(
         progress=progress,
         groups=np.concatenate([np.full(m_val, -1, dtype=np.int64), owner]),
         own_tol=own_tol,
+        basis=x_val,
     )
     root = duplicate_roots(dup.source)[m_val:]
     n_rec = feats.shape[0]
