@@ -68,6 +68,7 @@ class QualityConfig:
     near_duplicates: bool = True
     near_dup_rel_tol: float = 0.25
     own_dup_rel_tol: float = 0.5
+    off_support_rel: float = 20.0
     bucket_cap: int = 64
     agreement_k: int = 5
     agreement_slack: float = 0.05
@@ -78,6 +79,7 @@ class QualityConfig:
             "near_duplicates": self.near_duplicates,
             "near_dup_rel_tol": self.near_dup_rel_tol,
             "own_dup_rel_tol": self.own_dup_rel_tol,
+            "off_support_rel": self.off_support_rel,
             "bucket_cap": self.bucket_cap,
             "agreement_k": self.agreement_k,
             "agreement_slack": self.agreement_slack,
@@ -444,6 +446,18 @@ def run_quality_checks(
     shared = ~from_val & (lo_own[cl] != hi_own[cl])
     credited = is_root & ~shared
     pooled_shared = is_root & shared
+    # off the buyer's support: farther than off_support_rel x scale from every validation
+    # point. Such a record cannot be a useful neighbour; any value it gets is an artefact
+    # of coalitions smaller than K (and a flood of them crowds out honest records).
+    far = np.zeros(n_rec, dtype=bool)
+    if scale > 0 and config.off_support_rel > 0:
+        xr = torch.as_tensor(feats, dtype=torch.float64, device=device)
+        limit = (config.off_support_rel * scale) ** 2
+        for s0 in range(0, n_rec, config.chunk_size):
+            d = _pairwise_sq(xr[s0 : s0 + config.chunk_size], xv).min(1).values
+            far[s0 : s0 + config.chunk_size] = (d > limit).cpu().numpy()
+    credited &= ~far
+    pooled_shared &= ~far
     ids = {v.index: v.provider_id for v in validated}
     shared_masks: list[np.ndarray | None] = [None] * n_prov
     for j, v in enumerate(valid):
@@ -469,6 +483,9 @@ def run_quality_checks(
             parts.append(f"{n_shared} record(s) also held by {with_whom}: credited to nobody")
         if n_val_copy:
             parts.append(f"{n_val_copy} copy/copies of the buyer's validation records: no credit")
+        n_far = int(far[sl].sum())
+        if n_far:
+            parts.append(f"{n_far} record(s) farther than {config.off_support_rel:g}x the validation scale: no credit")
         uncredited = int((~credited[sl]).sum())
         reason = (
             "no exact or near duplicates"
@@ -485,6 +502,7 @@ def run_quality_checks(
                     "shared": n_shared,
                     "shared_with": partners,
                     "validation_copies": n_val_copy,
+                    "off_support": n_far,
                     "near_tol": near_tol,
                     "own_tol": own_tol,
                 },

@@ -341,3 +341,19 @@ def test_result_dict_is_json_and_identical_across_runs(round_inputs):
     assert "seconds" in a.to_dict(include_environment=True)["metadata"]
     ka = value_providers(providers, val).to_dict()
     assert json.dumps(ka, sort_keys=True) == json.dumps(value_providers(providers, val).to_dict(), sort_keys=True)
+
+
+def test_records_off_the_buyers_support_get_nothing(round_inputs):
+    """A far outlier earns no credit (its KNN-Shapley value is an artefact of coalitions
+    smaller than K) and is not valued, so a flood of them moves nobody's value."""
+    val, providers, (xp, yp) = round_inputs
+    x, y = xp[900:950], yp[900:950]
+    far = np.full((30, 64), 1e6) * np.random.default_rng(0).choice([-1.0, 1.0], (30, 64))
+    flood = ProviderData("0xF", np.vstack([x, far]), np.concatenate([y, y[:30]]))
+    res = _by_id(value_providers([flood, *providers], val, k=5))
+    base = _by_id(value_providers([ProviderData("0xF", x, y), *providers], val, k=5))
+    f = res["0xF"]
+    assert not f.credited[50:].any() and f.credited[:50].all()
+    assert next(ch for ch in f.checks if ch.name == "duplicates").details["off_support"] == 30
+    for pid in ("0xF", "0xA", "0xB", "0xC"):
+        assert res[pid].marginal_utility == pytest.approx(base[pid].marginal_utility, abs=1e-14)
