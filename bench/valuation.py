@@ -53,6 +53,15 @@ def _rss_mb() -> float:
     return float("nan")
 
 
+def _loadavg() -> str:
+    """`/proc/loadavg`'s 1-minute figure: the machine may be shared, so say how busy it was."""
+    try:
+        with open("/proc/loadavg") as fh:
+            return fh.read().split()[0]
+    except OSError:
+        return "?"
+
+
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -85,6 +94,34 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         vals = vals.cpu().numpy()
         if dev.type == "cuda":
             out["peak_gpu_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20
+    elif args.worker == "floor":
+        # this machine's floor for the same work, in the same process layout: the distance
+        # matmul alone, and a plain (unstable, values-only) sort of the same N x M float64
+        # distances, row-chunked like ours and threaded the same way
+        from concurrent.futures import ThreadPoolExecutor
+
+        sys.path.insert(0, str(ROOT))
+        from offchain.valuation.knn_shapley import DEFAULT_MEMORY_BUDGET, ROW_BLOCK, auto_batch_size
+
+        xt_t, xv_t = torch.tensor(xt), torch.tensor(xv)
+        sq = (xt_t * xt_t).sum(1)
+        bs = -(-auto_batch_size(args.n, args.m_run, DEFAULT_MEMORY_BUDGET) // ROW_BLOCK) * ROW_BLOCK
+        workers = torch.get_num_threads()
+        base = _rss_mb()
+        t_mm = t_sort = 0.0
+        with ThreadPoolExecutor(workers) as ex:
+            for s in range(0, args.m_run, bs):
+                t0 = time.perf_counter()
+                keys = (sq.unsqueeze(0) - 2.0 * (xv_t[s : s + bs] @ xt_t.T)).numpy()
+                t_mm += time.perf_counter() - t0
+                step = -(-keys.shape[0] // workers)
+                t0 = time.perf_counter()
+                list(ex.map(lambda r, k=keys, st=step: k[r : r + st].sort(axis=1), range(0, keys.shape[0], step)))
+                t_sort += time.perf_counter() - t0
+        out["seconds"] = t_mm + t_sort
+        out["matmul_s"] = t_mm
+        out["sort_s"] = t_sort
+        vals = np.zeros(args.n)
     elif args.worker == "pydvl":
         import warnings
 
@@ -175,8 +212,16 @@ def run_worker(kind: str, n: int, m: int, m_run: int, opts: argparse.Namespace, 
 def bench_knn(n: int, opts: argparse.Namespace, with_pydvl: bool, tmp: Path) -> dict[str, Any]:
     m = opts.m
     row: dict[str, Any] = {"n": n, "m": m}
+    row["load_before"] = _loadavg()
     ours = run_worker("ours", n, m, m, opts, save_values=tmp / f"ours_{n}.npy")
     row["ours_s"] = ours["seconds"]
+    if not opts.device.startswith("cuda"):
+        floor = run_worker("floor", n, m, m, opts)
+        row["floor_sort_s"] = floor["sort_s"]
+        row["floor_matmul_s"] = floor["matmul_s"]
+        row["vs_floor"] = row["ours_s"] / (floor["sort_s"] + floor["matmul_s"])
+        row["vs_sort"] = row["ours_s"] / floor["sort_s"]
+    row["load_after"] = _loadavg()
     row["ours_mem_mb"] = ours.get("peak_gpu_mb", ours["peak_rss_mb"] - ours["base_rss_mb"])
     row["threads"] = ours["threads"]
     if with_pydvl:
@@ -241,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--progress", action="store_true")
     p.add_argument("--json", type=str, default=None, help="also write results as JSON here")
     # worker-only
-    p.add_argument("--worker", choices=["ours", "pydvl", "mc"], help=argparse.SUPPRESS)
+    p.add_argument("--worker", choices=["ours", "pydvl", "mc", "floor"], help=argparse.SUPPRESS)
     p.add_argument("--n", type=int, help=argparse.SUPPRESS)
     p.add_argument("--m-run", type=int, help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
@@ -341,8 +386,8 @@ def render(res: dict[str, Any], args: argparse.Namespace) -> str:
     """Markdown tables for the KNN-Shapley and Monte-Carlo results."""
     gpu = str(args.device).startswith("cuda")
     mem = "peak GPU MB" if gpu else "peak RSS MB"
-    knn_head = ["N train", "M val", "ours s", f"ours {mem}", "pyDVL s"]
-    knn_head += ["pyDVL peak RSS MB", "speedup", "max abs diff"]
+    knn_head = ["N train", "M val", "ours s", "floor: sort s", "floor: matmul s", "ours / floor", "ours / sort"]
+    knn_head += [f"ours {mem}", "pyDVL s", "pyDVL peak RSS MB", "speedup vs pyDVL", "max abs diff", "load"]
     lines = [
         f"### Exact KNN-Shapley (k={args.k}, d={args.d}, device={res['device']},"
         f" torch {res['torch']}, {res['machine']})",
@@ -355,16 +400,21 @@ def render(res: dict[str, Any], args: argparse.Namespace) -> str:
         if r.get("pydvl_extrapolated"):
             py_s += f" (extrapolated from M={r['pydvl_m_run']})"
         speed = r.get("speedup")
-        cells = [f"{r['n']:,}", f"{r['m']:,}", fmt(r["ours_s"])]
+        cells = [f"{r['n']:,}", f"{r['m']:,}", fmt(r["ours_s"]), fmt(r.get("floor_sort_s"))]
+        cells += [fmt(r.get("floor_matmul_s")), fmt(r.get("vs_floor")), fmt(r.get("vs_sort"))]
         cells += [fmt(r["ours_mem_mb"], ".0f"), py_s, fmt(r.get("pydvl_mem_mb"), ".0f")]
         cells += [f"{speed:.1f}x" if speed else "-", fmt(r.get("max_abs_diff"), ".1e")]
+        cells += [f"{r.get('load_before', '?')}-{r.get('load_after', '?')}"]
         lines.append(_row(cells))
     mc_head = ["providers", "N records", "M val", "seconds", "coalition utilities"]
     mc_head += ["utilities/s", "permutations", "max stderr"]
     lines += [
         "",
         "Memory: peak RSS minus RSS before the call, fresh process per run. pyDVL's"
-        " memory on extrapolated rows is for the shorter run (it grows with M).",
+        " memory on extrapolated rows is for the shorter run (it grows with M)."
+        " Floor: this machine, same run, same chunks and threads: the distance matmul plus a"
+        " plain values-only sort of the same N x M float64 distances. Load: 1-minute load"
+        " average before and after the row (the machine may be shared).",
         "",
         f"### Provider-level Monte-Carlo Shapley (KNN utility, k={args.k}, device={res['device']})",
         "",

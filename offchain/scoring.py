@@ -2,12 +2,14 @@
 
 Turns the valuation engine's result into the integers an EIP-712 score report carries, and a
 transcript (every input hash, parameter and per-record value) whose hash goes into the report and
-whose Ed25519 signature lets anyone check offline what this oracle published.
+whose Ed25519 signature lets anyone check offline what this oracle published. Per-record values are
+not published, only committed to (see `offchain.valuation.commitment`).
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +47,9 @@ class OracleScores:
     transcript: dict[str, Any] = field(repr=False, default_factory=dict)
     transcript_hash: bytes = b""
     transcript_signature: bytes = b""
+    #: secret salting the transcript's per-record commitment: keep it private, use it
+    #: with `offchain.valuation.commitment.open_records` for an authorised auditor
+    record_key: bytes = field(repr=False, default=b"")
 
     def as_mapping(self) -> dict[str, tuple[int, int]]:
         return {p: (q, d) for p, q, d in zip(self.provider_ids, self.q_wad, self.delta_wad, strict=True)}
@@ -63,8 +68,10 @@ def score_auction(
 ) -> OracleScores:
     """Values the providers (in commit order) and returns report integers plus a signed transcript.
 
-    The transcript keeps only hashes of the providers' data (never the data itself): an auditor who
-    is given the data re-runs `verify_transcript(transcript, providers=..., validation=...)`.
+    The transcript keeps only hashes of the providers' data (never the data itself) and per-provider
+    values; per-record values are committed (a Merkle root) and opened to an authorised auditor with
+    `OracleScores.record_key`. An auditor given the data re-runs
+    `verify_transcript(transcript, providers=..., validation=..., record_key=...)`.
     """
     providers = [
         ProviderData(provider_id=pid, features=x, labels=y) for pid, (x, y) in zip(provider_ids, datasets, strict=True)
@@ -88,9 +95,11 @@ def score_providers(
         raise ValueError(f"unknown valuation method id {method_id}")
     result = value_providers(providers, validation, method="knn_shapley", k=k, device=device)
     fp = result.to_fixed_point()
+    record_key = secrets.token_bytes(32)
     transcript = build_transcript(
-        result, providers, validation, inputs="none", extra={"method_id": method_id, **(context or {})}
-    )
+        result, providers, validation, inputs="none", extra={"method_id": method_id, **(context or {})},
+        record_key=record_key,
+    )  # fmt: skip
     th = bytes.fromhex(transcript["transcript_hash"])
     return OracleScores(
         provider_ids=fp.provider_ids,
@@ -100,6 +109,7 @@ def score_providers(
         transcript=transcript,
         transcript_hash=th,
         transcript_signature=bytes(signing_key.sign(th).signature),
+        record_key=record_key,
     )
 
 

@@ -83,3 +83,35 @@ def test_cli_methods_are_registered_estimators():
     from pysdk.cli import VALUATE_METHODS
 
     assert set(VALUATE_METHODS) <= set(ESTIMATORS)
+
+
+def test_unconverged_sampling_is_visible_in_the_output(files, tmp_path, capsys, monkeypatch):
+    """A Monte-Carlo run stopped by its sample cap says so on screen, not only in metadata."""
+    import functools
+
+    import offchain.valuation.api as api
+
+    capped = functools.partial(api.value_providers, max_permutations=8, stderr_tol=0.0)
+    monkeypatch.setattr(api, "value_providers", capped)
+    out = tmp_path / "t.json"
+    assert main([*_args(files, out), "--method", "mc_shapley"]) == 0
+    text = capsys.readouterr().out
+    assert "did NOT converge" in text and "max_samples" in text
+    monkeypatch.undo()
+    assert main([*_args(files, out)]) == 0
+    assert "did NOT converge" not in capsys.readouterr().out
+
+
+def test_record_key_is_private_and_checks_the_commitment(files, tmp_path, capsys):
+    """`mia valuate` keeps the record key beside the transcript (owner-only); `--verify`
+    uses it to check the per-record commitment, so a wrong key is caught."""
+    out = tmp_path / "t.json"
+    assert main([*_args(files, out), "--inline-inputs"]) == 0
+    key = tmp_path / "t.json.record-key"
+    assert key.exists() and (key.stat().st_mode & 0o777) == 0o600
+    assert "record_values" not in out.read_text()
+    capsys.readouterr()
+    assert main(["valuate", "--verify", str(out)]) == 0
+    key.write_text("00" * 32 + "\n")
+    assert main(["valuate", "--verify", str(out)]) == 1
+    assert "record commitment" in capsys.readouterr().out

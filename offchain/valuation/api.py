@@ -13,8 +13,10 @@ import torch
 from . import __version__
 from .data import (
     Dataset,
+    FeatureScaleError,
     ProviderData,
     ValidatedProvider,
+    feature_scale_problem,
     hash_array,
     normalize_labels,
     validate_provider,
@@ -55,6 +57,9 @@ def prepare_validation(
         raise ValueError(f"validation features must be a non-empty 2-D array, got shape {x.shape}")
     if not np.isfinite(x).all():
         raise ValueError("validation features contain NaN/inf")
+    problem = feature_scale_problem(float(np.abs(x).max()), x.shape[1])
+    if problem is not None:
+        raise FeatureScaleError(f"validation set: {problem}")
     x = np.ascontiguousarray(x + 0.0)
     if not labelled:
         return x, None, None
@@ -142,13 +147,25 @@ def _value_providers(
 
     report = run_quality_checks(validated, x_val, y_val, label_set, qcfg, device=dev, progress=progress)
 
-    # credited pool: valid providers' non-duplicate records, in provider order
+    # valued pool: valid providers' credited records, in provider order, plus (for
+    # record-level methods) the one kept copy of each record shared between providers,
+    # assigned to the pseudo-group n_groups so its value is credited to nobody
     valued = [v for v in validated if v.ok]
-    masks = [report.keep_masks[v.index] for v in valued]
-    pool_x = [v.features[m] for v, m in zip(valued, masks, strict=True)]  # type: ignore[index]
     n_groups = len(valued)
+    record_level_method = bool(estimator.record_level)
+    masks = [report.keep_masks[v.index] for v in valued]
+    pooled = []
+    for v, keep in zip(valued, masks, strict=True):
+        shared = report.shared_masks[v.index] if report.shared_masks else None
+        pooled.append(keep | shared if record_level_method and shared is not None else keep)
+    pool_x = [v.features[m] for v, m in zip(valued, pooled, strict=True)]  # type: ignore[index]
     group_of = (
-        np.concatenate([np.full(int(m.sum()), g, dtype=np.int64) for g, m in enumerate(masks)])
+        np.concatenate(
+            [
+                np.where(keep[m], g, n_groups).astype(np.int64)
+                for g, (keep, m) in enumerate(zip(masks, pooled, strict=True))
+            ]
+        )
         if valued
         else np.zeros(0, np.int64)
     )
@@ -160,7 +177,7 @@ def _value_providers(
         xv = torch.as_tensor(x_val, dtype=torch.float64, device=dev)
         yt = yv = None
         if labelled:
-            pool_y = np.concatenate([v.labels[m] for v, m in zip(valued, masks, strict=True)])  # type: ignore[index]
+            pool_y = np.concatenate([v.labels[m] for v, m in zip(valued, pooled, strict=True)])  # type: ignore[index]
             yt = torch.as_tensor(np.searchsorted(label_set, pool_y), device=dev)  # type: ignore[arg-type]
             yv = torch.as_tensor(np.searchsorted(label_set, y_val), device=dev)  # type: ignore[arg-type]
         task = ValuationTask(
@@ -182,7 +199,7 @@ def _value_providers(
     record_level = bool(estimator.record_level)
     results: list[ProviderValuation] = []
     gpos = {v.index: g for g, v in enumerate(valued)}
-    offsets = np.cumsum([0] + [int(m.sum()) for m in masks])
+    offsets = np.cumsum([0] + [int(m.sum()) for m in pooled])
     for v in validated:
         if not v.ok:
             results.append(
@@ -204,7 +221,8 @@ def _value_providers(
         keep = report.keep_masks[v.index]
         rv = np.zeros(v.n_records, dtype=np.float64) if record_level else None
         if rv is not None and rec_vals is not None:
-            rv[keep] = rec_vals[offsets[g] : offsets[g + 1]]
+            pool_vals = rec_vals[offsets[g] : offsets[g + 1]]
+            rv[keep] = pool_vals[keep[pooled[g]]]
         results.append(
             ProviderValuation(
                 index=v.index,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,7 +64,11 @@ def run(args: argparse.Namespace, console: Console | None = None) -> int:
     console = console or Console(width=None if Console().is_terminal else 160)
     if args.verify:
         given = load_inputs(args) if args.validation else (None, None)
-        res = verify_transcript(args.verify, providers=given[0], validation=given[1], device=args.device)
+        key_file = Path(f"{args.verify}.record-key")
+        key = bytes.fromhex(key_file.read_text().strip()) if key_file.exists() else None
+        res = verify_transcript(
+            args.verify, providers=given[0], validation=given[1], device=args.device, record_key=key
+        )
         if res.ok:
             diff = f"max record diff {res.max_record_diff:.1e}"
             console.print(f"[green]transcript verified[/green]: {res.transcript_hash} ({diff})")
@@ -77,11 +82,15 @@ def run(args: argparse.Namespace, console: Console | None = None) -> int:
     result = value_providers(
         providers, validation, method=args.method, k=args.k, device=args.device, seed=args.seed, progress=True
     )
+    record_key = secrets.token_bytes(32)
     transcript = build_transcript(
         result, providers, validation, inputs="inline" if args.inline_inputs else "none",
-        featurizer=HashingNGramFeaturizer().params() if args.text else None,
+        featurizer=HashingNGramFeaturizer().params() if args.text else None, record_key=record_key,
     )  # fmt: skip
     digest = write_transcript(transcript, Path(args.out))
+    key_path = Path(f"{args.out}.record-key")  # private: opens the per-record values to an auditor
+    key_path.write_text(record_key.hex() + "\n")
+    key_path.chmod(0o600)
     fp = result.to_fixed_point()
     table = Table(title=f"{args.method} on {args.device}: {len(providers)} providers")
     for col in ("provider", "records", "quality q", "marginal utility Δ", "q (wad)", "Δ (wad)", "reasons"):
@@ -90,5 +99,8 @@ def run(args: argparse.Namespace, console: Console | None = None) -> int:
         table.add_row(pv.provider_id, str(pv.n_records), f"{pv.quality:.4f}", f"{pv.marginal_utility:+.6f}", str(q),
                       str(d), "; ".join(pv.reasons))  # fmt: skip
     console.print(table)
-    console.print(f"transcript {digest} written to {args.out}")
+    warning = result.convergence_warning()
+    if warning is not None:
+        console.print(f"[yellow]warning[/yellow]: {warning}")
+    console.print(f"transcript {digest} written to {args.out} (record key: {key_path}, keep it private)")
     return 0

@@ -122,6 +122,25 @@ def _fail(index: int, pid: str, n: int, problem: str) -> ValidatedProvider:
     return ValidatedProvider(index=index, provider_id=pid, n_records=n, error=f"provider {pid}: {problem}")
 
 
+#: Largest ``4 d max|x|^2`` accepted: squared distances stay finite with headroom.
+MAX_SQUARED_NORM = 1e300
+
+
+class FeatureScaleError(ValueError):
+    """Features so large that squared distances overflow float64."""
+
+
+def feature_scale_problem(max_abs: float, dim: int) -> str | None:
+    """Why features of this magnitude cannot be ranked by distance, or ``None``."""
+    bound = 4.0 * max(1, dim) * max_abs * max_abs
+    if max_abs > 0 and not bound <= MAX_SQUARED_NORM:
+        return (
+            f"feature magnitude {max_abs:.3g} in {dim} dims overflows squared distances;"
+            " rescale the features (e.g. standardise) before valuing"
+        )
+    return None
+
+
 def validate_provider(
     index: int,
     provider: ProviderData,
@@ -167,6 +186,9 @@ def validate_provider(
             n,
             f"{int(bad.sum())} record(s) contain NaN/inf (first at row {first})",
         )
+    scale = feature_scale_problem(float(np.abs(feats).max()), dim)
+    if scale is not None:
+        return _fail(index, pid, n, scale)
     if provider.records is not None and len(provider.records) != n:
         return _fail(index, pid, n, f"{len(provider.records)} raw records but {n} feature rows")
 

@@ -71,10 +71,14 @@ class Estimator(Protocol):
 
 
 def group_sum(values: torch.Tensor, groups: torch.Tensor, n_groups: int) -> np.ndarray:
-    """Per-provider sums in float64, deterministic (bincount on CPU, fixed order)."""
+    """Per-provider sums in float64, deterministic (bincount on CPU, fixed order).
+
+    Records in group ``n_groups`` (copies shared between providers) are valued with
+    the rest but their values are summed into no provider.
+    """
     v = values.detach().to("cpu", torch.float64).numpy()
     g = groups.detach().to("cpu").numpy()
-    return np.bincount(g, weights=v, minlength=n_groups).astype(np.float64)
+    return np.bincount(g, weights=v, minlength=n_groups + 1)[:n_groups].astype(np.float64)
 
 
 @dataclass

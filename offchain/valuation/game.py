@@ -61,7 +61,8 @@ class CoalitionUtility(Protocol):
 
 
 class KNNCoalitionUtility:
-    """Soft K-NN validation accuracy of each coalition (label-free: mean similarity).
+    """K-NN utility of each coalition: ``(1/K) x`` label hits (label-free: summed cosine
+    similarity) among its ``min(K, |S|)`` nearest records, averaged over validation points.
 
     Same utility and tie-breaking as :func:`~.knn_shapley.knn_shapley`, so the
     grand-coalition value equals the sum of the exact record-level values.
@@ -480,15 +481,19 @@ class MCShapleyEstimator(_GameEstimatorBase):
     prefixes position by position, evaluating all still-active prefixes in one
     batched utility call. A permutation is truncated (remaining marginals = 0) once its
     prefix utility is within ``truncation_tol * |U(all)|`` of ``U(all)``; 0 disables
-    truncation (unbiased). Stops when every provider's standard error is at most
-    ``stderr_tol`` (after ``min_permutations``), or at ``max_permutations`` /
-    ``max_seconds``.
+    truncation. Truncation is biased, so one permutation in ``audit_every`` is walked
+    to the end as well and the estimate adds ``audit_every x`` its (full - truncated)
+    marginals: an unbiased correction whose noise enters the standard error, so the
+    reported error covers the truncation bias. Stops when every provider's standard
+    error is at most ``stderr_tol`` (after ``min_permutations``), or at
+    ``max_permutations`` / ``max_seconds``.
     """
 
     max_permutations: int = 2000
     min_permutations: int = 64
     batch_permutations: int | None = None
     truncation_tol: float = 0.0
+    audit_every: int = 4
     stderr_tol: float = 1e-3
     max_seconds: float | None = None
 
@@ -516,7 +521,13 @@ class MCShapleyEstimator(_GameEstimatorBase):
         def step(samples: int) -> tuple[int, float, int]:
             p = min(per_batch, self.max_permutations - samples)
             perms = torch.argsort(torch.rand(p, n, generator=gen, dtype=torch.float64), dim=1)
-            marg, used = self._walk(u, perms, u_empty, u_all)
+            audited = torch.zeros(p, dtype=torch.bool)
+            if self.truncation_tol > 0:
+                every = max(1, int(self.audit_every))
+                audited = (torch.arange(samples, samples + p) % every) == 0
+            marg, full, used = self._walk(u, perms, u_empty, u_all, audited)
+            if audited.any():  # unbiased: E[trunc + every * 1[audited] (full - trunc)] = E[full]
+                marg = marg + audited.unsqueeze(1).to(torch.float64) * every * (full - marg)
             stats.update(marg, torch.ones_like(marg, dtype=torch.bool))
             return p, float(stats.var_of_mean().sqrt().max()), used
 
@@ -524,16 +535,21 @@ class MCShapleyEstimator(_GameEstimatorBase):
             step, stop, t0, total=self.max_permutations, label="mc-shapley", progress=progress, evals=2
         )
         meta = _convergence_meta(stats.var_of_mean().sqrt(), samples, evals, history, reason, t0)
-        meta.update({"u_all": u_all, "u_empty": u_empty})
+        meta.update({"u_all": u_all, "u_empty": u_empty, "truncation_audited_every": self.audit_every})
         return _group_output(stats.mean, meta)
 
-    def _walk(self, u: CoalitionUtility, perms: torch.Tensor, u_empty: float, u_all: float) -> tuple[torch.Tensor, int]:
+    def _walk(
+        self, u: CoalitionUtility, perms: torch.Tensor, u_empty: float, u_all: float, audited: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Marginals along each permutation: (truncated, untruncated where ``audited``, evals)."""
         p, n = perms.shape
         rows = torch.arange(p)
         masks = torch.zeros(p, n, dtype=torch.bool)
         prev = torch.full((p,), u_empty, dtype=torch.float64)
-        active = torch.ones(p, dtype=torch.bool)
+        active = torch.ones(p, dtype=torch.bool)  # still evaluated
+        kept = torch.ones(p, dtype=torch.bool)  # not yet truncated
         marg = torch.zeros(p, n, dtype=torch.float64)
+        full = torch.zeros(p, n, dtype=torch.float64)
         evals = 0
         tol = self.truncation_tol * abs(u_all)
         incremental = isinstance(u, KNNCoalitionUtility)
@@ -554,11 +570,14 @@ class MCShapleyEstimator(_GameEstimatorBase):
                 else:
                     cur[idx] = u(masks[idx]).cpu()
                     evals += int(idx.numel())
-            marg[rows, players] = torch.where(active, cur - prev, torch.zeros_like(cur))
+            step = torch.where(active, cur - prev, torch.zeros_like(cur))
+            full[rows, players] = step
+            marg[rows, players] = torch.where(kept, step, torch.zeros_like(cur))
             prev = cur
             if self.truncation_tol > 0:
-                active &= (cur - u_all).abs() >= tol
-        return marg, evals
+                kept &= (cur - u_all).abs() >= tol
+                active = kept | audited
+        return marg, full, evals
 
 
 @register_estimator

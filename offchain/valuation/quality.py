@@ -11,18 +11,23 @@ Checks:
     Labels in the allowed set, finite features, right dimension, non-empty. Any
     failure makes ``q_i = 0`` (see :func:`.data.validate_provider`).
 ``duplicates``
-    Exact and near duplicates, within one provider and across providers. Records are
-    put in a global order -- provider index (on-chain order: pass providers in that
-    order), then row -- and a record is a duplicate if some *earlier* record is
-    identical or lies within ``near_dup_rel_tol x`` the validation set's median
-    nearest-neighbour distance. Duplicates get zero credit: they are removed from the
-    pool before valuation (so the original keeps exactly the value it would have had
-    without the copy) and the factor is the provider's kept fraction. Consequence: a
-    copier never profits from copies of another provider's records, whichever of the
-    two it claims; if the copier has the *lower* index the original loses the credit
-    for the copied records instead, so the order must be one the copier cannot pick
-    after seeing the data (commit order does this: datasets are bound by
-    ``datasetRoot`` at commit time).
+    Exact and near duplicates, within one provider, across providers, and of the
+    buyer's validation records. "Near" means within ``near_dup_rel_tol x`` the
+    validation set's median nearest-neighbour distance (0.25 by default: honest records
+    of the benchmarks never come that close to another record, see docs/valuation.md).
+    All records are put in one order -- validation rows, then providers in on-chain
+    order -- and each duplicate is chained to an earlier record it repeats; a chain's
+    root stands for the whole cluster:
+
+    * rooted in the validation set (a resold validation record): no credit, not valued;
+    * held by one provider (padding): valued and credited once, extra copies dropped;
+    * held by several providers (a copy, or data both bought elsewhere): the root stays
+      in the valued pool -- so nobody else's value moves -- but is credited to nobody.
+
+    No rule here depends on who committed first, so copying never pays, whichever
+    position the copier takes; and duplicates lose their credit once, not again
+    through ``q`` (the factor is 1; the reason lists what was found). The search does
+    bounded work (see :func:`_near_duplicate_sources`): no input makes it quadratic.
 ``label_agreement``
     For each record, the fraction of its ``agreement_k`` nearest validation points
     that carry the same label; the provider mean is divided by the same statistic of
@@ -61,8 +66,10 @@ class QualityConfig:
     """Parameters of the quality checks (recorded in transcripts)."""
 
     near_duplicates: bool = True
-    near_dup_rel_tol: float = 0.05
-    max_candidate_pairs: int = 2**25
+    near_dup_rel_tol: float = 0.25
+    own_dup_rel_tol: float = 0.5
+    off_support_rel: float = 20.0
+    bucket_cap: int = 64
     agreement_k: int = 5
     agreement_slack: float = 0.05
     chunk_size: int = 1024
@@ -71,7 +78,9 @@ class QualityConfig:
         return {
             "near_duplicates": self.near_duplicates,
             "near_dup_rel_tol": self.near_dup_rel_tol,
-            "max_candidate_pairs": self.max_candidate_pairs,
+            "own_dup_rel_tol": self.own_dup_rel_tol,
+            "off_support_rel": self.off_support_rel,
+            "bucket_cap": self.bucket_cap,
             "agreement_k": self.agreement_k,
             "agreement_slack": self.agreement_slack,
             "chunk_size": self.chunk_size,
@@ -111,7 +120,11 @@ class QualityReport:
 
     checks: list[list[CheckResult]]
     quality: np.ndarray
+    #: per provider: records whose value is credited to it
     keep_masks: list[np.ndarray | None]
+    #: per provider: records that enter the valued pool but credit nobody (the one kept
+    #: copy of a record shared by several providers); ``None`` = none
+    shared_masks: list[np.ndarray | None] = field(default_factory=list)
 
 
 def _pairwise_sq(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -125,19 +138,21 @@ def validation_nn_scale(x_val: torch.Tensor, chunk_size: int = 1024) -> float:
 
     The data's own length scale: near-duplicate tolerance is relative to it, so the
     check works for pixels, embeddings or standardised tabular features alike.
+    Exact repeats are removed first and each point's own entry is excluded by index,
+    never by testing for a zero distance: in the matmul form a point's distance to
+    itself is rounding noise (~1e-16, not 0), which would collapse the scale.
     """
-    m = x_val.shape[0]
+    xu = torch.unique(x_val, dim=0)
+    m = xu.shape[0]
     if m < 2:
         return 0.0
     mins = []
     for s in range(0, m, chunk_size):
-        d = _pairwise_sq(x_val[s : s + chunk_size], x_val)
-        d[d == 0] = float("inf")  # self and exact copies are not the length scale
+        d = _pairwise_sq(xu[s : s + chunk_size], xu)
+        rows = torch.arange(d.shape[0], device=d.device)
+        d[rows, rows + s] = float("inf")  # self, by index
         mins.append(d.min(1).values)
     nn = torch.cat(mins)
-    nn = nn[torch.isfinite(nn)]
-    if nn.numel() == 0:
-        return 0.0
     return float(torch.sqrt(nn.median()).item())
 
 
@@ -159,106 +174,101 @@ def _verify_pairs(
     return a[k], b[k]
 
 
-def _grid_candidate_pairs(x: torch.Tensor, tol: float, max_pairs: int) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Candidate pairs from a grid over ``m <= 4`` seeded random unit projections.
+_HASH_BITS = 20
+_HASH_MULT = (0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F)  # odd < 2^32: products < 2^52
 
-    ``|x_i - x_j| <= tol`` implies every projection differs by at most ``tol``, so
-    with cells of width ``>= tol`` the pair sits in the same or an adjacent cell in
-    each projection: looking in the ``3^m`` neighbouring cells finds every pair.
-    Returns ``None`` when there would be more than ``max_pairs`` candidates.
-    """
-    n, d = x.shape
-    dev = x.device
-    m = min(d, 4)
+
+def _cell_keys(cells: torch.Tensor) -> torch.Tensor:
+    """Hash of integer cell coordinates (low bits only, no overflow): nearby cells never
+    collide; far ones rarely do, and a collision only adds candidates that are checked."""
+    mult = torch.tensor(_HASH_MULT[: cells.shape[1]], dtype=torch.int64, device=cells.device)
+    return ((cells & ((1 << _HASH_BITS) - 1)) * mult).sum(1)
+
+
+def _directions(d: int, basis: torch.Tensor | None) -> torch.Tensor:
+    """Orthonormal ``(d, <= 20)`` directions: the principal axes of ``basis`` (largest
+    variance first), completed by seeded random ones; any unit direction is 1-Lipschitz,
+    so the grid's guarantee holds whichever are used."""
+    k = min(d, 20)
     g = torch.Generator(device="cpu").manual_seed(0)
-    r = torch.randn(d, m, generator=g, dtype=torch.float64)
-    r = (r / r.norm(dim=0, keepdim=True)).to(dev)
-    width = tol * (1 + 1e-9) + 1e-12  # never narrower than tol
-    cells = torch.floor((x @ r) / width).to(torch.int64)
-    cells = cells - cells.min(0).values + 1  # >= 1, so offsets -1 stay >= 0
-    base = int(cells.max()) + 2
-    if base**m >= 2**62:
-        return None
-    weights = base ** torch.arange(m, device=dev, dtype=torch.int64)
-    key = (cells * weights).sum(1)
-    order = torch.argsort(key, stable=True)
-    skey = key[order]
-    offsets = torch.cartesian_prod(*[torch.tensor([-1, 0, 1], device=dev)] * m)
-    offsets = offsets.reshape(-1, m)
-    a_all, b_all, total = [], [], 0
-    for off in offsets:  # 3^m cell offsets, not records
-        delta = int((off * weights).sum())
-        if delta < 0:
-            continue  # each unordered cell pair once (delta > 0) or same cell (== 0)
-        target = key + delta
-        lo = torch.searchsorted(skey, target, right=False)
-        hi = torch.searchsorted(skey, target, right=True)
-        cnt = hi - lo
-        total += int(cnt.sum())
-        if total > max_pairs:
-            return None
-        a = torch.repeat_interleave(torch.arange(n, device=dev), cnt)
-        start = torch.repeat_interleave(lo - (torch.cumsum(cnt, 0) - cnt), cnt)
-        b = order[start + torch.arange(a.shape[0], device=dev)]
-        keep = a != b
-        a_all.append(a[keep])
-        b_all.append(b[keep])
-    a = torch.cat(a_all)
-    b = torch.cat(b_all)
-    return torch.maximum(a, b), torch.minimum(a, b)
+    rand = torch.randn(d, k, generator=g, dtype=torch.float64)
+    if basis is None or basis.shape[0] < 2:
+        return torch.linalg.qr(rand).Q[:, :k]
+    b = basis.detach().to("cpu", torch.float64)
+    b = b - b.mean(0)
+    _, vecs = torch.linalg.eigh(b.T @ b)
+    top = vecs[:, torch.arange(d - 1, d - 1 - min(k, b.shape[0]), -1)]
+    q = torch.linalg.qr(torch.cat([top, rand], dim=1)).Q[:, :k]
+    return q
 
 
 def _near_duplicate_sources(
     x: torch.Tensor,
     tol: float,
     *,
-    chunk_size: int,
-    max_pairs: int,
+    cap: int,
     progress: bool,
+    groups: torch.Tensor | None = None,
+    basis: torch.Tensor | None = None,
 ) -> np.ndarray:
-    """For each record, the lowest-index *earlier* record within ``tol`` (or -1).
+    """For each record, the lowest-index *earlier* record within ``tol`` (or -1); with
+    ``groups``, only an earlier record of the same group counts.
 
-    Candidate pairs come from :func:`_grid_candidate_pairs` (``O(N log N + pairs)``);
-    if that would exceed ``max_pairs`` (dense, clustered data) it falls back to
-    chunked all-pairs distances (``O(N^2 d)`` work, ``O(chunk x N)`` memory). Every
-    candidate is then checked exactly, so both paths give the same answer.
+    Records are bucketed on a grid of cell width ``>= tol`` over ``m <= 4`` seeded
+    random unit projections (``|x_i - x_j| <= tol`` implies every projection differs by
+    at most ``tol``, so the pair sits in the same or an adjacent cell of each). Each
+    record is compared with at most ``cap`` records -- the lowest-index ones -- of each
+    of its ``3^m`` neighbouring cells, so the work is at most ``N x 3^m x cap`` pair
+    checks whatever the data: an outlier cannot stretch the grid (cells are hashed,
+    never enumerated) and a dense blob cannot make it quadratic. The search is exact
+    whenever no cell holds more than ``cap`` records; in a denser cell a record is only
+    matched against the cell's ``cap`` earliest members. Candidates must also agree
+    within ``tol`` on 16 further directions, then pass the direct
+    ``sum((x_a - x_b)^2) <= tol^2``. Directions are the principal axes of ``basis`` (the
+    buyer's validation set, which providers cannot shape), so cells split the data
+    where it actually varies -- random directions barely spread 384-dim embeddings.
     """
     n, d = x.shape
     dev = x.device
+    m = min(d, 4)
+    dirs = _directions(d, basis).to(dev)
+    r = dirs[:, :m]
+    width = tol * (1 + 1e-9) + 1e-300  # never narrower than tol
+    cells = torch.floor(((x @ r) / width).clamp(-(2.0**60), 2.0**60)).to(torch.int64)
+    # with groups, each group has its own cells, so the cap counts only its own records
+    salt = 0 if groups is None else ((groups + 1) & ((1 << _HASH_BITS) - 1)) * 0x632BE5AB
+    key = _cell_keys(cells) ^ salt
+    order = torch.argsort(key, stable=True)  # equal keys: index ascending
+    skey = key[order]
+    p16 = x @ dirs[:, m : m + 16] if d > m + 16 else None
     tol_sq = tol * tol
-    pairs = _grid_candidate_pairs(x, tol, max_pairs)
-    if pairs is not None:
-        later, earlier = pairs
-    else:
-        later_l, earlier_l = [], []
-        starts_it = range(0, n, chunk_size)
-        if progress:
-            from tqdm.auto import tqdm
-
-            starts_it = tqdm(starts_it, desc="near-duplicates", unit="chunk")
-        idx_all = torch.arange(n, device=dev)
-        for s in starts_it:
-            rows = idx_all[s : s + chunk_size]
-            dm = _pairwise_sq(x[rows], x)
-            cand = (dm <= tol_sq * (1 + 1e-6) + 1e-12) & (idx_all.unsqueeze(0) < rows.unsqueeze(1))
-            rr, cc = torch.nonzero(cand, as_tuple=True)
-            later_l.append(rows[rr])
-            earlier_l.append(cc)
-        later, earlier = torch.cat(later_l), torch.cat(earlier_l)
-    if d > 16 and later.numel():  # cheap necessary condition before the exact check
-        g = torch.Generator(device="cpu").manual_seed(1)
-        r = torch.randn(d, 16, generator=g, dtype=torch.float64)
-        p16 = x @ (r / r.norm(dim=0, keepdim=True)).to(dev)
-        wide = tol * (1 + 1e-9) + 1e-12
-        keep = [
-            ((p16[later[s : s + 2**18]] - p16[earlier[s : s + 2**18]]).abs() <= wide).all(1)
-            for s in range(0, later.shape[0], 2**18)
-        ]
-        k = torch.cat(keep)
-        later, earlier = later[k], earlier[k]
-    later, earlier = _verify_pairs(x, later, earlier, tol_sq, max(1, 2**22 // d))
     src = torch.full((n,), n, dtype=torch.int64, device=dev)
-    src.scatter_reduce_(0, later, earlier, reduce="amin")
+    arange = torch.arange(n, device=dev)
+    offsets = torch.cartesian_prod(*[torch.tensor([-1, 0, 1], device=dev)] * m).reshape(-1, m)
+    it = offsets
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(offsets, desc="near-duplicates", unit="cell offset")
+    for off in it:  # 3^m cell offsets, not records
+        target = _cell_keys(cells + off) ^ salt
+        lo = torch.searchsorted(skey, target, right=False)
+        hi = torch.searchsorted(skey, target, right=True)
+        cnt = torch.clamp(hi - lo, max=cap)
+        a = torch.repeat_interleave(arange, cnt)
+        first = torch.repeat_interleave(lo - (torch.cumsum(cnt, 0) - cnt), cnt)
+        b = order[first + torch.arange(a.shape[0], device=dev)]
+        keep = b < a  # a sees the earliest members of each neighbouring cell
+        a, b = a[keep], b[keep]
+        if p16 is not None and a.numel():  # cheap necessary condition before the exact check
+            ok = torch.cat([((p16[a[s : s + 2**18]] - p16[b[s : s + 2**18]]).abs() <= width).all(1)
+                            for s in range(0, a.shape[0], 2**18)])  # fmt: skip
+            a, b = a[ok], b[ok]
+        if groups is not None:  # hash collisions between groups
+            same = groups[a] == groups[b]
+            a, b = a[same], b[same]
+        a, b = _verify_pairs(x, a, b, tol_sq, max(1, 2**22 // d))
+        src.scatter_reduce_(0, a, b, reduce="amin")
     out = src.cpu().numpy()
     out[out == n] = -1
     return out
@@ -269,15 +279,19 @@ def find_duplicates(
     *,
     near_tol: float | None,
     device: torch.device,
-    chunk_size: int = 1024,
-    max_candidate_pairs: int = 2**25,
+    bucket_cap: int = 64,
     progress: bool = False,
+    groups: np.ndarray | None = None,
+    own_tol: float | None = None,
+    basis: np.ndarray | None = None,
 ) -> DuplicateReport:
     """Mark each record that repeats an earlier one (exactly or within ``near_tol``).
 
     Exact duplicates come from ``np.unique`` (first occurrence kept). Near duplicates
-    (``|x_i - x_j| <= near_tol`` with ``j < i``; the source is the lowest such ``j``)
-    come from :func:`_near_duplicate_sources`.
+    (``|x_i - x_j| <= near_tol`` with ``j < i``; the source is the lowest such ``j``
+    among the candidates of :func:`_near_duplicate_sources`) fill in the rest; with
+    ``groups`` and a wider ``own_tol``, a record with none of those may still repeat an
+    earlier record of its own group within ``own_tol`` (padding with near-copies).
     """
     n = features.shape[0]
     source = np.full(n, -1, dtype=np.int64)
@@ -291,17 +305,27 @@ def find_duplicates(
     exact[is_exact] = True
     if near_tol is not None and near_tol > 0 and n > 1:
         x = torch.as_tensor(features, dtype=torch.float64, device=device)
-        near = _near_duplicate_sources(
-            x,
-            near_tol,
-            chunk_size=chunk_size,
-            max_pairs=max_candidate_pairs,
-            progress=progress,
-        )
+        bt = None if basis is None else torch.as_tensor(basis, dtype=torch.float64)
+        near = _near_duplicate_sources(x, near_tol, cap=max(1, bucket_cap), progress=progress, basis=bt)
         fill = (source < 0) & (near >= 0)
         source[fill] = near[fill]
+        if groups is not None and own_tol is not None and own_tol > near_tol:
+            g = torch.as_tensor(groups, dtype=torch.int64, device=device)
+            own = _near_duplicate_sources(x, own_tol, cap=max(1, bucket_cap), progress=progress, groups=g, basis=bt)
+            fill = (source < 0) & (own >= 0)
+            source[fill] = own[fill]
     keep = source < 0
     return DuplicateReport(keep=keep, source=source, exact=exact)
+
+
+def duplicate_roots(source: np.ndarray) -> np.ndarray:
+    """Root of each record's duplicate chain (follow ``source`` to a record with none)."""
+    root = np.where(source >= 0, source, np.arange(source.shape[0]))
+    while True:  # pointer jumping: O(log chain length) rounds
+        nxt = root[root]
+        if np.array_equal(nxt, root):
+            return root
+        root = nxt
 
 
 def smallest_k_mask(d: torch.Tensor, k: int) -> torch.Tensor:
@@ -382,62 +406,105 @@ def run_quality_checks(
         else:
             checks[v.index].append(CheckResult("schema", 0.0, str(v.error)))
     if not valid:
-        return QualityReport(checks=checks, quality=quality, keep_masks=keep_masks)
+        return QualityReport(checks=checks, quality=quality, keep_masks=keep_masks, shared_masks=[None] * n_prov)
 
     xv = torch.as_tensor(x_val, dtype=torch.float64, device=device)
     feats = np.concatenate([v.features for v in valid], axis=0)  # type: ignore[misc]
     owner = np.concatenate([np.full(v.n_records, v.index, dtype=np.int64) for v in valid])
     offsets = np.cumsum([0] + [v.n_records for v in valid])
 
-    # --- duplicates --------------------------------------------------------
+    # --- duplicates ------------------------------------------------------
+    # One global order: the buyer's validation rows first, then every provider's
+    # records in provider order. Each record's duplicate chain leads to a root; a
+    # chain rooted in the validation set is a resold validation record (no credit,
+    # not valued); a cluster held by one provider keeps its root (once) and drops the
+    # rest; a cluster held by several providers keeps its root in the valued pool --
+    # so nobody else's value moves -- but credits it to nobody.
+    m_val = x_val.shape[0]
     scale = validation_nn_scale(xv, config.chunk_size) if config.near_duplicates else 0.0
     near_tol = config.near_dup_rel_tol * scale if config.near_duplicates and scale > 0 else None
+    own_tol = config.own_dup_rel_tol * scale if near_tol is not None else None
     dup = find_duplicates(
-        feats,
+        np.concatenate([x_val, feats], axis=0),
         near_tol=near_tol,
         device=device,
-        chunk_size=config.chunk_size,
-        max_candidate_pairs=config.max_candidate_pairs,
+        bucket_cap=config.bucket_cap,
         progress=progress,
+        groups=np.concatenate([np.full(m_val, -1, dtype=np.int64), owner]),
+        own_tol=own_tol,
+        basis=x_val,
     )
+    root = duplicate_roots(dup.source)[m_val:]
+    n_rec = feats.shape[0]
+    is_root = root == np.arange(m_val, m_val + n_rec)
+    from_val = root < m_val
+    cl = np.where(from_val, 0, root - m_val)  # cluster id = root's record index
+    lo_own = np.full(n_rec, np.iinfo(np.int64).max)
+    hi_own = np.full(n_rec, -1)
+    np.minimum.at(lo_own, cl[~from_val], owner[~from_val])
+    np.maximum.at(hi_own, cl[~from_val], owner[~from_val])
+    shared = ~from_val & (lo_own[cl] != hi_own[cl])
+    credited = is_root & ~shared
+    pooled_shared = is_root & shared
+    # off the buyer's support: farther than off_support_rel x scale from every validation
+    # point. Such a record cannot be a useful neighbour; any value it gets is an artefact
+    # of coalitions smaller than K (and a flood of them crowds out honest records).
+    far = np.zeros(n_rec, dtype=bool)
+    if scale > 0 and config.off_support_rel > 0:
+        xr = torch.as_tensor(feats, dtype=torch.float64, device=device)
+        limit = (config.off_support_rel * scale) ** 2
+        for s0 in range(0, n_rec, config.chunk_size):
+            d = _pairwise_sq(xr[s0 : s0 + config.chunk_size], xv).min(1).values
+            far[s0 : s0 + config.chunk_size] = (d > limit).cpu().numpy()
+    credited &= ~far
+    pooled_shared &= ~far
     ids = {v.index: v.provider_id for v in validated}
+    shared_masks: list[np.ndarray | None] = [None] * n_prov
     for j, v in enumerate(valid):
         sl = slice(offsets[j], offsets[j + 1])
-        keep = dup.keep[sl]
-        keep_masks[v.index] = keep
-        src = dup.source[sl]
-        ex = dup.exact[sl]
-        dup_rows = ~keep
-        src_owner = owner[src[dup_rows]]
-        n_dup = int(dup_rows.sum())
-        within_exact = int(((src_owner == v.index) & ex[dup_rows]).sum())
-        within_near = int(((src_owner == v.index) & ~ex[dup_rows]).sum())
-        cross: dict[str, int] = {}
-        for o, c in zip(*np.unique(src_owner[src_owner != v.index], return_counts=True), strict=True):
-            cross[ids[int(o)]] = int(c)
-        factor = float(keep.sum()) / v.n_records
-        if n_dup == 0:
-            reason = "no exact or near duplicates"
-        else:
-            parts = []
-            if within_exact:
-                parts.append(f"{within_exact} exact duplicate(s) of its own records")
-            if within_near:
-                parts.append(f"{within_near} near duplicate(s) of its own records")
-            for pid, c in cross.items():
-                parts.append(f"{c} copy/copies of provider {pid}'s records")
-            reason = f"{n_dup}/{v.n_records} records get no credit: " + "; ".join(parts)
+        keep_masks[v.index] = credited[sl]
+        shared_masks[v.index] = pooled_shared[sl]
+        n_val_copy = int(from_val[sl].sum())
+        own_dup = ~is_root[sl] & ~from_val[sl] & ~shared[sl]
+        n_own = int(own_dup.sum())
+        n_shared = int(shared[sl].sum())
+        partners: dict[str, int] = {}
+        if n_shared:
+            members = np.flatnonzero(shared)
+            for c in np.unique(cl[sl][shared[sl]]):
+                for o in np.unique(owner[members[cl[members] == c]]):
+                    if int(o) != v.index:
+                        partners[ids[int(o)]] = partners.get(ids[int(o)], 0) + 1
+        parts = []
+        if n_own:
+            parts.append(f"{n_own} repeat(s) of its own records counted once")
+        if n_shared:
+            with_whom = ", ".join(f"{pid} ({c} cluster(s))" for pid, c in sorted(partners.items()))
+            parts.append(f"{n_shared} record(s) also held by {with_whom}: credited to nobody")
+        if n_val_copy:
+            parts.append(f"{n_val_copy} copy/copies of the buyer's validation records: no credit")
+        n_far = int(far[sl].sum())
+        if n_far:
+            parts.append(f"{n_far} record(s) farther than {config.off_support_rel:g}x the validation scale: no credit")
+        uncredited = int((~credited[sl]).sum())
+        reason = (
+            "no exact or near duplicates"
+            if not parts
+            else f"{uncredited}/{v.n_records} records get no credit: " + "; ".join(parts)
+        )
         checks[v.index].append(
             CheckResult(
                 "duplicates",
-                factor,
+                1.0,  # duplicates lose their credit once (here), not again through q
                 reason,
                 {
-                    "duplicates": n_dup,
-                    "within_exact": within_exact,
-                    "within_near": within_near,
-                    "copied_from": cross,
+                    "own_repeats": n_own,
+                    "shared": n_shared,
+                    "shared_with": partners,
+                    "validation_copies": n_val_copy,
+                    "off_support": n_far,
                     "near_tol": near_tol,
+                    "own_tol": own_tol,
                 },
             )
         )
@@ -479,4 +546,4 @@ def run_quality_checks(
         for c in checks[v.index]:
             q *= c.factor
         quality[v.index] = min(1.0, max(0.0, q))
-    return QualityReport(checks=checks, quality=quality, keep_masks=keep_masks)
+    return QualityReport(checks=checks, quality=quality, keep_masks=keep_masks, shared_masks=shared_masks)

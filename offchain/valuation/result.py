@@ -131,6 +131,23 @@ class ValuationResult:
     def __len__(self) -> int:
         return len(self.providers)
 
+    def convergence_warning(self) -> str | None:
+        """One line when a sampling estimator stopped before its error target, else ``None``.
+
+        A report built from an unconverged estimate is still valid, but its error bars
+        are wider than asked for: the CLI prints this so nobody reads it only in metadata.
+        """
+        est = self.metadata.get("estimator", {})
+        if est.get("exact", True) or est.get("converged", True):
+            return None
+        se = est.get("stderr") or [float("nan")]
+        tol = self.params.get("stderr_tol")
+        target = f" > target {tol:g}" if isinstance(tol, (int, float)) else ""
+        return (
+            f"{self.method} did NOT converge (stopped by {est.get('stop_reason', '?')} after"
+            f" {est.get('samples', '?')} samples): max standard error {max(se):.3g}{target}"
+        )
+
     def to_fixed_point(self) -> FixedPointScores:
         """Exact 18-decimal integers for the EIP-712 report (:mod:`.fixed_point`)."""
         return FixedPointScores(

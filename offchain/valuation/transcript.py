@@ -2,8 +2,9 @@
 
 A transcript is canonical JSON (sorted keys, no whitespace, floats as shortest
 round-trip ``repr``) holding the engine version, method, every parameter and seed,
-the input hashes, every per-record value, every quality check with its reason, and
-the quantised per-provider outputs. With ``inputs="inline"`` it also embeds the
+the input hashes, every quality check with its reason, the quantised per-provider
+outputs, and a Merkle root committing to every per-record value (the values
+themselves are opened only to authorised auditors: see :mod:`.commitment`). With ``inputs="inline"`` it also embeds the
 decoded inputs, so :func:`verify_transcript` can recompute it with nothing else;
 with ``inputs="none"`` the verifier passes the inputs and they are checked against
 the recorded hashes.
@@ -19,6 +20,7 @@ import hashlib
 import json
 import math
 import os
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -26,6 +28,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from .commitment import COMMITMENT_SCHEME, record_root
 from .data import Dataset, ProviderData
 from .fixed_point import delta_to_wad, quality_to_wad
 from .quality import QualityConfig
@@ -43,7 +46,7 @@ __all__ = [
     "write_transcript",
 ]
 
-TRANSCRIPT_FORMAT = "mia-valuation-transcript/1"
+TRANSCRIPT_FORMAT = "mia-valuation-transcript/2"
 _UNHASHED = ("environment", "transcript_hash")
 
 
@@ -138,10 +141,14 @@ def build_transcript(
     inputs: Literal["inline", "none"] = "inline",
     featurizer: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
+    record_key: bytes | None = None,
 ) -> dict[str, Any]:
     """Transcript for ``result = value_providers(providers, validation, ...)``.
 
     Args:
+        record_key: the oracle's secret for salting the per-record commitment; keep it
+            to open records to auditors later. ``None``: a fresh random key that is
+            thrown away (the commitment then binds but can never be opened).
         inputs: ``"inline"`` embeds the decoded features/labels (self-contained);
             ``"none"`` keeps only hashes (verifier must supply the data).
         featurizer: the featurizer's ``params()`` if features came from one.
@@ -161,7 +168,8 @@ def build_transcript(
             "hash": result.metadata.get("validation_hash"),
             "label_set": result.metadata.get("label_set"),
         },
-        "providers": [p.to_dict(include_records=True) for p in result.providers],
+        "providers": [p.to_dict(include_records=False) for p in result.providers],
+        "record_commitment": _commitment(result, record_key if record_key is not None else secrets.token_bytes(32)),
         "fixed_point": fp.to_dict(),
         "estimator": {k: v for k, v in result.metadata.get("estimator", {}).items() if k not in ENVIRONMENT_KEYS},
     }
@@ -188,6 +196,13 @@ def build_transcript(
     )
     out["transcript_hash"] = transcript_digest(out)
     return out
+
+
+def _commitment(result: ValuationResult, key: bytes) -> dict[str, Any] | None:
+    if not result.metadata.get("record_level"):
+        return None
+    n = sum(p.n_records for p in result.providers if p.record_values is not None)
+    return {"scheme": COMMITMENT_SCHEME, "root": record_root(result, key), "records": n}
 
 
 def write_transcript(transcript: dict[str, Any], path: str | os.PathLike[str]) -> str:
@@ -238,13 +253,15 @@ def verify_transcript(
     validation: Dataset | None = None,
     device: str | torch.device = "cpu",
     atol: float = 1e-12,
+    record_key: bytes | None = None,
 ) -> VerifyResult:
     """Recompute a transcript and report every disagreement.
 
     Checks: the transcript hash; the fixed-point ``q_wad`` / ``delta_wad`` recorded
     vs. recorded floats; input hashes; and a full recomputation whose fixed-point
-    outputs must match exactly, with per-record values and quality factors within
-    ``atol`` (float64 reductions may differ in the last bits across devices).
+    outputs must match exactly, with quality factors within ``atol``. With the
+    oracle's ``record_key`` (an authorised auditor), the recomputed per-record values
+    must also reproduce the published record commitment exactly.
     """
     t = path_or_transcript if isinstance(path_or_transcript, dict) else load_transcript(path_or_transcript)
     try:
@@ -252,7 +269,7 @@ def verify_transcript(
     except (TypeError, ValueError) as exc:
         return VerifyResult(False, [f"malformed transcript: cannot hash it ({exc})"], "")
     try:
-        return _verify(t, digest, providers, validation, device, atol)
+        return _verify(t, digest, providers, validation, device, atol, record_key)
     except (KeyError, IndexError, TypeError, ValueError, AttributeError, StopIteration, OverflowError) as exc:
         where = f"missing field {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
         return VerifyResult(False, [f"malformed transcript: {where}"], digest)
@@ -265,6 +282,7 @@ def _verify(
     validation: Dataset | None,
     device: str | torch.device,
     atol: float,
+    record_key: bytes | None = None,
 ) -> VerifyResult:
     from .api import value_providers  # local: api imports this package
 
@@ -332,22 +350,20 @@ def _verify(
                 problems.append(
                     f"provider {pid}: delta_wad recomputed {delta_to_wad(new.marginal_utility)} != recorded {d}"
                 )
-            old_rv = old.get("record_values")
-            if (old_rv is None) != (new.record_values is None):
-                problems.append(f"provider {pid}: record-level values missing on one side")
-            elif old_rv is not None and new.record_values is not None:
-                a = np.asarray(_floats_back(old_rv), dtype=np.float64)
-                if a.shape != new.record_values.shape:
-                    problems.append(f"provider {pid}: record count differs")
-                elif a.size:
-                    diff = float(np.max(np.abs(a - new.record_values)))
-                    max_diff = max(max_diff, diff)
-                    if diff > atol:
-                        problems.append(f"provider {pid}: record values differ by up to {diff:.3e}")
             old_checks = [(c["name"], c["factor"]) for c in old["checks"]]
             new_checks = [(c.name, c.factor) for c in new.checks]
             if [n for n, _ in old_checks] != [n for n, _ in new_checks] or any(
                 abs(a - b) > atol for (_, a), (_, b) in zip(old_checks, new_checks, strict=True)
             ):
                 problems.append(f"provider {pid}: quality checks differ")
+    commitment = t.get("record_commitment")
+    if record_key is not None:
+        if commitment is None:
+            problems.append("transcript has no record commitment to check")
+        elif commitment.get("scheme") != COMMITMENT_SCHEME:
+            problems.append(f"unknown record commitment scheme {commitment.get('scheme')!r}")
+        elif record_root(res, record_key) != commitment.get("root"):
+            problems.append("recomputed per-record values do not reproduce the record commitment")
+    elif (commitment is None) != (not res.metadata.get("record_level")):
+        problems.append("record commitment missing or unexpected for this method")
     return VerifyResult(not problems, problems, digest, fp, max_diff, {"method": method})

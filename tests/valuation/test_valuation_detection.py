@@ -53,3 +53,25 @@ def test_noisier_provider_gets_lower_quality_and_utility(digits_split):
     assert list(np.argsort(-res.quality)) == [0, 1, 2]
     assert list(np.argsort(-res.marginal_utility)) == [0, 1, 2]
     assert res.quality[0] == 1.0
+
+
+def test_validation_scale_ignores_self_distance_rounding_on_text():
+    """Hashed text: the matmul self-distance is ~1e-16, not 0; the scale must still be
+    the nearest *other* text's distance (checked against the direct difference form)."""
+    from offchain.valuation.featurizers import HashingNGramFeaturizer
+    from offchain.valuation.quality import validation_nn_scale
+
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(40)]
+    texts = [" ".join(rng.choice(words, 12)) for _ in range(150)]
+    x = HashingNGramFeaturizer().transform(texts)
+    x = np.concatenate([x, x[:5]])  # exact repeats are not the length scale either
+    xu = np.unique(x, axis=0)
+    du = np.sqrt(((xu[:, None, :] - xu[None, :, :]) ** 2).sum(-1))
+    np.fill_diagonal(du, np.inf)
+    expected = float(np.median(du.min(1)))
+    import torch
+
+    got = validation_nn_scale(torch.tensor(x))
+    assert got == pytest.approx(expected, rel=1e-9)
+    assert got > 0.1

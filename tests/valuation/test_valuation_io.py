@@ -242,3 +242,38 @@ def test_transcript_detects_tampering(small_round):
     other_seedless["params"]["k"] = 3
     other_seedless["transcript_hash"] = transcript_digest(other_seedless)
     assert not verify_transcript(other_seedless).ok
+
+
+def test_transcript_commits_to_record_values_and_opens_them_to_an_auditor(small_round):
+    """No per-record value is published; the Merkle root binds them; an opening with the
+    oracle's key proves them; a changed value, row or key does not open."""
+    from offchain.valuation.commitment import OpeningError, open_records, values_array, verify_opening
+
+    providers, val = small_round
+    res = value_providers(providers, val)
+    key = bytes(range(32))
+    t = build_transcript(res, providers, val, inputs="none", record_key=key)
+    text = json.dumps(t)
+    assert "record_values" not in text and '"credited"' not in text
+    root = t["record_commitment"]["root"]
+    assert t["record_commitment"]["records"] == sum(p.n_records for p in res.providers if p.record_values is not None)
+
+    op = open_records(res, key, "0x1")
+    assert verify_opening(root, op) == []
+    np.testing.assert_array_equal(values_array(op), res["0x1"].record_values)
+    some = open_records(res, key, "0x2", rows=[3, 7])
+    assert verify_opening(root, some) == [] and [r["row"] for r in some["records"]] == [3, 7]
+
+    forged = json.loads(json.dumps(op))
+    forged["records"][0]["value"] += 1e-9
+    assert verify_opening(root, forged)
+    moved = json.loads(json.dumps(op))
+    moved["records"][0]["row"] = 1
+    assert verify_opening(root, moved)
+    assert verify_opening(root, open_records(res, b"\x01" * 32, "0x1"))  # another key: another tree
+    with pytest.raises(OpeningError):
+        open_records(res, key, "0xNobody")
+
+    assert verify_transcript(t, providers=providers, validation=val, record_key=key).ok
+    wrong = verify_transcript(t, providers=providers, validation=val, record_key=b"\x02" * 32)
+    assert any("record commitment" in p for p in wrong.problems)
