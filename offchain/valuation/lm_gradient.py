@@ -71,7 +71,9 @@ def model_content_hash(model_dir: str | os.PathLike[str]) -> str:
         raise ModelMismatchError(f"model directory {model_dir} does not exist")
     h = hashlib.sha256()
     files = sorted(
-        p for p in root.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        p
+        for p in root.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
     )
     if not files:
         raise ModelMismatchError(f"model directory {model_dir} is empty")
@@ -166,11 +168,16 @@ class RademacherProjector:
         return torch.cat([self._chunk(c) for c in range(math.ceil(self.n_in / self.chunk_rows))])
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Project ``(B, n)`` float rows to ``(B, k)`` float64."""
+        """Project ``(B, n)`` float rows to ``(B, k)`` float64.
+
+        Row by row (vector-matrix products): a matrix-matrix product's blocking, hence its rounding,
+        depends on ``B``, and a record's features must not depend on what it was batched with.
+        """
         out = torch.zeros(x.shape[0], self.k, dtype=torch.float64, device=x.device)
         for c in range(math.ceil(self.n_in / self.chunk_rows)):
             sl = x[:, c * self.chunk_rows : (c + 1) * self.chunk_rows].to(torch.float32)
-            out += (sl @ self._chunk(c)).to(torch.float64)
+            r = self._chunk(c)
+            out += torch.stack([row @ r for row in sl]).to(torch.float64)
         return out / math.sqrt(self.k)
 
 
@@ -286,40 +293,59 @@ class LMGradientFeaturizer:
         g = vmap(grad(loss), in_dims=(None, 0, 0))(self._selected, ids, labels)
         return torch.cat([g[n].reshape(ids.shape[0], -1).to(torch.float32) for n in self.param_names], dim=1)
 
-    def _batches(self, records: Sequence[TextRecord]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def _batches(self, records: Sequence[TextRecord]) -> list[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
+        """Batches of records with the same token length (no padding at all), in a fixed order.
+
+        A record's features then depend on its own tokens only, never on what it was batched with,
+        so a copied record has bit-identical features wherever it appears (exact duplicate check).
+        """
         enc = encode_records(self.tokenizer, records, self.max_length)
         dev = torch.device(self.device)
-        for s in range(0, len(enc), self.batch_size):
-            ids, lab = collate(enc[s : s + self.batch_size], self.pad_id)
-            yield ids.to(dev), lab.to(dev)
+        by_len: dict[int, list[int]] = {}
+        for i, (ids, _) in enumerate(enc):
+            by_len.setdefault(len(ids), []).append(i)
+        out = []
+        for n in sorted(by_len):
+            rows = by_len[n]
+            for s in range(0, len(rows), self.batch_size):
+                idx = rows[s : s + self.batch_size]
+                ids, lab = collate([enc[i] for i in idx], self.pad_id)
+                out.append((np.asarray(idx), ids.to(dev), lab.to(dev)))
+        return out
+
+    def _compute(self, records: Sequence[TextRecord], project: bool, progress: bool) -> torch.Tensor:
+        batches = self._batches(records)
+        out: torch.Tensor | None = None
+        with deterministic_mode():
+            for idx, ids, lab in _bar(batches, progress):
+                g = self._per_record_grads(ids, lab)
+                rows = (self.projector(g) if project else g).cpu()
+                if out is None:
+                    out = torch.zeros(len(records), rows.shape[1], dtype=rows.dtype)
+                out[torch.as_tensor(idx)] = rows
+        assert out is not None
+        return out
 
     def gradients(self, records: Sequence[TextRecord], *, progress: bool = False) -> torch.Tensor:
         """Exact, unprojected per-record gradients ``(N, n_params)`` (float32; tests and audits)."""
-        with deterministic_mode():
-            rows = [self._per_record_grads(i, y) for i, y in _bar(self._batches(records), records, self, progress)]
-        return torch.cat(rows).cpu()
+        return self._compute(records, False, progress)
 
     def transform(self, records: Sequence[TextRecord], *, progress: bool = False) -> np.ndarray:
         """Projected per-record gradients ``(N, proj_dim)`` as float64."""
         if not records:
             raise ValueError("no records to featurize")
-        with deterministic_mode():
-            rows = [
-                self.projector(self._per_record_grads(i, y)).cpu()
-                for i, y in _bar(self._batches(records), records, self, progress)
-            ]
-        out = torch.cat(rows).numpy().astype(np.float64)
+        out = self._compute(records, True, progress).numpy().astype(np.float64)
         if not np.isfinite(out).all():
             raise ValueError("non-finite gradient features (model diverges on these records)")
         return out
 
 
-def _bar(it: Iterator[Any], records: Sequence[TextRecord], f: LMGradientFeaturizer, progress: bool) -> Iterator[Any]:
+def _bar(batches: list[Any], progress: bool) -> Iterator[Any]:
     if not progress:
-        return it
+        return iter(batches)
     from tqdm.auto import tqdm
 
-    return tqdm(it, total=math.ceil(len(records) / f.batch_size), desc="lm-gradient features", unit="batch")
+    return iter(tqdm(batches, desc="lm-gradient features", unit="batch"))
 
 
 def _last_block_prefix(names: Sequence[str]) -> str:
@@ -341,7 +367,7 @@ def featurizer_from_params(
 ) -> LMGradientFeaturizer:
     """Rebuild the featurizer a transcript recorded; refuses a model whose content hash differs."""
     if params.get("kind") != FEATURIZER_KIND:
-        raise ValueError(f"not an lm-gradient featurizer record (kind {params.get('kind')!r})")
+        raise ModelMismatchError(f"the transcript has no lm-gradient featurizer record (kind {params.get('kind')!r})")
     have = model_content_hash(model_dir)
     if have != params["model_hash"]:
         raise ModelMismatchError(

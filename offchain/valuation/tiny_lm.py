@@ -32,10 +32,39 @@ __all__ = [
 RecordKind = Literal["clean", "wrong", "shuffled", "offtask"]
 
 _CHARS = list("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ +-*=?.,:;!'\"()<>|/\n")
-_WORDS = (
-    "the cat sat on a warm mat while rain fell over quiet hills and old ships sailed past green "
-    "fields of wheat under a pale morning sky near the river bank"
-).split()
+_WORDS = [
+    "the",
+    "cat",
+    "sat",
+    "on",
+    "a",
+    "warm",
+    "mat",
+    "while",
+    "rain",
+    "fell",
+    "over",
+    "quiet",
+    "hills",
+    "and",
+    "old",
+    "ships",
+    "sailed",
+    "past",
+    "green",
+    "fields",
+    "of",
+    "wheat",
+    "under",
+    "a",
+    "pale",
+    "morning",
+    "sky",
+    "near",
+    "the",
+    "river",
+    "bank",
+]
 
 
 def char_tokenizer() -> Any:
@@ -60,9 +89,7 @@ def arithmetic_records(n: int, seed: int, kind: RecordKind = "clean", *, max_ope
     b = rng.integers(0, max_operand + 1, n)
     if kind == "offtask":
         return [
-            TextRecord(
-                " ".join(rng.choice(_WORDS, 4)) + "? ", " ".join(rng.choice(_WORDS, int(rng.integers(1, 3))))
-            )
+            TextRecord(" ".join(rng.choice(_WORDS, 4)) + "? ", " ".join(rng.choice(_WORDS, int(rng.integers(1, 3)))))
             for _ in range(n)
         ]
     ans = a + b
@@ -147,7 +174,7 @@ def build_tiny_lm(
     seed: int = 0,
     hidden: int = 32,
     layers: int = 2,
-    warmup_records: int = 64,
+    warmup_records: int = 400,
     steps: int = 150,
     lr: float = 1e-2,
 ) -> Path:
