@@ -371,7 +371,8 @@ def featurizer_from_params(
     have = model_content_hash(model_dir)
     if have != params["model_hash"]:
         raise ModelMismatchError(
-            f"model {model_dir} has content hash {have[:16]}..., the transcript used {str(params['model_hash'])[:16]}..."
+            f"model {model_dir} has content hash {have[:16]}..., "
+            f"the transcript used {str(params['model_hash'])[:16]}..."
         )
     f = LMGradientFeaturizer(
         str(model_dir),

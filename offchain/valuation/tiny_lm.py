@@ -32,39 +32,11 @@ __all__ = [
 RecordKind = Literal["clean", "wrong", "shuffled", "offtask"]
 
 _CHARS = list("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ +-*=?.,:;!'\"()<>|/\n")
-_WORDS = [
-    "the",
-    "cat",
-    "sat",
-    "on",
-    "a",
-    "warm",
-    "mat",
-    "while",
-    "rain",
-    "fell",
-    "over",
-    "quiet",
-    "hills",
-    "and",
-    "old",
-    "ships",
-    "sailed",
-    "past",
-    "green",
-    "fields",
-    "of",
-    "wheat",
-    "under",
-    "a",
-    "pale",
-    "morning",
-    "sky",
-    "near",
-    "the",
-    "river",
-    "bank",
-]
+_SENTENCE = (
+    "the cat sat on a warm mat while rain fell over quiet hills and old ships sailed past green "
+    "fields of wheat under a pale morning sky near the river bank"
+)
+_WORDS = tuple(_SENTENCE.split(" "))
 
 
 def char_tokenizer() -> Any:

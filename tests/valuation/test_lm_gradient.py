@@ -215,7 +215,7 @@ def test_copied_records_get_no_credit(featurizer, validation):
 
 
 def test_transcript_verifies_and_model_hash_binds(model_dir, featurizer, validation, tmp_path):
-    raw = _providers([("clean", 8), ("wrong", 8)], 50) + [ProviderData("broken", error="provider broken: line 1: x")]
+    raw = [*_providers([("clean", 8), ("wrong", 8)], 50), ProviderData("broken", error="provider broken: line 1: x")]
     providers, val = featurize_text_inputs(raw, validation[:16], featurizer)
     res = value_providers(providers, val, method="lm-gradient", score="dot")
     t = build_transcript(res, providers, val, inputs="none", featurizer=featurizer.params())
