@@ -25,6 +25,7 @@ __all__ = [
     "arithmetic_records",
     "build_tiny_lm",
     "char_tokenizer",
+    "disjoint_clean_records",
     "mean_response_loss",
     "train_response_loss",
 ]
@@ -76,6 +77,19 @@ def arithmetic_records(n: int, seed: int, kind: RecordKind = "clean", *, max_ope
     elif kind != "clean":
         raise ValueError(f"unknown record kind {kind!r}")
     return [TextRecord(f"Q: {x}+{y}=? A:", f" {z}") for x, y, z in zip(a, b, ans, strict=True)]
+
+
+def disjoint_clean_records(sizes: Sequence[int], seed: int, *, max_operand: int = 9) -> list[list[TextRecord]]:
+    """Clean record sets with no question in common (so no set holds a copy of another's record)."""
+    grid = [(a, b) for a in range(max_operand + 1) for b in range(max_operand + 1)]
+    if sum(sizes) > len(grid):
+        raise ValueError(f"only {len(grid)} distinct questions for {sum(sizes)} records")
+    order = np.random.default_rng(seed).permutation(len(grid))
+    out, pos = [], 0
+    for n in sizes:
+        out.append([TextRecord(f"Q: {a}+{b}=? A:", f" {a + b}") for a, b in (grid[i] for i in order[pos : pos + n])])
+        pos += n
+    return out
 
 
 def _tiny_config(vocab_size: int, hidden: int, layers: int) -> Any:
