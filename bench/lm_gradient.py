@@ -11,7 +11,11 @@ to one method:
 - ``ours (lora, cosine)``: the default, LoRA-B gradients (no TRAK equivalent);
 - ``TRAK``: ``trak.TRAKer`` with its ``FunctionalGradientComputer`` (torch.func), its CPU
   ``BasicProjector`` (Rademacher) at the same ``k``, ``grad_wrt`` = the same parameters, model
-  output = minus the response loss; record value = mean TRAK score over the validation targets.
+  output = minus the response loss; record value = mean TRAK score over the validation targets
+  (TRAK's estimator includes the ``(Phi^T Phi)^-1`` kernel, so it ranks differently by design);
+- ``TRAK features, dot``: TRAK's own per-sample gradients and projection, scored like ours (dot
+  product with the mean validation feature): the same algorithm through the peer's code, so its
+  rank agreement with ``ours (layers, dot)`` checks our gradients and projection end to end.
 
 Columns: featurization throughput of the training records (records/s, validation excluded),
 Spearman rank correlation of the per-record values with ``ours (layers, dot)`` and with TRAK, and
@@ -113,7 +117,7 @@ def worker_trak(work: Path, out: Path) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as save:
         traker = TRAKer(model=model, task=ResponseLossOutput(), train_set_size=len(train), save_dir=save,
                         device=dev, projector=projector, proj_dim=spec["proj_dim"], use_half_precision=False,
-                        grad_wrt=names, load_from_save_dir=False)  # fmt: skip
+                        grad_wrt=names)  # fmt: skip
         traker.load_checkpoint(model.state_dict(), model_id=0)
         enc = encode_records(tok, train, 256)
         t0 = time.perf_counter()
@@ -128,7 +132,15 @@ def worker_trak(work: Path, out: Path) -> dict[str, Any]:
             ids, lab = collate(venc[s : s + spec["batch"]], tok.pad_token_id or 0)
             traker.score(batch=(ids.to(dev), lab.to(dev)), num_samples=ids.shape[0])
         scores = np.asarray(traker.finalize_scores(exp_name="val"), dtype=np.float64)
+        # TRAK's own gradient + projection pipeline, scored TracIn-style (no kernel inverse): same algorithm as ours
+        feats = np.asarray(traker.saver.current_store["grads"], dtype=np.float64)
+        vfeats = []
+        for s in range(0, len(venc), spec["batch"]):
+            ids, lab = collate(venc[s : s + spec["batch"]], tok.pad_token_id or 0)
+            g = traker.gradient_computer.compute_per_sample_grad(batch=(ids.to(dev), lab.to(dev)))
+            vfeats.append(traker.projector.project(g, model_id=0).detach().cpu().double().numpy())
     np.save(out / "trak.npy", scores.mean(axis=1))
+    np.save(out / "trak-features-dot.npy", feats @ np.concatenate(vfeats).mean(0))  # (-g).(-g) = g.g
     return {"seconds": secs, "n_params": grad_dim}
 
 
@@ -184,9 +196,10 @@ def main() -> None:
             "ours (layers, cosine)": np.load(work / "ours-layers-cosine.npy"),
             "ours (lora, cosine)": np.load(work / "ours-lora-cosine.npy"),
             "TRAK (traker 0.3.2)": np.load(work / "trak.npy"),
+            "TRAK features, dot": np.load(work / "trak-features-dot.npy"),
         }
         run_of = {"ours (layers, dot)": "layers", "ours (layers, cosine)": "layers", "ours (lora, cosine)": "lora",
-                  "TRAK (traker 0.3.2)": "trak"}  # fmt: skip
+                  "TRAK (traker 0.3.2)": "trak", "TRAK features, dot": "trak"}  # fmt: skip
     n = len(train)
     print(f"\nlm-gradient vs TRAK: tiny GPT-NeoX hidden {a.hidden} x {a.layers} layers (built in {build_s:.1f} s), "
           f"{n} train / {a.m} validation records, k = {a.proj_dim}, batch {a.batch}, {a.device}, "
