@@ -204,7 +204,8 @@ def main() -> None:
     print(f"\nlm-gradient vs TRAK: tiny GPT-NeoX hidden {a.hidden} x {a.layers} layers (built in {build_s:.1f} s), "
           f"{n} train / {a.m} validation records, k = {a.proj_dim}, batch {a.batch}, {a.device}, "
           f"{a.threads} thread(s)\n")  # fmt: skip
-    print("| method | grad params | train records/s | Spearman vs ours (layers, dot) | Spearman vs TRAK | max RSS (MB) |")
+    print("| method | grad params | train records/s | Spearman vs ours (layers, dot) | Spearman vs TRAK "
+          "| max RSS (MB) |")  # fmt: skip
     print("|---|---:|---:|---:|---:|---:|")
     for name, v in vals.items():
         r = runs[run_of[name]]
