@@ -167,7 +167,7 @@ def test_values_predict_retraining(model_dir, featurizer, validation):
     """Spearman(provider value, drop in validation loss from fine-tuning with vs without the provider).
 
     Nine providers of 24 records whose clean share runs 0, 1/8, ..., 1 (the rest wrong, shuffled or
-    off-task). Fine-tuning is 10 steps of full-batch gradient descent on the pooled records' summed
+    off-task). Fine-tuning is 5 steps of full-batch gradient descent on the pooled records' summed
     loss (the regime TracIn/LESS approximate), from the same model the features come from.
     """
     from transformers import AutoModelForCausalLM
@@ -185,7 +185,7 @@ def test_values_predict_retraining(model_dir, featurizer, validation):
 
     def val_loss_after(records):
         m = copy.deepcopy(base)
-        train_response_loss(m, tok, records, steps=10, lr=0.05, batch_size=n_all, optimizer="sgd")  # sum / n_all
+        train_response_loss(m, tok, records, steps=5, lr=0.1, batch_size=n_all, optimizer="sgd")  # sum / n_all
         return mean_response_loss(m, tok, validation)
 
     providers, val = featurize_text_inputs(raw, validation, featurizer)
