@@ -28,7 +28,7 @@ from offchain.valuation.lm_gradient import (
     model_content_hash,
 )
 from offchain.valuation.loaders import LoaderError
-from offchain.valuation.text_records import TextRecord, load_text_provider, load_text_records
+from offchain.valuation.text_records import TextRecord, load_text_provider, load_text_records, parse_text_record
 from offchain.valuation.tiny_lm import (
     arithmetic_records,
     build_tiny_lm,
@@ -105,6 +105,12 @@ def test_loss_covers_response_tokens_only(featurizer):
     n_prompt = len("Q: 2+2=? A:")  # the tokenizer is character level
     assert labels[:n_prompt] == [-100] * n_prompt
     assert labels[n_prompt:] == ids[n_prompt:] and len(ids) - n_prompt == len(" 4") + 1  # + EOS
+    # a chat record: the whole history is prompt, only the assistant's last message carries loss
+    chat = parse_text_record(
+        {"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]}, "P", None, 1
+    )
+    (ids, labels), = encode_records(featurizer.tokenizer, [chat], 64)  # fmt: skip
+    assert sum(t != -100 for t in labels) == len("4") + 1 and featurizer.tokenizer.decode(ids[-2:-1]) == "4"
 
 
 # --- projection ---------------------------------------------------------------------------------
