@@ -60,6 +60,10 @@ def _node(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if getattr(args, "task", "numeric") == "text":
+        from pysdk.demo_text import run_text_demo
+
+        return 0 if run_text_demo(args.network) else 1
     from pysdk.demo import run_demo
 
     return 0 if run_demo(args.network) else 1
@@ -67,12 +71,13 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _valuate(args: argparse.Namespace) -> int:
     from offchain.valuation.cli import run
+    from offchain.valuation.lm_gradient import ModelMismatchError
     from offchain.valuation.loaders import LoaderError
     from offchain.valuation.transcript import TranscriptError
 
     try:
         return run(args)
-    except (LoaderError, TranscriptError) as exc:
+    except (LoaderError, TranscriptError, ModelMismatchError) as exc:
         raise MiaError(str(exc)) from None
 
 
@@ -330,7 +335,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 # Estimators `mia valuate` offers (names registered in offchain.valuation.estimators). Defined here, not in the
 # engine, so building the parser does not import torch.
-VALUATE_METHODS = ("knn_shapley", "knn_shapley_similarity", "mc_shapley", "banzhaf", "loo")
+VALUATE_METHODS = ("knn_shapley", "knn_shapley_similarity", "mc_shapley", "banzhaf", "loo", "lm-gradient")
 
 
 def _add_valuate_arguments(p: argparse.ArgumentParser) -> None:
@@ -350,6 +355,15 @@ def _add_valuate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="transcript.json", help="where to write the transcript")
     p.add_argument("--inline-inputs", action="store_true", help="embed the data in the transcript (self-contained)")
     p.add_argument("--verify", metavar="TRANSCRIPT", help="recompute a transcript instead of valuing")
+    lm = p.add_argument_group("lm-gradient (prompt/response or chat JSONL, valued by a causal LM's gradients)")
+    lm.add_argument(
+        "--lm-model", metavar="DIR", help="local Hugging Face model directory (its content hash is recorded)"
+    )
+    lm.add_argument("--score", choices=("cosine", "dot"), default="cosine", help="LESS cosine or TracIn dot product")
+    lm.add_argument(
+        "--lm-target", choices=("lora", "layers"), default="lora", help="gradients of LoRA adapters or the last block"
+    )
+    lm.add_argument("--proj-dim", type=int, default=1024, help="random-projection dimension of the gradient features")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -399,6 +413,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("demo", help="run a whole audited auction")
     m.add_argument("--network", choices=("embedded", "anvil"), default="embedded")
+    m.add_argument(
+        "--task",
+        choices=("numeric", "text"),
+        default="numeric",
+        help="numeric: digits valued by KNN-Shapley; text: instruction records valued by lm-gradient",
+    )
     m.set_defaults(func=_demo)
 
     v = sub.add_parser("valuate", help="value providers' data (or --verify a transcript)")

@@ -89,12 +89,34 @@ class RoundResult:
 
 
 class DemoMarket:
-    """The demo's cast on one chain: a buyer, nine providers, a 2-of-3 oracle committee, a relayer."""
+    """The demo's cast on one chain: a buyer, nine providers, a 2-of-3 oracle committee, a relayer.
+
+    Subclasses change the task (data, commitment roots, task hash, how an oracle scores) through
+    ``specs``, ``faulty_target``, :meth:`make_data`, :meth:`root`, :meth:`task_hash` and :meth:`score`.
+    """
+
+    specs: list[ProviderSpec] = SPECS
+    faulty_target = "scraper-E"  # the provider the faulty oracle inflates
+    method_id = METHOD_KNN_SHAPLEY_QUALITY
+    model_id = "digits-knn-5"
+    valuation = "KNN-Shapley × quality"
+
+    def make_data(self, workdir: Path) -> tuple[list, Dataset]:
+        return make_datasets()
+
+    def root(self, data) -> bytes:
+        return dataset_root(*data)
+
+    def task_hash(self) -> bytes:
+        return task_hash(self.validation, METHOD_KNN_SHAPLEY_QUALITY, self.model_id)
+
+    def score(self, revealed: list[str], data: list, j: int):
+        return score_auction(revealed, data, self.validation, signing_key=self.ed_keys[j])
 
     def __init__(self, chain, contract: str, workdir: Path, progress: Progress) -> None:
         self.chain, self.contract, self.progress = chain, contract, progress
-        self.datasets, self.validation = make_datasets()
-        self.accounts = {s.name: Account.create() for s in SPECS}
+        self.datasets, self.validation = self.make_data(workdir)
+        self.accounts = {s.name: Account.create() for s in self.specs}
         self.buyer_acct, self.relayer = Account.create(), Account.create()
         self.oracle_keys = [Account.create() for _ in range(3)]
         self.box_keys = [nacl.public.PrivateKey.generate() for _ in range(3)]
@@ -105,8 +127,8 @@ class DemoMarket:
             progress.advance(task)
         self.buyer = Buyer(chain, contract, self.buyer_acct)
         vault = SaltVault(workdir / "salts.vault", passphrase="demo-passphrase")
-        self.providers = {s.name: Provider(chain, contract, self.accounts[s.name], vault) for s in SPECS}
-        self.roots = [dataset_root(x, y) for x, y in self.datasets]
+        self.providers = {s.name: Provider(chain, contract, self.accounts[s.name], vault) for s in self.specs}
+        self.roots = [self.root(d) for d in self.datasets]
 
     def run_round(self, label: str, mechanism: Mechanism, *, liquidity: int = ETHER, budget: int = 4 * ETHER):
         chain, progress = self.chain, self.progress
@@ -118,21 +140,21 @@ class DemoMarket:
                 OracleInfo(o.address, bytes(b.public_key)) for o, b in zip(self.oracle_keys, self.box_keys, strict=True)
             ],
             threshold=2,
-            task_hash=task_hash(self.validation, METHOD_KNN_SHAPLEY_QUALITY, "digits-knn-5"),
-            method_id=METHOD_KNN_SHAPLEY_QUALITY,
+            task_hash=self.task_hash(),
+            method_id=self.method_id,
             schedule=Schedule(commit=600, reveal=600, scoring=600),
             mechanism=mechanism,
             liquidity=liquidity,
-            model_id=b"digits-knn-5".ljust(32, b"\0"),
+            model_id=self.model_id.encode()[:32].ljust(32, b"\0"),
         )
         info = self.buyer.auction(aid)
-        task = progress.add_task(f"{label}: commit sealed bids (salts backed up)", total=len(SPECS))
-        for spec, root in zip(SPECS, self.roots, strict=True):
+        task = progress.add_task(f"{label}: commit sealed bids (salts backed up)", total=len(self.specs))
+        for spec, root in zip(self.specs, self.roots, strict=True):
             self.providers[spec.name].commit(aid, spec.cost_milli * ETHER // 1000, root)
             progress.advance(task)
         chain.advance_to(info.commit_deadline)
-        task = progress.add_task(f"{label}: reveal bids", total=sum(s.kind != "silent" for s in SPECS))
-        for spec in SPECS:
+        task = progress.add_task(f"{label}: reveal bids", total=sum(s.kind != "silent" for s in self.specs))
+        for spec in self.specs:
             if spec.kind != "silent":
                 self.providers[spec.name].reveal(aid)
                 progress.advance(task)
@@ -140,15 +162,14 @@ class DemoMarket:
         chain.advance_to(info.reveal_deadline)
         oracles = [Oracle(chain, self.contract, k) for k in self.oracle_keys]
         revealed, _ = oracles[0].revealed(aid)
-        by_addr = {self.accounts[s.name].address: i for i, s in enumerate(SPECS)}
-        task = progress.add_task(f"{label}: oracles value the data (KNN-Shapley × quality)", total=3)
+        by_addr = {self.accounts[s.name].address: i for i, s in enumerate(self.specs)}
+        task = progress.add_task(f"{label}: oracles value the data ({self.valuation})", total=3)
         reports, sigs, scores = [], [], []
         for j, oracle in enumerate(oracles):
-            data = [self.datasets[by_addr[p]] for p in revealed]
-            sc = score_auction(revealed, data, self.validation, signing_key=self.ed_keys[j])
+            sc = self.score(revealed, [self.datasets[by_addr[p]] for p in revealed], j)
             mapping = sc.as_mapping()
             if j == 2:  # a faulty (or bribed) oracle inflates the noisy scraper: the median ignores it
-                noisy = self.accounts["scraper-E"].address
+                noisy = self.accounts[self.faulty_target].address
                 mapping[noisy] = (10**18, mapping[noisy][1] * 10 + 10**18)
             report = oracle.build_report(
                 aid, mapping, transcript_hash=sc.transcript_hash, deadline=info.scoring_deadline
@@ -159,10 +180,10 @@ class DemoMarket:
             progress.advance(task)
         Oracle(chain, self.contract, self.relayer).submit(aid, reports, sigs)
 
-        task = progress.add_task(f"{label}: settle on-chain and withdraw", total=len(SPECS) + 2)
+        task = progress.add_task(f"{label}: settle on-chain and withdraw", total=len(self.specs) + 2)
         self.buyer.settle(aid)
         progress.advance(task)
-        for s in SPECS:
+        for s in self.specs:
             if self.providers[s.name].credit(self.accounts[s.name].address):
                 self.providers[s.name].withdraw()
             progress.advance(task)
@@ -183,7 +204,7 @@ class DemoMarket:
         """The buyer deposits model revenue into the MUT pool; every holder claims. Rows: name, MUT, share, paid."""
         MutToken(self.chain, token_address, self.buyer_acct).deposit_revenue(revenue)
         rows = []
-        for spec in SPECS:
+        for spec in self.specs:
             acct = self.accounts[spec.name]
             token = MutToken(self.chain, token_address, acct)
             bal = token.balance_of(acct.address)
@@ -213,7 +234,7 @@ def _round_table(market: DemoMarket, r: RoundResult) -> Table:
     for col in cols:
         table.add_column(col, justify="left" if col in ("provider", "data", "won") else "right", no_wrap=True)
     deposit = ETHER // 20
-    for spec in SPECS:
+    for spec in market.specs:
         addr = market.accounts[spec.name].address
         line = lines[addr]
         cost = spec.cost_milli / 1000
@@ -244,14 +265,20 @@ def _print_audit(console: Console, r: RoundResult) -> None:
         console.print(f"  {mark} {c.name}" + (f" ({c.detail})" if c.detail and not c.ok else ""))
 
 
-def run_demo(network: str = "embedded", *, console: Console | None = None, workdir: Path | None = None) -> bool:
+def run_demo(
+    network: str = "embedded",
+    *,
+    console: Console | None = None,
+    workdir: Path | None = None,
+    market_cls: type[DemoMarket] = DemoMarket,
+) -> bool:
     """Runs both rounds and the revenue claim; returns the audit verdict.
 
     The providers' salt vault lives in `workdir`; without one, a temporary folder that is removed after.
     """
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="mia-demo-") as tmp:
-            return run_demo(network, console=console, workdir=Path(tmp))
+            return run_demo(network, console=console, workdir=Path(tmp), market_cls=market_cls)
     console = console or Console(width=None if Console().is_terminal else 150)
     started = time.perf_counter()
     progress = Progress(
@@ -262,7 +289,7 @@ def run_demo(network: str = "embedded", *, console: Console | None = None, workd
         step = progress.add_task(f"deploy on {network} chain", total=1)
         contract = deploy_mia(chain, network=network).address
         progress.advance(step)
-        market = DemoMarket(chain, contract, workdir, progress)
+        market = market_cls(chain, contract, workdir, progress)
         cash_round = market.run_round("Q-MIA (cash)", Mechanism.QMIA)
         mixed_round = market.run_round("Mixed-MIA λ=0.5", Mechanism.MIXED_MIA, liquidity=ETHER // 2)
         token = mixed_round.audit.mut_token

@@ -175,7 +175,7 @@ def _load_optional_estimators() -> None:
     """Import modules that register more estimators (kept lazy to keep import light)."""
     import importlib
 
-    for mod in (".game", ".influence"):
+    for mod in (".game", ".influence", ".lm_gradient"):
         full = f"{__package__}{mod}"
         try:
             importlib.import_module(full)
