@@ -106,7 +106,9 @@ abstract contract MiaFixture is TestBase {
             mechanism: IMiaAuction.Mechanism.QMIA,
             liquidity: 1e18,
             rho: 0,
-            modelId: bytes32(0)
+            modelId: bytes32(0),
+            faultTolerance: 0,
+            scoreChunk: 0
         });
     }
 
@@ -231,7 +233,43 @@ abstract contract MiaFixture is TestBase {
     function _submitStandard(uint256 id) internal {
         (IMiaAuction.ScoreReport[] memory reports, bytes[] memory sigs) = _signed(id, _members(0, 1, 2));
         vm.prank(relayer);
-        auction.submitScores(id, reports, sigs);
+        auction.postReports(id, 0, reports, sigs);
+    }
+
+    /// The weights w_j = q_j·max(Δ_j,0)/1e18 a report implies (what the contract aggregates).
+    function _weights(IMiaAuction.ScoreReport memory r) internal view returns (uint256[] memory w) {
+        w = new uint256[](r.q.length);
+        for (uint256 j = 0; j < w.length; ++j) {
+            w[j] = qmia.weight(r.q[j], r.delta[j]);
+        }
+    }
+
+    /// Aggregates chunk `chunk` of `id` from the reports that were posted for it (any order): their
+    /// weights go in committee-slot order, recovered from the signatures.
+    function _finalize(uint256 id, uint256 chunk, IMiaAuction.ScoreReport[] memory reports, bytes[] memory sigs)
+        internal
+    {
+        address[] memory committee = auction.oraclesOf(id);
+        uint256[][] memory w = new uint256[][](reports.length);
+        uint256 t = 0;
+        for (uint256 slot = 0; slot < committee.length; ++slot) {
+            for (uint256 k = 0; k < reports.length; ++k) {
+                if (ReportSigning.recover(auction.scoreReportDigest(reports[k]), sigs[k]) == committee[slot]) {
+                    w[t++] = _weights(reports[k]);
+                }
+            }
+        }
+        auction.finalizeScores(id, chunk, reports[0].providers, w);
+    }
+
+    /// Posts the reports and, unless that already aggregated them (all n posted), closes the scoring
+    /// window and aggregates every posted report.
+    function _postAndFinalize(uint256 id, IMiaAuction.ScoreReport[] memory reports, bytes[] memory sigs) internal {
+        vm.prank(relayer);
+        auction.postReports(id, 0, reports, sigs);
+        if (auction.phase(id) == IMiaAuction.Phase.Scored) return;
+        vm.warp(SCORING_END);
+        _finalize(id, 0, reports, sigs);
     }
 
     // ----------------------------------------------------------------- accounting checks
