@@ -132,9 +132,9 @@ contract MechanismHandler {
         uint256 id = abi.decode(ret, (uint256));
         auctionIds.push(id);
         // A corrupted minority of up to f members.
-        uint256 bad = (seed >> 88) % (p.faultTolerance + 1);
+        uint256 bad = uint8(seed >> 88) % (p.faultTolerance + 1);
         for (uint256 k = 0; k < bad; ++k) {
-            corrupt[id] |= 1 << ((seed >> (96 + 8 * k)) % p.oracles.length);
+            corrupt[id] |= 1 << (uint8(seed >> (96 + 8 * k)) % p.oracles.length);
         }
         address mut = auction.getAuction(id).mutToken;
         if (mut != address(0) && !_knownMut(mut)) muts.push(mut);
@@ -633,13 +633,13 @@ contract MechanismHandler {
         p.commitDeadline = t + 1 hours + uint64(seed % 1 hours);
         p.revealDeadline = p.commitDeadline + 1 hours;
         p.scoringDeadline = p.revealDeadline + 1 hours;
-        p.maxProviders = uint32(1 + (seed >> 40) % N_ACTORS);
+        p.maxProviders = uint32(1 + uint8(seed >> 40) % N_ACTORS);
         // Committee policy: f in {0, 1, 2}, n in [3f+1, 7], quorum k in [2f+1, n-f]; chunks of 1-4 providers.
-        uint256 f = (seed >> 56) % 3;
-        uint256 n = 3 * f + 1 + (seed >> 64) % (N_ORACLES - 3 * f);
+        uint256 f = uint8(seed >> 56) % 3;
+        uint256 n = 3 * f + 1 + uint8(seed >> 64) % (N_ORACLES - 3 * f);
         p.faultTolerance = uint8(f);
-        p.threshold = uint8(2 * f + 1 + (seed >> 48) % (n - 3 * f));
-        p.scoreChunk = uint16(1 + (seed >> 80) % 4);
+        p.threshold = uint8(2 * f + 1 + uint8(seed >> 48) % (n - 3 * f));
+        p.scoreChunk = uint16(1 + uint8(seed >> 80) % 4);
         p.oracles = new address[](n);
         p.oracleEncryptionKeys = new bytes32[](n);
         for (uint256 o = 0; o < n; ++o) {
