@@ -14,12 +14,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from eth_utils import to_checksum_address
 from web3.types import TxReceipt
 
 from offchain.mechanism.qmia import sort_by_virtual_cost
 from pysdk.auction import AuctionClient, Phase
 from pysdk.errors import ContractRevert, MiaError
-from pysdk.reports import ScoreReport
+from pysdk.reports import ScoreReport, recover_signer
 from pysdk.scoring import chunk_reports, post_reports
 
 # Sizes that keep every transaction well under 16,777,216 gas (see bench/gas.py for the measured table).
@@ -54,15 +55,23 @@ def progress(client: AuctionClient, auction_id: int) -> SettlementProgress:
 def submit_score_chunks(
     client: AuctionClient, auction_id: int, chunks: Sequence[tuple[Sequence[ScoreReport], Sequence[bytes]]]
 ) -> list[TxReceipt]:
-    """Posts each chunk's signed reports in turn (chunk c is element c); chunks already aggregated are
-    skipped. Each call carrying every member's report aggregates its chunk at once."""
+    """Posts each chunk's signed reports in turn (chunk c is element c), leaving out reports of members
+    that already posted for that chunk (so a relay can resume without a duplicate). Each call carrying
+    every member's report aggregates its chunk at once."""
+    committee = [to_checksum_address(a) for a in client.oracles(auction_id)]
+    chain_id, contract = client.chain.chain_id, client.contract.address
     receipts = []
     for c, (reports, signatures) in enumerate(chunks):
         if not reports:
             raise MiaError("a score chunk needs at least one report")
-        if client.contract.functions.scoreChunkOf(auction_id, c).call()[5]:
-            continue
-        receipts.append(post_reports(client, auction_id, c, reports, signatures))
+        posters = client.contract.functions.scoreChunkOf(auction_id, c).call()[3]
+        todo = [
+            (r, sig)
+            for r, sig in zip(reports, signatures, strict=True)
+            if not posters >> committee.index(recover_signer(r, sig, chain_id, contract)) & 1
+        ]
+        if todo:
+            receipts.append(post_reports(client, auction_id, c, [r for r, _ in todo], [sig for _, sig in todo]))
     return receipts
 
 
