@@ -255,13 +255,11 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
     // ------------------------------------------------------------------ commit / reveal
 
     /// @notice The commitment a provider posts: binds chain, contract, auction and the sender.
-    function commitmentOf(
-        uint256 auctionId,
-        address provider,
-        uint256 cost,
-        bytes32 salt,
-        bytes32 datasetRoot
-    ) public view returns (bytes32) {
+    function commitmentOf(uint256 auctionId, address provider, uint256 cost, bytes32 salt, bytes32 datasetRoot)
+        public
+        view
+        returns (bytes32)
+    {
         return keccak256(abi.encode(block.chainid, address(this), auctionId, provider, cost, salt, datasetRoot));
     }
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from offchain.mechanism import WAD, aggregate_weights, lower_median, qmia, report_weights, weight
+from offchain.mechanism import aggregate_weights, lower_median, qmia, report_weights, weight
 from offchain.mechanism.qmia import WAD, critical_payment_bruteforce
 
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True)

@@ -150,10 +150,7 @@ def test_full_auction_matches_reference_and_audits(fresh_env, seed):
     run.settle()
 
     # reference: median of the posted reports' weights, Q-MIA over revealed bids in commit order
-    if revealed:
-        weights = aggregate_weights([[weight(*s[i]) for i in revealed] for s in oracle_scores])
-    else:
-        weights = []
+    weights = aggregate_weights([[weight(*s[i]) for i in revealed] for s in oracle_scores]) if revealed else []
     ref = qmia([costs[i] for i in revealed], weights, budget)
     expected = {run.providers[i].address: p for i, p, w in zip(revealed, ref.payments, ref.won, strict=True) if w}
 

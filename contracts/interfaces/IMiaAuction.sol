@@ -135,7 +135,12 @@ interface IMiaAuction {
     /// @dev A scoring chunk aggregated over every report posted for it (`posters`: bitmap of committee
     ///      slots); `scored` of the `revealed` providers now hold an aggregated weight.
     event ScoreChunkFinalized(
-        uint256 indexed auctionId, uint256 indexed chunk, uint256 reports, uint256 posters, uint256 scored, uint256 revealed
+        uint256 indexed auctionId,
+        uint256 indexed chunk,
+        uint256 reports,
+        uint256 posters,
+        uint256 scored,
+        uint256 revealed
     );
     /// @dev Every chunk is finalized: the auction is Scored.
     event ScoresFinalized(uint256 indexed auctionId, uint32 round, uint256 chunks);

@@ -72,7 +72,8 @@ contract MiaHandler {
         // Mostly finish the current auction before opening another (so runs reach settlement).
         if (auctionIds.length > 0 && (actorSeed >> 8) % 4 != 0) {
             IMiaAuction.Phase ph = auction.phase(auctionIds[auctionIds.length - 1]);
-            if (ph != IMiaAuction.Phase.Settled && ph != IMiaAuction.Phase.Cancelled && ph != IMiaAuction.Phase.Expired) {
+            if (ph != IMiaAuction.Phase.Settled && ph != IMiaAuction.Phase.Cancelled && ph != IMiaAuction.Phase.Expired)
+            {
                 return;
             }
         }

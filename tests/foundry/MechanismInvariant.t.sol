@@ -308,12 +308,15 @@ contract MechanismHandler {
                 altered[(seed >> 16) % altered.length] += 1;
                 bad[victim] = altered;
             }
-            (bool grief,) = _call(caller, address(auction), 0, abi.encodeCall(MiaAuction.finalizeScores, (id, chunk, providers, bad)));
+            (bool grief,) = _call(
+                caller, address(auction), 0, abi.encodeCall(MiaAuction.finalizeScores, (id, chunk, providers, bad))
+            );
             if (grief) ++ghostGriefAccepted;
             ++calls["griefFinalize"];
         }
         if (!allowed) {
-            (bool early,) = _call(caller, address(auction), 0, abi.encodeCall(MiaAuction.finalizeScores, (id, chunk, providers, w)));
+            (bool early,) =
+                _call(caller, address(auction), 0, abi.encodeCall(MiaAuction.finalizeScores, (id, chunk, providers, w)));
             if (early) ++ghostGriefAccepted;
             return;
         }
@@ -434,7 +437,9 @@ contract MechanismHandler {
         address asset = mut.asset();
         amount = 1 + amount % 50 ether;
         _fund(asset, who, amount);
-        if (asset != ETH) _as(who, asset, 0, abi.encodeWithSignature("approve(address,uint256)", address(mut), amount));
+        if (asset != ETH) {
+            _as(who, asset, 0, abi.encodeWithSignature("approve(address,uint256)", address(mut), amount));
+        }
         (bool done,) = _asUnlessTokenFails(
             who,
             address(mut),
@@ -476,7 +481,9 @@ contract MechanismHandler {
         p.asset = asset;
         // A mechanism that escrows cash (an all-MUT auction escrows nothing, so no token moves at all).
         uint256 m = (seed >> 16) % 3;
-        p.mechanism = m == 0 ? IMiaAuction.Mechanism.QMIA : m == 1 ? IMiaAuction.Mechanism.MixedMIA : IMiaAuction.Mechanism.Fairshare;
+        p.mechanism = m == 0
+            ? IMiaAuction.Mechanism.QMIA
+            : m == 1 ? IMiaAuction.Mechanism.MixedMIA : IMiaAuction.Mechanism.Fairshare;
         p.liquidity = uint64(WAD / 2);
         p.rho = 1e18;
         if (fee) feeToken.mint(buyer, p.budget);
@@ -489,7 +496,8 @@ contract MechanismHandler {
         try auction.createAuction(p) returns (uint256) {
             ++ghostBadTokenAccepted;
         } catch (bytes memory err) {
-            bytes4 expected = fee ? IMiaAuction.TokenAmountMismatch.selector : bytes4(keccak256("SafeERC20FailedOperation(address)"));
+            bytes4 expected =
+                fee ? IMiaAuction.TokenAmountMismatch.selector : bytes4(keccak256("SafeERC20FailedOperation(address)"));
             bool moved = FeeOnTransferToken(asset).balanceOf(address(auction)) != 0
                 || FeeOnTransferToken(asset).balanceOf(buyer) != buyerBalance || auction.auctionCount() != count
                 || auction.totalOwed(asset) != 0;
@@ -865,7 +873,6 @@ contract MechanismHandler {
         if (ghostCash[id] > a.cashEscrow || ghostCash[id] + ghostMut[id] > a.budget) ++ghostOverBudget;
         ++calls["settled"];
     }
-
 }
 
 /// @notice Escrow, budget, payment and MUT invariants over every mechanism and settlement path.
@@ -1041,8 +1048,8 @@ contract MechanismInvariantTest is TestBase {
         // Committees: f = 1 (n = 4, k = 3, one corrupted member, chunks of 2) for the first three;
         // f = 2 (n = 7, k = 5, two corrupted members, chunks of 3) for the Q-MIA auction.
         uint256 f1 = (uint256(1) << 56) | (uint256(1) << 80) | (uint256(1) << 88) | (uint256(2) << 96);
-        uint256 f2 = (uint256(2) << 56) | (uint256(2) << 80) | (uint256(2) << 88) | (uint256(6) << 96)
-            | (uint256(3) << 104);
+        uint256 f2 =
+            (uint256(2) << 56) | (uint256(2) << 80) | (uint256(2) << 88) | (uint256(6) << 96) | (uint256(3) << 104);
         handler.createAuction(f1 | six | (1 << 8) | (2 << 16), 50 ether, 0.1 ether, 0.4e18, 0); // Mixed, λ 0.4, ETH
         handler.createAuction(f1 | six | (2 << 8) | (1 << 32) | 1, 40 ether, 0, 0, 0); // MUT, token
         handler.createAuction(f1 | six | (3 << 8) | 2, 30 ether, 0.2 ether, 0, 3e18); // Fairshare ρ 3, ETH

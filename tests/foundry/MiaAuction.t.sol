@@ -230,7 +230,9 @@ contract MiaAuctionTest is MiaFixture {
         for (uint256 k = 0; k < logs.length; ++k) {
             if (logs[k].topics[0] != IMiaAuction.AuctionSettled.selector) continue;
             vm.assertEq(uint256(logs[k].topics[1]), id, "settled id");
-            vm.assertEq(logs[k].data, abi.encode(winners, totalPaid, uint256(0), forfeited, refund), "AuctionSettled data");
+            vm.assertEq(
+                logs[k].data, abi.encode(winners, totalPaid, uint256(0), forfeited, refund), "AuctionSettled data"
+            );
             found = true;
         }
         vm.assertTrue(found, "AuctionSettled emitted");
@@ -328,9 +330,7 @@ contract MiaAuctionTest is MiaFixture {
         uint256 id = _toScoring(ETH);
         for (uint256 o = 0; o < 3; ++o) {
             IMiaAuction.ScoreReport memory r = _report(id, o, REPORT_DEADLINE);
-            vm.assertEq(
-                auction.scoreReportDigest(r), ReportSigning.digest(r, chainId0, address(auction)), "digest"
-            );
+            vm.assertEq(auction.scoreReportDigest(r), ReportSigning.digest(r, chainId0, address(auction)), "digest");
         }
     }
 
@@ -488,9 +488,12 @@ contract MiaAuctionTest is MiaFixture {
     // Attacks on score reports
     // =====================================================================================
 
-    function _expectSubmitReverts(uint256 id, IMiaAuction.ScoreReport[] memory reports, bytes[] memory sigs, bytes memory err)
-        internal
-    {
+    function _expectSubmitReverts(
+        uint256 id,
+        IMiaAuction.ScoreReport[] memory reports,
+        bytes[] memory sigs,
+        bytes memory err
+    ) internal {
         bytes32 before = _state(id);
         vm.expectRevert(err);
         vm.prank(relayer);
@@ -511,11 +514,15 @@ contract MiaAuctionTest is MiaFixture {
     function test_attack_sameOracleTwice() public {
         uint256 id = _toScoring(ETH);
         (IMiaAuction.ScoreReport[] memory reports, bytes[] memory sigs) = _signed(id, _members(0, 0));
-        _expectSubmitReverts(id, reports, sigs, abi.encodeWithSelector(IMiaAuction.AlreadyPosted.selector, oracle[0], 0));
+        _expectSubmitReverts(
+            id, reports, sigs, abi.encodeWithSelector(IMiaAuction.AlreadyPosted.selector, oracle[0], 0)
+        );
         // Also with a different report signed by the same key.
         (reports, sigs) = _signed(id, _members(0, 1));
         sigs[1] = _signReport(oraclePk[0], reports[1]);
-        _expectSubmitReverts(id, reports, sigs, abi.encodeWithSelector(IMiaAuction.AlreadyPosted.selector, oracle[0], 0));
+        _expectSubmitReverts(
+            id, reports, sigs, abi.encodeWithSelector(IMiaAuction.AlreadyPosted.selector, oracle[0], 0)
+        );
         // And in a later call, after the first report was recorded: the first one stands.
         (reports, sigs) = _signed(id, _members(0, 1));
         IMiaAuction.ScoreReport[] memory one = new IMiaAuction.ScoreReport[](1);
@@ -671,7 +678,9 @@ contract MiaAuctionTest is MiaFixture {
         // No report / signatures that do not pair up.
         bytes[] memory oneSig = new bytes[](1);
         oneSig[0] = sigs[0];
-        _expectSubmitReverts(id, new IMiaAuction.ScoreReport[](0), new bytes[](0), abi.encodeWithSelector(IMiaAuction.NoReports.selector));
+        _expectSubmitReverts(
+            id, new IMiaAuction.ScoreReport[](0), new bytes[](0), abi.encodeWithSelector(IMiaAuction.NoReports.selector)
+        );
         _expectSubmitReverts(
             id, reports, oneSig, abi.encodeWithSelector(IMiaAuction.SignatureCountMismatch.selector, 2, 1)
         );
@@ -688,9 +697,7 @@ contract MiaAuctionTest is MiaFixture {
         bad.datasetRoots[1] = keccak256("not what was revealed");
         reports[0] = bad;
         sigs[0] = _signReport(oraclePk[0], bad);
-        _expectSubmitReverts(
-            id, reports, sigs, abi.encodeWithSelector(IMiaAuction.DatasetRootMismatch.selector, 0, 1)
-        );
+        _expectSubmitReverts(id, reports, sigs, abi.encodeWithSelector(IMiaAuction.DatasetRootMismatch.selector, 0, 1));
 
         // Wrong method / round.
         bad = _report(id, 0, REPORT_DEADLINE);
@@ -749,9 +756,7 @@ contract MiaAuctionTest is MiaFixture {
         auction.withdraw(address(token));
         vm.assertEq(token.balanceOf(provider[0]), credit, "paid once");
         bytes32 before = _state(id);
-        vm.expectRevert(
-            abi.encodeWithSelector(IMiaAuction.NothingToWithdraw.selector, address(token), provider[0])
-        );
+        vm.expectRevert(abi.encodeWithSelector(IMiaAuction.NothingToWithdraw.selector, address(token), provider[0]));
         vm.prank(provider[0]);
         auction.withdraw(address(token));
         // Credits are per asset: nothing in ETH either.
@@ -868,9 +873,7 @@ contract MiaAuctionTest is MiaFixture {
         vm.prank(buyer);
         fee.approve(address(auction), type(uint256).max);
         bytes32 before = _state(0);
-        vm.expectRevert(
-            abi.encodeWithSelector(IMiaAuction.TokenAmountMismatch.selector, BUDGET, BUDGET - BUDGET / 100)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IMiaAuction.TokenAmountMismatch.selector, BUDGET, BUDGET - BUDGET / 100));
         vm.prank(buyer);
         auction.createAuction(p);
         vm.assertEq(_state(0), before, "nothing changed");

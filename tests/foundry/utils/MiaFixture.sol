@@ -41,12 +41,10 @@ abstract contract MiaFixture is TestBase {
     // Standard oracle scores for the three revealing providers (18-decimal fixed point).
     // q       oracle 0: 0.9 0.5 1.0   oracle 1: 0.8 0.5 0.2   oracle 2: 1.0 0.6 0.9  -> median 0.9 0.5 0.9
     // delta   oracle 0: 2   4   1     oracle 1: 3  -1   1     oracle 2: 1   5   1    -> median 2   4   1
-    uint256[3][3] internal stdQ = [[uint256(0.9e18), 0.5e18, 1e18], [uint256(0.8e18), 0.5e18, 0.2e18], [
-        uint256(1e18),
-        0.6e18,
-        0.9e18
-    ]];
-    int256[3][3] internal stdDelta = [[int256(2e18), 4e18, 1e18], [int256(3e18), -1e18, 1e18], [int256(1e18), 5e18, 1e18]];
+    uint256[3][3] internal stdQ =
+        [[uint256(0.9e18), 0.5e18, 1e18], [uint256(0.8e18), 0.5e18, 0.2e18], [uint256(1e18), 0.6e18, 0.9e18]];
+    int256[3][3] internal stdDelta =
+        [[int256(2e18), 4e18, 1e18], [int256(3e18), -1e18, 1e18], [int256(1e18), 5e18, 1e18]];
 
     function setUp() public virtual {
         vm.warp(T0);
