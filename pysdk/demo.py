@@ -2,12 +2,12 @@
 
 Nine providers hold slices of scikit-learn's bundled digits: clean ones at different costs, one
 with noisy labels, one that copied another's records, a small one, and one that never reveals. A
-four-member oracle committee (fault tolerance f = 1, quorum 3; one member deliberately faulty) values
-the data with exact KNN-Shapley times quality checks, each member posts its own signed report, the
-contract takes every provider's weight as the median over all posted reports and settles, everyone
-withdraws and the auditor re-derives every payment from chain data alone. Round 1 pays cash
-(Q-MIA); round 2 is Mixed-MIA with λ = 0.5, paying half in Marginal Utility Tokens, after which the buyer deposits model revenue
-and every MUT holder claims its pro-rata share.
+four-member oracle committee (fault tolerance f = 1, quorum 3; one member deliberately faulty)
+values the data with exact KNN-Shapley times quality checks, each member posts its own signed
+report, the contract takes every provider's weight as the median over all posted reports and
+settles, everyone withdraws and the auditor re-derives every payment from chain data alone.
+Round 1 pays cash (Q-MIA); round 2 is Mixed-MIA with λ = 0.5, paying half in Marginal Utility
+Tokens, after which the buyer deposits model revenue and every MUT holder claims its pro-rata share.
 """
 
 from __future__ import annotations
