@@ -170,3 +170,27 @@ def test_q_delta_split_attack(env: Env):
     assert _post(env, s, env.account(), [(0, _report(env, s, a)), (1, _report(env, s, b)), (2, _report(env, s, c))])
     assert env.mia.functions.phase(s["aid"]).call() == Phase.SCORED  # all members in one call: aggregated
     assert _weights_on_chain(env, s) == [WAD]
+
+
+def test_window_end_with_a_quorum_aggregates_and_without_one_cancels(env: Env):
+    """4 members, k = 3. At the deadline with 3 reports the auction cannot be cancelled (anyone aggregates
+    it); with 2 reports it cannot be aggregated (anyone cancels it). Nothing stays stuck either way."""
+    scores = [(WAD, WAD), (WAD, 2 * WAD)]
+    for posted, ends in ((3, Phase.SCORED), (2, Phase.CANCELLED)):
+        s = _setup(env, 4, 1, 3, [ETHER, 2 * ETHER])
+        anyone = env.account()
+        for o in range(posted):
+            assert _post(env, s, s["oracles"][o], [(o, _report(env, s, scores))])
+        env.chain.advance_to(s["deadline"])
+        assert env.mia.functions.phase(s["aid"]).call() == Phase.EXPIRED
+        w = [report_weights(*zip(*scores, strict=True))] * posted
+        cancel = env.mia.encode_abi("cancel", [s["aid"]])
+        if posted >= 3:
+            assert not _raw(env, anyone, cancel)  # CannotCancel: the quorum is there
+            assert _finalize(env, s, anyone, w)
+            assert _raw(env, anyone, env.mia.encode_abi("settle", [s["aid"]]))
+        else:
+            assert not _finalize(env, s, anyone, w)  # ChunkNotFinalizable: 2 < k
+            assert _raw(env, anyone, cancel)
+            ends = Phase.CANCELLED
+        assert env.mia.functions.phase(s["aid"]).call() in (ends, Phase.SETTLED)
