@@ -194,3 +194,33 @@ def test_window_end_with_a_quorum_aggregates_and_without_one_cancels(env: Env):
             assert _raw(env, anyone, cancel)
             ends = Phase.CANCELLED
         assert env.mia.functions.phase(s["aid"]).call() in (ends, Phase.SETTLED)
+
+
+def test_reports_relayed_through_a_contract_wallet_audit_clean(fresh_env: Env):
+    """The relayer is a contract (it calls `postReports` from inside `execute`): the auditor reads every
+    report from the `ReportPosted` events, not from the transaction's input, so it audits clean."""
+    from tests.conftest import AuctionRun
+
+    env = fresh_env
+    run = AuctionRun(env, [ETHER, 2 * ETHER], budget=3 * ETHER).through("revealed")
+    run.to_scoring()
+    owner = env.account()
+    wallet = env.chain.deploy("ReentrantReceiver", deployer=owner)
+    reports, sigs = run.signed_reports([[(WAD, WAD), (WAD, 2 * WAD)]] * 3)
+    data = env.mia.encode_abi("postReports", [run.id, 0, [r.as_tuple() for r in reports], sigs])
+    assert _raw_wallet(env, owner, wallet, data)
+    assert run.phase == Phase.SCORED
+    run.settle()
+    report = env.auditor().audit(run.id)
+    assert report.ok, report.mismatches
+
+
+def _raw_wallet(env: Env, owner: LocalAccount, wallet, data: str) -> bool:
+    w3 = env.chain.w3
+    tx = wallet.functions.execute(env.mia.address, 0, data).build_transaction({
+        "from": owner.address, "nonce": w3.eth.get_transaction_count(owner.address), "gas": GAS,
+        "chainId": env.chain.chain_id,
+        "maxFeePerGas": 2 * w3.eth.get_block("latest")["baseFeePerGas"] + 10**9, "maxPriorityFeePerGas": 10**9,
+    })  # fmt: skip
+    h = w3.eth.send_raw_transaction(Account.sign_transaction(tx, owner.key).raw_transaction)
+    return w3.eth.wait_for_transaction_receipt(h)["status"] == 1
