@@ -42,6 +42,9 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
     uint32 public constant SCORING_ROUND = 1;
     /// @notice Largest scoring chunk: providers one report (and one aggregation call) covers.
     uint16 public constant MAX_SCORE_CHUNK = 250;
+    /// @notice Bound on providers × committee members per chunk, which bounds one aggregation call
+    ///         (medians of n weights per provider): a chunk holds at most MAX_SCORE_CELLS / n providers.
+    uint256 public constant MAX_SCORE_CELLS = 1000;
     uint256 internal constant WAD = 1e18;
 
     enum Status {
@@ -166,8 +169,9 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
             revert InvalidFaultTolerance(nOracles, f, p.threshold);
         }
         if (p.budget == 0 || p.maxProviders == 0 || p.maxProviders > MAX_PROVIDERS) revert InvalidParameter();
-        if (p.scoreChunk > MAX_SCORE_CHUNK) revert InvalidParameter();
-        uint16 scoreChunk = p.scoreChunk == 0 ? MAX_SCORE_CHUNK : p.scoreChunk;
+        uint256 chunkCap = MAX_SCORE_CELLS / nOracles < MAX_SCORE_CHUNK ? MAX_SCORE_CELLS / nOracles : MAX_SCORE_CHUNK;
+        if (p.scoreChunk > chunkCap) revert InvalidParameter();
+        uint16 scoreChunk = uint16(p.scoreChunk == 0 ? chunkCap : p.scoreChunk);
         (uint64 liquidity, uint256 cashEscrow) = _mechanismTerms(p);
 
         auctionId = ++auctionCount;

@@ -53,7 +53,7 @@ class Buyer(AuctionClient):
         for an ERC-20 it is approved first. MUT is one token per (buyer, asset, `model_id`).
         `fault_tolerance` f declares how many oracles may be corrupted: the contract requires
         len(oracles) >= 3f+1, 2f+1 <= threshold <= len(oracles)-f and the buyer off the committee.
-        `score_chunk` sets the providers per scoring chunk (0 = the contract's maximum, 250).
+        `score_chunk` sets the providers per scoring chunk (0 = the contract's cap, min(250, 1000 // n)).
         """
         t0 = start if start is not None else self.chain.now()
         commit_deadline = t0 + schedule.commit

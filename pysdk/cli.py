@@ -409,7 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="f: corrupted oracles tolerated; needs n >= 3f+1 oracles (default 0: trust every member)",
     )
-    c.add_argument("--score-chunk", type=int, default=0, help="revealed providers per scoring chunk (0 = 250)")
+    c.add_argument(
+        "--score-chunk", type=int, default=0, help="revealed providers per scoring chunk (0 = min(250, 1000 // n))"
+    )
     c.add_argument("--task-hash", type=_bytes32, required=True)
     c.add_argument("--model-id", type=_bytes32, default=bytes(32))
     c.add_argument("--method-id", type=int, default=1)

@@ -36,10 +36,10 @@ def _raw(env: Env, sender: LocalAccount, data: bytes | str, *, value: int = 0) -
     return w3.eth.wait_for_transaction_receipt(h)["status"] == 1
 
 
-def _params(env: Env, oracles: list[str], *, f: int, k: int, budget: int) -> tuple:
+def _params(env: Env, oracles: list[str], *, f: int, k: int, budget: int, max_providers: int = 20) -> tuple:
     t = env.chain.now()
     return (
-        "0x" + "00" * 20, budget, ETHER // 100, t + 600, t + 1200, t + 1800, 20, k, oracles,
+        "0x" + "00" * 20, budget, ETHER // 100, t + 600, t + 1200, t + 1800, max_providers, k, oracles,
         [bytes(32)] * len(oracles), TASK, 1, 0, 0, 0, bytes(32), f, 0,
     )  # fmt: skip
 
@@ -51,7 +51,10 @@ def _setup(env: Env, n: int, f: int, k: int, costs: list[int], budget: int = 10 
     assert _raw(
         env,
         buyer,
-        env.mia.encode_abi("createAuction", [_params(env, [o.address for o in oracles], f=f, k=k, budget=budget)]),
+        env.mia.encode_abi(
+            "createAuction",
+            [_params(env, [o.address for o in oracles], f=f, k=k, budget=budget, max_providers=max(20, len(costs)))],
+        ),
         value=budget,
     )
     aid = env.mia.functions.auctionCount().call()
@@ -224,3 +227,22 @@ def _raw_wallet(env: Env, owner: LocalAccount, wallet, data: str) -> bool:
     })  # fmt: skip
     h = w3.eth.send_raw_transaction(Account.sign_transaction(tx, owner.key).raw_transaction)
     return w3.eth.wait_for_transaction_receipt(h)["status"] == 1
+
+
+def test_largest_committee_and_largest_chunk_fit_in_one_transaction(env: Env):
+    """The worst case of aggregation: 32 members (f = 10) and a full chunk, every member posted. The chunk
+    size is capped at MAX_SCORE_CELLS / n = 31 providers for 32 members (250 for up to 4), so each post
+    and the aggregation stay far under the 16,777,216-gas per-transaction cap."""
+    from pysdk.oracle import Oracle
+
+    s = _setup(env, 32, 10, 21, [ETHER + j for j in range(31)], budget=100 * ETHER)
+    assert env.mia.functions.getAuction(s["aid"]).call()[21] == 31  # the chunk size the cap implies
+    posts = []
+    for o, acct in enumerate(s["oracles"]):
+        report = _report(env, s, [((j * 7 + o) % 10 * WAD // 10, (j % 5 + o % 3 - 1) * WAD) for j in range(31)])
+        sig = sign_report(report, acct.key, env.chain.chain_id, env.mia.address)
+        posts.append(Oracle(env.chain, env.mia, acct).submit(s["aid"], [report], [sig]))
+    (agg,) = Oracle(env.chain, env.mia, s["buyer"]).finalize(s["aid"])
+    assert env.mia.functions.phase(s["aid"]).call() == Phase.SCORED
+    assert max(r["gasUsed"] for r in posts) < 16_777_216
+    assert agg["gasUsed"] < 8_000_000, agg["gasUsed"]

@@ -48,7 +48,8 @@ interface IMiaAuction {
     /// @param modelId Names the buyer's model; MUT is one token per (buyer, asset, modelId).
     /// @param faultTolerance f: how many committee members may be corrupted. The committee must have
     ///        n >= 3f+1 members and the quorum `threshold` must satisfy 2f+1 <= threshold <= n-f.
-    /// @param scoreChunk Providers per scoring chunk (0 = MAX_SCORE_CHUNK); reports cover one chunk each.
+    /// @param scoreChunk Providers per scoring chunk, at most min(MAX_SCORE_CHUNK, MAX_SCORE_CELLS / n)
+    ///        (0 = that cap); reports cover one chunk each.
     struct AuctionParams {
         address asset;
         uint128 budget;
