@@ -63,9 +63,10 @@ def commit_and_reveal(chain: Chain, contract, aid: int, info, n: int, rng) -> tu
 
 
 def run_auction(
-    chain: Chain, contract, n: int, k: int, m: int = 3, rng_seed: int = 0, mechanism: int = 0
+    chain: Chain, contract, n: int, k: int, m: int = 4, f: int = 1, rng_seed: int = 0, mechanism: int = 0
 ) -> dict[str, Any]:
-    """One full auction with n providers and k of m oracle reports; returns gas lists per operation."""
+    """One full auction with n providers, a committee of m (fault tolerance f, quorum k): every member
+    posts its own report (one transaction each), then anyone aggregates; returns gas lists per operation."""
     import random
 
     rng = random.Random(rng_seed)
@@ -73,10 +74,11 @@ def run_auction(
     buyer_acct = Account.create()
     chain.fund(buyer_acct.address, 1000 * ETHER)
     oracles = [Account.create() for _ in range(m)]
-    chain.fund(oracles[0].address, 10 * ETHER)
+    for o in oracles:
+        chain.fund(o.address, 10 * ETHER)
     buyer = Buyer(chain, contract, buyer_acct)
     aid = buyer.create_auction(
-        budget=100 * ETHER, deposit=ETHER // 100, threshold=k,
+        budget=100 * ETHER, deposit=ETHER // 100, threshold=k, fault_tolerance=f,
         oracles=[OracleInfo(o.address, secrets.token_bytes(32)) for o in oracles],
         task_hash=b"\x01" * 32, method_id=1, schedule=Schedule(600, 600, 600), max_providers=max(n, 1),
         mechanism=mechanism, liquidity=ETHER // 2,
@@ -89,13 +91,14 @@ def run_auction(
     provs, gas["commit"], gas["reveal"] = commit_and_reveal(chain, contract, aid, info, n, rng)
     clients = [Oracle(chain, contract, o) for o in oracles]
     scores = {a.address: (rng.randint(5, 10) * 10**17, rng.randint(1, 10) * 10**16) for a, *_ in provs}
-    reports = [
-        c.build_report(aid, scores, transcript_hash=b"\x02" * 32, deadline=info.scoring_deadline) for c in clients[:k]
-    ]
-    sigs = [c.sign(r) for c, r in zip(clients, reports, strict=False)]
-    r = clients[0].submit(aid, reports, sigs)
-    gas["submitScores"] = [r["gasUsed"]]
-    gas["submit_parts"] = submit_breakdown(chain, r)
+    posts = []
+    for c in clients:
+        report = c.build_report(aid, scores, transcript_hash=b"\x02" * 32, deadline=info.scoring_deadline)
+        posts.append(c.submit(aid, [report], [c.sign(report)]))
+    gas["post"] = [p["gasUsed"] for p in posts]
+    gas["post_parts"] = submit_breakdown(chain, posts[-1])
+    (r,) = clients[0].finalize(aid)  # all m posted: aggregated at once, over every report
+    gas["finalize"] = [r["gasUsed"]]
     r = buyer.settle(aid)
     gas["settle"] = [r["gasUsed"]]
     gas["settle_receipt"] = r
@@ -125,8 +128,8 @@ def mut_gas(chain: Chain, contract) -> list[tuple[str, int, str]]:
     from pysdk.mut import MutToken
 
     rows = []
-    qmia = run_auction(chain, contract, 10, k=2, rng_seed=3)["settle"][0]
-    g = run_auction(chain, contract, 10, k=2, rng_seed=3, mechanism=Mechanism.MIXED_MIA)
+    qmia = run_auction(chain, contract, 10, k=3, rng_seed=3)["settle"][0]
+    g = run_auction(chain, contract, 10, k=3, rng_seed=3, mechanism=Mechanism.MIXED_MIA)
     extra = g["settle"][0] - qmia
     rows.append(("settle Mixed-MIA λ=0.5 (n = 10)", g["settle"][0], f"{extra:,} more than Q-MIA: MUT mints"))
     transfer_topic = Web3.keccak(text="Transfer(address,address,uint256)")
@@ -146,20 +149,22 @@ def mut_gas(chain: Chain, contract) -> list[tuple[str, int, str]]:
 
 
 def run_chunked(chain: Chain, contract, n: int, mechanism: int = 0, rng_seed: int = 0) -> dict[str, list[int]]:
-    """One auction of n revealed providers, 2-of-3 oracles, scored and settled in chunks: gas per transaction."""
+    """One auction of n revealed providers, 4 oracles (f = 1, k = 3) each posting its own report in chunks of
+    250, aggregated chunk by chunk, settled in chunks: gas per transaction."""
     import random
 
-    from pysdk.chunked import settle_in_chunks, split_report, submit_score_chunks
+    from pysdk.chunked import settle_in_chunks
 
     rng = random.Random(rng_seed)
     buyer_acct = Account.create()
     chain.fund(buyer_acct.address, 1_000 * ETHER)
-    oracles = [Account.create() for _ in range(3)]
-    chain.fund(oracles[0].address, 50 * ETHER)
+    oracles = [Account.create() for _ in range(4)]
+    for o in oracles:
+        chain.fund(o.address, 50 * ETHER)
     buyer = Buyer(chain, contract, buyer_acct)
     window = 3600 + 3 * n  # room for n commits / reveals on a node that advances time per block
     aid = buyer.create_auction(
-        budget=n * ETHER // 10, deposit=ETHER // 100, threshold=2,
+        budget=n * ETHER // 10, deposit=ETHER // 100, threshold=3, fault_tolerance=1,
         oracles=[OracleInfo(o.address, secrets.token_bytes(32)) for o in oracles],
         task_hash=b"\x01" * 32, method_id=1, schedule=Schedule(window, window, window), max_providers=n,
         mechanism=mechanism, liquidity=ETHER // 2,
@@ -168,14 +173,11 @@ def run_chunked(chain: Chain, contract, n: int, mechanism: int = 0, rng_seed: in
     provs, _, _ = commit_and_reveal(chain, contract, aid, info, n, rng)
     clients = [Oracle(chain, contract, o) for o in oracles]
     scores = {a.address: (rng.randint(5, 10) * 10**17, rng.randint(1, 10) * 10**16) for a, *_ in provs}
-    full = [
-        c.build_report(aid, scores, transcript_hash=b"\x02" * 32, deadline=info.scoring_deadline) for c in clients[:2]
-    ]
-    parts = [split_report(r, 250) for r in full]
-    chunks = [
-        (list(reps), [c.sign(r) for c, r in zip(clients, reps, strict=False)]) for reps in zip(*parts, strict=True)
-    ]
-    gas = {"scores": [r["gasUsed"] for r in submit_score_chunks(clients[0], aid, chunks)]}
+    gas: dict[str, list[int]] = {"post": []}
+    for c in clients:
+        chunks = c.build_reports(aid, scores, transcript_hash=b"\x02" * 32, deadline=info.scoring_deadline)
+        gas["post"] += [r["gasUsed"] for r in c.post_own(aid, chunks)]
+    gas["finalize"] = [r["gasUsed"] for r in clients[0].finalize(aid)]
     receipts = settle_in_chunks(buyer, aid)
     order_sel = contract.functions.orderForSettlement(aid, []).selector
     gas["order"] = [
@@ -195,17 +197,18 @@ def chunked_table(sizes: list[int], mechanisms: list[int]) -> None:
     try:
         contract = chain.deploy("MiaAuction")
         print(
-            "| mechanism | n | txs: score / order / pay | largest: score / order / pay | gas / provider | total gas |"
-            " largest tx |"
+            "| mechanism | n | txs: post / aggregate / order / pay | largest: post / aggregate / order / pay |"
+            " gas / provider | total gas | largest tx |"
         )
         print("|---|---:|---|---|---:|---:|---:|")
         for mech in mechanisms:
             for n in sizes:
                 g = run_chunked(chain, contract, n, mechanism=mech)
-                every = g["scores"] + g["order"] + g["pay"]
+                every = g["post"] + g["finalize"] + g["order"] + g["pay"]
                 print(
-                    f"| {Mechanism(mech).name} | {n:,} | {len(g['scores'])} / {len(g['order'])} / {len(g['pay'])} | "
-                    f"{max(g['scores']):,} / {max(g['order'], default=0):,} / {max(g['pay']):,} | "
+                    f"| {Mechanism(mech).name} | {n:,} | {len(g['post'])} / {len(g['finalize'])} / {len(g['order'])}"
+                    f" / {len(g['pay'])} | {max(g['post']):,} / {max(g['finalize']):,} / "
+                    f"{max(g['order'], default=0):,} / {max(g['pay']):,} | "
                     f"{sum(every) / n:,.0f} | {sum(every):,} | {max(every):,} |",
                     flush=True,
                 )
@@ -236,39 +239,32 @@ def main() -> None:
 
     chain = Chain.embedded()
     contract = chain.deploy("MiaAuction")
-    per_n = {n: run_auction(chain, contract, n, k=2) for n in sizes}
+    per_n = {n: run_auction(chain, contract, n, k=3) for n in sizes}
     base = per_n[sizes[0]]
-    # per-signer marginal cost of a report: same auction size, k = 1..3 signers
-    by_k = {k: run_auction(chain, contract, 10, k=k, rng_seed=1)["submitScores"][0] for k in (1, 3)}
-    per_signer = (by_k[3] - by_k[1]) / 2
-    runs_1 = {k: run_auction(chain, contract, 1, k=k, rng_seed=2) for k in (1, 3)}
-    per_signer_1 = (runs_1[3]["submitScores"][0] - runs_1[1]["submitScores"][0]) / 2
-    calldata_1 = (runs_1[3]["submit_parts"][0] - runs_1[1]["submit_parts"][0]) / 2
-    logs_1 = (runs_1[3]["submit_parts"][1] - runs_1[1]["submit_parts"][1]) / 2
-    verify_1 = per_signer_1 - calldata_1 - logs_1
+    one = run_auction(chain, contract, 1, k=3, rng_seed=2)
+    post_1 = statistics.mean(one["post"])
+    calldata_1, logs_1 = one["post_parts"]
+    verify_1 = one["post"][-1] - calldata_1 - logs_1
 
     rows = [
-        ("createAuction", f"{base['create'][0]:,}", "", ""),
+        ("createAuction (4 oracles, f = 1)", f"{base['create'][0]:,}", "", ""),
         ("commit", f"{statistics.mean(base['commit']):,.0f}", "avg over providers", ANCHORS["commit"]),
         ("reveal", f"{statistics.mean(base['reveal']):,.0f}", "avg over providers", ANCHORS["reveal"]),
-        ("report, per extra signer (n = 1)", f"{per_signer_1:,.0f}", "marginal k=3 vs k=1: EIP-712 hash, "
-         "ecrecover, membership, event", ""),
+        ("postReports: one oracle's own report (n = 1)", f"{post_1:,.0f}", "avg of the 4 members' posts; the "
+         "first post of a chunk also checks the provider list", ""),
         ("  of which calldata (n = 1)", f"{calldata_1:,.0f}", "the signed report and its signature", ""),
-        ("  of which audit event (n = 1)", f"{logs_1:,.0f}", "ReportAccepted: the report and its signer", ""),
-        ("  of which verification (n = 1)", f"{verify_1:,.0f}", "EIP-712 hash, ecrecover, membership, "
-         "duplicate and bounds checks, median bookkeeping", ANCHORS["report / signer"]),
-        ("report, per extra signer (n = 10)", f"{per_signer:,.0f}", "same, each report carrying 10 scores", ""),
+        ("  of which audit event (n = 1)", f"{logs_1:,.0f}", "ReportPosted: the report's values and signature", ""),
+        ("  of which verification + storage (n = 1)", f"{verify_1:,.0f}", "EIP-712 hash, ecrecover, membership, "
+         "bounds, one slot for the weights' hash", ANCHORS["report / signer"]),
     ]  # fmt: skip
     for n in sizes:
         g = per_n[n]
-        rows.append(
-            (
-                f"submitScores 2-of-3 (n = {n})",
-                f"{g['submitScores'][0]:,}",
-                f"{g['submitScores'][0] / n:,.0f} per provider",
-                "",
-            )
-        )
+        post = statistics.mean(g["post"])
+        rows.append((f"postReports, per oracle (n = {n})", f"{post:,.0f}", f"{post / n:,.0f} per provider", ""))
+    for n in sizes:
+        g = per_n[n]
+        fin = g["finalize"][0]
+        rows.append((f"finalizeScores, median of 4 reports (n = {n})", f"{fin:,}", f"{fin / n:,.0f} per provider", ""))
     for n in sizes:
         g = per_n[n]
         rows.append((f"settle (n = {n})", f"{g['settle'][0]:,}", f"{g['settle'][0] / n:,.0f} per provider", ""))
@@ -282,7 +278,7 @@ def main() -> None:
         print("| " + " | ".join(r) + " |")
     if not args.quick and not os.environ.get("MIA_BENCH_NO_DEMO"):
         print()
-        print("| whole demo (9 providers, 2-of-3 oracles, audit) | wall time |")
+        print("| whole demo (9 providers, 4 oracles f = 1, audit) | wall time |")
         print("|---|---:|")
         for net in ("embedded", "anvil"):
             print(f"| {net} | {time_demo(net):.1f} s |")

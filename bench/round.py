@@ -2,7 +2,8 @@
 
 For n = 8, 32, 100 providers (each holding 60 digits records): three `mia oracle serve` processes,
 providers uploading encrypted datasets in parallel (8 client threads) and committing, reveals, then
-the oracles value, sign, exchange reports and relay; the round ends when the auction is settled.
+the oracles value, sign and each post their own report, and one aggregates; the round ends when the
+auction is settled.
 Phases are advanced on anvil as soon as every party is done, so latency is the protocol's own work.
 
     PYTHONPATH=. .venv/bin/python bench/round.py [--sizes 8 32 100]

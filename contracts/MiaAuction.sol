@@ -18,9 +18,13 @@ import {ScoreReportHashing} from "./oracle/ScoreReportHashing.sol";
 /// @title MiaAuction
 /// @notice Sealed-bid (commit-reveal) procurement auctions for training data, settled on-chain with
 ///         the Q-MIA mechanism from oracle-committee scores. Many auctions live in one deployment.
-///         Large auctions (up to MAX_PROVIDERS) are scored and settled in chunks: `submitScoreChunk`,
-///         then `orderForSettlement` and `settleChunk`, each resumable by anyone, with the same result
-///         as the one-shot `submitScores` and `settle`.
+///         Scoring is Byzantine-robust: the buyer declares the committee's fault tolerance f (n >= 3f+1,
+///         quorum 2f+1 <= k <= n-f, buyer not a member); each member's signed report is posted by anyone
+///         during the scoring window (`postReports`), and each provider's weight is the median over EVERY
+///         posted report (`finalizeScores`), which at most f corrupted members cannot move outside the
+///         honest members' range. Large auctions (up to MAX_PROVIDERS) are scored in fixed chunks and
+///         settled in chunks (`orderForSettlement`, which accepts only the true order, then `settleChunk`),
+///         each resumable by anyone, with the same result as one-shot `settle`.
 /// @dev Escrow invariant: for every asset, this contract's balance equals `totalOwed[asset]`, the sum
 ///      of unsettled budgets, unreturned deposits and unwithdrawn credits. All payouts are pull-based.
 contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
@@ -36,6 +40,11 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
     int256 public constant MAX_ABS_DELTA = 1e36;
     /// @notice Scoring round of every report in this version (one scoring round per auction).
     uint32 public constant SCORING_ROUND = 1;
+    /// @notice Largest scoring chunk: providers one report (and one aggregation call) covers.
+    uint16 public constant MAX_SCORE_CHUNK = 250;
+    /// @notice Bound on providers × committee members per chunk, which bounds one aggregation call
+    ///         (medians of n weights per provider): a chunk holds at most MAX_SCORE_CELLS / n providers.
+    uint256 public constant MAX_SCORE_CELLS = 1000;
     uint256 internal constant WAD = 1e18;
 
     enum Status {
@@ -67,6 +76,18 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         address mutToken; // MUT minted to winners when λ < 1 (zero otherwise)
         uint128 rho; // Fairshare price per unit of utility
         uint128 cashEscrow; // cash the buyer escrowed: floor(λ·B) for the MIA family, B for Fairshare
+        uint8 faultTolerance; // f: corrupted committee members tolerated (n >= 3f+1, 2f+1 <= k <= n-f)
+        uint16 scoreChunk; // providers per scoring chunk
+    }
+
+    /// @dev Reports posted for one scoring chunk (revealed positions [c·scoreChunk, (c+1)·scoreChunk)).
+    struct ScoreChunk {
+        bytes32 providersHash; // EIP-712 hash of the chunk's providers, set by its first valid report
+        bytes32 rootsHash; // EIP-712 hash of their dataset roots
+        uint32 endIndex; // commit index of the chunk's last provider (0 = no report yet)
+        uint32 posters; // bitmap of the committee slots that posted
+        uint8 count; // number of reports posted
+        bool finalized; // aggregated over every posted report
     }
 
     struct Bid {
@@ -81,8 +102,8 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
 
     /// @dev Progress of chunked scoring and settlement of one auction.
     struct Progress {
-        uint32 scored; // revealed providers holding medians
-        uint32 scorePos; // commit index of the last provider scored
+        uint32 scored; // revealed providers holding an aggregated weight
+        uint32 scoredChunks; // scoring chunks aggregated
         uint32 eligible; // scored providers with weight > 0: the length of the settlement order
         uint32 ordered; // entries of the settlement order verified so far
         uint32 paid; // entries of the settlement order paid out so far
@@ -113,6 +134,12 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
     mapping(uint256 auctionId => address[]) internal _oracles;
     // slither-disable-next-line uninitialized-state
     mapping(uint256 auctionId => Progress) internal _progress;
+    // slither-disable-next-line uninitialized-state
+    mapping(uint256 auctionId => mapping(uint256 chunk => ScoreChunk)) internal _chunks;
+    /// @dev keccak256 of the weights w = q·max(Δ,0)/1e18 each posted report implies, per chunk and slot.
+    mapping(uint256 auctionId => mapping(uint256 chunk => mapping(uint256 slot => bytes32))) internal _weightsHash;
+    /// @dev Aggregated scores by commit index: cost << 128 | weight, written only for weight > 0.
+    mapping(uint256 auctionId => mapping(uint256 index => uint256)) internal _scores;
 
     /// @notice Deploys every MUT token of this auction contract (keeps their code out of this one).
     MutFactory public immutable mutFactory;
@@ -137,13 +164,21 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
             nOracles == 0 || nOracles > MAX_ORACLES || p.threshold == 0 || p.threshold > nOracles
                 || p.oracleEncryptionKeys.length != nOracles
         ) revert InvalidCommittee();
+        uint256 f = p.faultTolerance;
+        if (nOracles < 3 * f + 1 || p.threshold < 2 * f + 1 || p.threshold > nOracles - f) {
+            revert InvalidFaultTolerance(nOracles, f, p.threshold);
+        }
         if (p.budget == 0 || p.maxProviders == 0 || p.maxProviders > MAX_PROVIDERS) revert InvalidParameter();
+        uint256 chunkCap = MAX_SCORE_CELLS / nOracles < MAX_SCORE_CHUNK ? MAX_SCORE_CELLS / nOracles : MAX_SCORE_CHUNK;
+        if (p.scoreChunk > chunkCap) revert InvalidParameter();
+        uint16 scoreChunk = uint16(p.scoreChunk == 0 ? chunkCap : p.scoreChunk);
         (uint64 liquidity, uint256 cashEscrow) = _mechanismTerms(p);
 
         auctionId = ++auctionCount;
         for (uint256 i = 0; i < nOracles; ++i) {
             address oracle = p.oracles[i];
             if (oracle == address(0) || _oracleSlot[auctionId][oracle] != 0) revert InvalidCommittee();
+            if (oracle == msg.sender) revert BuyerOnCommittee(msg.sender);
             _oracleSlot[auctionId][oracle] = i + 1;
         }
         _oracles[auctionId] = p.oracles;
@@ -167,7 +202,9 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
             liquidity: liquidity,
             mutToken: address(0),
             rho: p.rho,
-            cashEscrow: uint128(cashEscrow)
+            cashEscrow: uint128(cashEscrow),
+            faultTolerance: uint8(f),
+            scoreChunk: scoreChunk
         });
         address mut = liquidity < WAD ? _mutToken(p.asset, p.modelId) : address(0);
         _auctions[auctionId].mutToken = mut;
@@ -189,6 +226,7 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
             p.methodId
         );
         emit MechanismConfigured(auctionId, p.mechanism, liquidity, p.rho, cashEscrow, mut);
+        emit ScoringConfigured(auctionId, uint8(f), p.threshold, uint8(nOracles), scoreChunk);
     }
 
     /// @dev λ and the cash escrow each mechanism implies; rejects inconsistent parameters.
@@ -221,13 +259,11 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
     // ------------------------------------------------------------------ commit / reveal
 
     /// @notice The commitment a provider posts: binds chain, contract, auction and the sender.
-    function commitmentOf(
-        uint256 auctionId,
-        address provider,
-        uint256 cost,
-        bytes32 salt,
-        bytes32 datasetRoot
-    ) public view returns (bytes32) {
+    function commitmentOf(uint256 auctionId, address provider, uint256 cost, bytes32 salt, bytes32 datasetRoot)
+        public
+        view
+        returns (bytes32)
+    {
         return keccak256(abi.encode(block.chainid, address(this), auctionId, provider, cost, salt, datasetRoot));
     }
 
@@ -267,94 +303,178 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
 
     // ------------------------------------------------------------------ scoring
 
-    /// @notice Accepts k or more signed oracle reports and stores each provider's median score.
-    /// @dev Anyone may relay. Reports must come from distinct committee members, carry low-s
-    ///      signatures over this chain and contract, name this auction, round and method, be
-    ///      unexpired, list the revealed providers and dataset roots in commit order, and keep every
-    ///      value in bounds.
-    function submitScores(uint256 auctionId, ScoreReport[] calldata reports, bytes[] calldata signatures) external {
-        _acceptScores(auctionId, reports, signatures, false);
-    }
-
-    /// @notice Accepts scores for the next run of revealed providers, for auctions too large for one
-    ///         transaction. A chunk's reports are ordinary signed reports listing the next revealed
-    ///         providers (commit order, none skipped) after those already scored; the last chunk
-    ///         finalizes the scores exactly as `submitScores` would.
-    function submitScoreChunk(uint256 auctionId, ScoreReport[] calldata reports, bytes[] calldata signatures)
+    /// @notice Posts signed oracle reports for one scoring chunk. Anyone may post (the oracle itself or a
+    ///         relayer) while the scoring window is open; each member's first valid report for a chunk is
+    ///         recorded, and the chunk is later aggregated over EVERY recorded report, so no relayer and no
+    ///         order of arrival decides which reports count.
+    /// @dev Each report must come from a committee member that has not posted for this chunk, carry a
+    ///      low-s signature over this chain and contract, name this auction, round and method, be
+    ///      unexpired, list the chunk's revealed providers (commit order, none skipped) with their dataset
+    ///      roots, and keep every value in bounds. Only keccak256 of the report's weights
+    ///      w_j = q_j·max(Δ_j,0)/1e18 is stored (one slot per report); the full report goes into the
+    ///      `ReportPosted` event. A call that carries every member's report aggregates the chunk at once.
+    /// @param chunk Scoring chunk: the revealed providers at positions [chunk·scoreChunk, (chunk+1)·scoreChunk).
+    function postReports(uint256 auctionId, uint256 chunk, ScoreReport[] calldata reports, bytes[] calldata signatures)
         external
     {
-        _acceptScores(auctionId, reports, signatures, true);
-    }
-
-    function _acceptScores(
-        uint256 auctionId,
-        ScoreReport[] calldata reports,
-        bytes[] calldata signatures,
-        bool chunk
-    ) internal {
         Auction storage a = _open(auctionId, Phase.Scoring);
         uint256 count = reports.length;
-        if (count < a.threshold || count > a.nOracles) revert ReportCountOutOfRange(count, a.threshold, a.nOracles);
+        if (count == 0) revert NoReports();
         if (signatures.length != count) revert SignatureCountMismatch(count, signatures.length);
+        ScoreChunk storage c = _chunks[auctionId][chunk];
+        uint256 len = _chunkLength(a, chunk);
+        if (c.endIndex == 0) {
+            uint256 prevEnd = chunk == 0 ? 0 : _chunks[auctionId][chunk - 1].endIndex;
+            if (chunk != 0 && prevEnd == 0) revert ChunkUnavailable(chunk);
+            c.endIndex = uint32(_checkProviders(auctionId, reports[0], prevEnd, len));
+            c.providersHash = hashWords(reports[0].providers);
+            c.rootsHash = hashWords(reports[0].datasetRoots);
+        }
+        bool all = count == a.nOracles;
+        uint256[][] memory weights = new uint256[][](all ? count : 0);
+        uint256 posters = c.posters;
+        for (uint256 r = 0; r < count; ++r) {
+            (uint256 slot, uint256[] memory w) = _postOne(a, auctionId, chunk, c, reports[r], signatures[r], r, posters);
+            posters |= 1 << slot;
+            if (all) weights[slot] = w;
+        }
+        c.posters = uint32(posters);
+        c.count += uint8(count);
+        if (all) _aggregate(auctionId, a, chunk, c, reports[0].providers, weights);
+    }
 
-        Progress storage g = _progress[auctionId];
-        uint256 n = a.nRevealed;
-        uint256 len = reports[0].providers.length;
-        if (!chunk && g.scored != 0) revert ScoresInProgress(auctionId, g.scored);
-        if (chunk ? len == 0 || g.scored + len > n : len != n) revert ReportLengthMismatch(0);
-        g.scorePos = uint32(_checkProviders(auctionId, reports[0], g.scorePos, len, chunk));
-        _verifyReports(a, auctionId, reports, signatures, len);
+    /// @dev Verifies and records one report; returns its committee slot (0-based) and its weights.
+    function _postOne(
+        Auction storage a,
+        uint256 auctionId,
+        uint256 chunk,
+        ScoreChunk storage c,
+        ScoreReport calldata report,
+        bytes calldata signature,
+        uint256 r,
+        uint256 posters
+    ) internal returns (uint256 slot, uint256[] memory w) {
+        uint256 len = report.providers.length;
+        _checkReport(a, auctionId, report, r, len);
+        bytes32 providersHash = c.providersHash;
+        bytes32 rootsHash = c.rootsHash;
+        if (hashWords(report.providers) != providersHash) revert ProviderMismatch(r, 0);
+        if (hashWords(report.datasetRoots) != rootsHash) revert DatasetRootMismatch(r, 0);
+        bytes32 digest = _scoreReportDigest(report, providersHash, rootsHash);
+        address signer;
+        (signer, slot) = _recoverMember(auctionId, digest, signature, r);
+        --slot;
+        if (posters & (1 << slot) != 0) revert AlreadyPosted(signer, chunk);
+        w = new uint256[](len);
+        for (uint256 j = 0; j < len; ++j) {
+            w[j] = QMIA.weight(report.q[j], report.delta[j]);
+        }
+        _weightsHash[auctionId][chunk][slot] = keccak256(abi.encodePacked(w));
+        emit ReportPosted(
+            auctionId, signer, chunk, digest, report.transcriptHash, report.deadline, report.q, report.delta, signature
+        );
+    }
 
-        uint256[] memory qs = new uint256[](count);
-        int256[] memory ds = new int256[](count);
+    /// @notice Aggregates a scoring chunk over every report posted for it: as soon as all n members have
+    ///         posted, or once the scoring window has closed with at least `threshold` (>= 2f+1) reports.
+    ///         Anyone may call, passing the chunk's providers and each posted report's weights in
+    ///         committee-slot order (both are in the `ReportPosted` events); they are checked against the
+    ///         stored hashes, so the caller chooses nothing.
+    /// @dev The aggregate of provider j is the lower median of the posted weights w_rj. Robustness: among
+    ///      m >= 2f+1 posted values at most f come from corrupted members, and the lower median sits at
+    ///      sorted position p = floor((m-1)/2), with p >= f and m-1-p >= f. If it were below every honest
+    ///      value, positions 0..p (p+1 >= f+1 values) would all be corrupted; if above every honest value,
+    ///      positions p..m-1 (m-p >= f+1 values) would: both contradict "at most f". So the aggregate lies
+    ///      within [min, max] of the honest members' weights for that provider, whoever relays and in
+    ///      whatever order or timing the reports arrive. n >= 3f+1 and k <= n-f keep the quorum reachable
+    ///      by the honest members alone.
+    function finalizeScores(
+        uint256 auctionId,
+        uint256 chunk,
+        address[] calldata providers,
+        uint256[][] calldata weights
+    ) external {
+        Auction storage a = _auctions[auctionId];
+        Phase current = _phase(auctionId, a);
+        if (current != Phase.Scoring && current != Phase.Expired) revert WrongPhase(auctionId, current);
+        ScoreChunk storage c = _chunks[auctionId][chunk];
+        if (c.endIndex == 0) revert ChunkUnavailable(chunk);
+        if (c.finalized) revert ChunkFinalized(chunk);
+        uint256 count = c.count;
+        if (count != a.nOracles && (current != Phase.Expired || count < a.threshold)) {
+            revert ChunkNotFinalizable(chunk, count, a.threshold);
+        }
+        if (hashWords(providers) != c.providersHash) revert ProviderMismatch(0, 0);
+        if (weights.length != count) revert PostedReportsMismatch(chunk, weights.length);
+        uint256[][] memory w = new uint256[][](count);
+        uint256 posters = c.posters;
+        uint256 r = 0;
+        for (uint256 slot = 0; posters >> slot != 0; ++slot) {
+            if ((posters >> slot) & 1 == 0) continue;
+            if (hashWords(weights[r]) != _weightsHash[auctionId][chunk][slot]) revert PostedReportsMismatch(chunk, r);
+            w[r] = weights[r];
+            ++r;
+        }
+        _aggregate(auctionId, a, chunk, c, providers, w);
+    }
+
+    /// @dev Stores the lower median of each provider's posted weights (see `finalizeScores`).
+    function _aggregate(
+        uint256 auctionId,
+        Auction storage a,
+        uint256 chunk,
+        ScoreChunk storage c,
+        address[] calldata providers,
+        uint256[][] memory w
+    ) internal {
+        uint256 m = w.length;
+        uint256 len = providers.length;
+        uint256[] memory column = new uint256[](m);
         uint256 eligible = 0;
         for (uint256 j = 0; j < len; ++j) {
-            for (uint256 r = 0; r < count; ++r) {
-                qs[r] = reports[r].q[j];
-                ds[r] = reports[r].delta[j];
+            for (uint256 r = 0; r < m; ++r) {
+                if (w[r].length != len) revert PostedReportsMismatch(chunk, r);
+                column[r] = w[r][j];
             }
-            Bid storage bid = _bids[auctionId][reports[0].providers[j]];
-            uint256 q = Median.ofUint(qs);
-            int256 d = Median.ofInt(ds);
-            bid.q = uint64(q);
-            bid.delta = int128(d);
-            if (QMIA.weight(q, d) > 0) ++eligible;
+            uint256 agg = Median.ofUint(column);
+            if (agg == 0) continue;
+            Bid storage bid = _bids[auctionId][providers[j]];
+            _scores[auctionId][bid.index] = (uint256(bid.cost) << 128) | agg;
+            ++eligible;
         }
+        c.finalized = true;
+        Progress storage g = _progress[auctionId];
         uint256 scored = g.scored + len;
         g.scored = uint32(scored);
         g.eligible += uint32(eligible);
-        if (chunk) emit ScoreChunkAccepted(auctionId, scored, n, count);
+        uint256 chunks = ++g.scoredChunks;
+        uint256 n = a.nRevealed;
+        emit ScoreChunkFinalized(auctionId, chunk, m, c.posters, scored, n);
         if (scored == n) {
             a.status = Status.Scored;
-            emit ScoresFinalized(auctionId, SCORING_ROUND, count);
+            emit ScoresFinalized(auctionId, SCORING_ROUND, chunks);
         }
     }
 
-    /// @dev Checks every report and signature; the signers must be distinct committee members.
-    function _verifyReports(
-        Auction storage a,
-        uint256 auctionId,
-        ScoreReport[] calldata reports,
-        bytes[] calldata signatures,
-        uint256 n
-    ) internal {
-        bytes32 providersHash = hashWords(reports[0].providers);
-        bytes32 rootsHash = hashWords(reports[0].datasetRoots);
-        uint256 seen = 0; // bitmap of committee slots
-        for (uint256 r = 0; r < reports.length; ++r) {
-            ScoreReport calldata report = reports[r];
-            _checkReport(a, auctionId, report, r, n);
-            if (r != 0) {
-                if (hashWords(report.providers) != providersHash) revert ProviderMismatch(r, 0);
-                if (hashWords(report.datasetRoots) != rootsHash) revert DatasetRootMismatch(r, 0);
-            }
-            bytes32 digest = _scoreReportDigest(report, providersHash, rootsHash);
-            (address signer, uint256 slot) = _recoverMember(auctionId, digest, signatures[r], r);
-            uint256 bit = 1 << slot;
-            if (seen & bit != 0) revert DuplicateSigner(signer);
-            seen |= bit;
-            emit ReportAccepted(auctionId, signer, report.round, digest, report.transcriptHash, report.q, report.delta);
+    /// @dev Number of providers in `chunk`; reverts if the auction has no such chunk.
+    function _chunkLength(Auction storage a, uint256 chunk) internal view returns (uint256) {
+        uint256 n = a.nRevealed;
+        uint256 size = a.scoreChunk;
+        if (chunk >= (n + size - 1) / size) revert ChunkUnavailable(chunk);
+        uint256 left = n - chunk * size;
+        return left < size ? left : size;
+    }
+
+    /// @dev Whether every scoring chunk holds at least `threshold` reports (then cancelling is refused:
+    ///      the chunks can, and must, be aggregated). Bounded: at most MAX_PROVIDERS chunks.
+    function _quorate(uint256 auctionId, Auction storage a) internal view returns (bool) {
+        uint256 n = a.nRevealed;
+        if (n == 0) return false;
+        uint256 chunks = (n + a.scoreChunk - 1) / a.scoreChunk;
+        for (uint256 k = 0; k < chunks; ++k) {
+            if (_chunks[auctionId][k].count < a.threshold) return false;
         }
+        return true;
     }
 
     /// @dev Recovers a low-s signer (OpenZeppelin rejects malleable signatures) that sits on the committee.
@@ -390,25 +510,22 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         }
     }
 
-    /// @dev The report must list revealed providers in commit order, with their roots, after commit
-    ///      index `lastIndex`; a chunk must also skip no revealed provider. (A full report needs no gap
-    ///      check: n strictly increasing revealed providers are all of them.)
+    /// @dev The report must list `n` revealed providers in commit order, with their roots, after commit
+    ///      index `lastIndex`, skipping no revealed provider: the unique run a chunk covers.
     /// @return The commit index of the last provider listed.
-    function _checkProviders(uint256 auctionId, ScoreReport calldata report, uint256 lastIndex, uint256 n, bool chunk)
+    function _checkProviders(uint256 auctionId, ScoreReport calldata report, uint256 lastIndex, uint256 n)
         internal
         view
         returns (uint256)
     {
-        if (report.datasetRoots.length != n) revert ReportLengthMismatch(0);
+        if (report.providers.length != n || report.datasetRoots.length != n) revert ReportLengthMismatch(0);
         address[] storage all = _providers[auctionId];
         for (uint256 j = 0; j < n; ++j) {
             Bid storage bid = _bids[auctionId][report.providers[j]];
             uint256 index = bid.index;
             if (!bid.revealed || index <= lastIndex) revert ProviderMismatch(0, j);
-            if (chunk) {
-                for (uint256 k = lastIndex; k + 1 < index; ++k) {
-                    if (_bids[auctionId][all[k]].revealed) revert ProviderMismatch(0, j);
-                }
+            for (uint256 k = lastIndex; k + 1 < index; ++k) {
+                if (_bids[auctionId][all[k]].revealed) revert ProviderMismatch(0, j);
             }
             if (bid.datasetRoot != report.datasetRoots[j]) revert DatasetRootMismatch(0, j);
             lastIndex = index;
@@ -418,27 +535,27 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
 
     // ------------------------------------------------------------------ settle / cancel
 
-    /// @notice Computes Q-MIA winners and critical payments from revealed bids and median scores and
-    ///         credits them; the unspent budget and forfeited deposits are credited to the buyer.
+    /// @notice Computes Q-MIA winners and critical payments from revealed bids and aggregated weights
+    ///         and credits them; the unspent budget and forfeited deposits are credited to the buyer.
     /// @dev Callable by anyone once scores are in, or after the reveal deadline if nobody revealed.
     function settle(uint256 auctionId) external {
         Auction storage a = _settleable(auctionId);
         Progress storage g = _progress[auctionId];
         if (g.paid != 0) revert SettlementInProgress(auctionId, g.paid);
 
-        address[] storage providers = _providers[auctionId];
-        uint256 nAll = providers.length;
-        uint256 n = a.nRevealed;
-        address[] memory revealed = new address[](n);
-        uint256[] memory bids = new uint256[](n);
-        uint256[] memory weights = new uint256[](n);
+        // Only eligible providers (weight > 0) can win; they are read in commit order.
+        uint256 nAll = a.nCommitted;
+        uint256 m = g.eligible;
+        uint256[] memory indices = new uint256[](m);
+        uint256[] memory bids = new uint256[](m);
+        uint256[] memory weights = new uint256[](m);
         uint256 t = 0;
-        for (uint256 i = 0; i < nAll; ++i) {
-            Bid storage bid = _bids[auctionId][providers[i]];
-            if (!bid.revealed) continue;
-            revealed[t] = providers[i];
-            bids[t] = bid.cost;
-            weights[t] = QMIA.weight(bid.q, bid.delta);
+        for (uint256 i = 1; i <= nAll && t < m; ++i) {
+            uint256 key = _scores[auctionId][i];
+            if (key == 0) continue;
+            indices[t] = i;
+            bids[t] = key >> 128;
+            weights[t] = uint128(key);
             ++t;
         }
 
@@ -446,15 +563,20 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
             ? Fairshare.settle(bids, weights, a.rho, a.budget)
             : QMIA.settle(bids, weights, a.budget);
         address mut = a.mutToken;
-        for (uint256 i = 0; i < n; ++i) {
-            if (won[i]) _payOne(auctionId, a, g, mut, revealed[i], payments[i]);
+        address[] storage providers = _providers[auctionId];
+        for (uint256 i = 0; i < m; ++i) {
+            if (won[i]) _payOne(auctionId, a, g, mut, providers[indices[i] - 1], payments[i]);
         }
         _finishSettlement(auctionId, a, g);
     }
 
     /// @notice Verifies the next chunk of the settlement order: the commit indices of the eligible
     ///         providers (weight > 0) ascending in virtual cost b/w, ties by index — the order one-shot
-    ///         settlement sorts into. Anyone may call; the order is unique, so a wrong chunk reverts.
+    ///         settlement sorts into. Anyone may call. Only the unique true continuation is accepted, so
+    ///         no caller can leave a wrong prefix behind: the chunk must be strictly increasing, every
+    ///         entry eligible, and the number of eligible providers that lie after the previous chunk's
+    ///         last entry and up to this chunk's last entry must equal the chunk's length (one pass over
+    ///         the auction's providers), which rules out any skipped or foreign entry.
     /// @dev Folds each entry (commit index << 240 | bid << 144 | running weight) into a hash chain that
     ///      `settleChunk` checks its calldata against, so the order is never stored.
     function orderForSettlement(uint256 auctionId, uint256[] calldata indices) external {
@@ -463,36 +585,62 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         if (current != Phase.Scored) revert WrongPhase(auctionId, current);
         Progress storage g = _progress[auctionId];
         uint256 s = g.ordered;
-        if (s + indices.length > g.eligible) revert SettlementOrderMismatch(g.eligible);
+        uint256 len = indices.length;
+        if (len == 0 || s + len > g.eligible) revert SettlementOrderMismatch(s);
         uint256 last = g.lastEntry;
         uint256 lastWeight = g.lastWeight;
+        uint256 low = last; // the previous chunk's last entry (none when s == 0)
+        uint256 lowWeight = lastWeight;
         bytes32 h = g.orderHash;
         uint256 fairTotal = g.fairTotal;
         uint256 rho = a.rho;
-        for (uint256 k = 0; k < indices.length; ++k) {
+        uint256 nAll = a.nCommitted;
+        for (uint256 k = 0; k < len; ++k) {
             uint256 index = indices[k];
-            if (index == 0 || index > a.nCommitted) revert SettlementOrderMismatch(s + k);
-            Bid storage bid = _bids[auctionId][_providers[auctionId][index - 1]];
-            uint256 w = QMIA.weight(bid.q, bid.delta);
-            uint256 cost = bid.cost;
-            if (!bid.revealed || w == 0) revert SettlementOrderMismatch(s + k);
-            if (s + k > 0) {
-                uint256 left = uint96(last >> 144) * w;
-                uint256 right = cost * lastWeight;
-                if (left > right || (left == right && (last >> 240) >= index)) revert SettlementOrderMismatch(s + k);
+            if (index == 0 || index > nAll) revert SettlementOrderMismatch(s + k);
+            uint256 key = _scores[auctionId][index];
+            uint256 w = uint128(key);
+            uint256 cost = key >> 128;
+            if (w == 0) revert SettlementOrderMismatch(s + k);
+            if (s + k > 0 && !_before(uint96(last >> 144), lastWeight, last >> 240, cost, w, index)) {
+                revert SettlementOrderMismatch(s + k);
             }
             last = (index << 240) | (cost << 144) | (uint144(last) + w);
             lastWeight = w;
             h = keccak256(abi.encode(h, last));
             fairTotal += Fairshare.value(w, rho);
         }
-        s += indices.length;
+        // Completeness: exactly `len` eligible providers lie in (low, last].
+        uint256 inside = 0;
+        for (uint256 i = 1; i <= nAll; ++i) {
+            uint256 key = _scores[auctionId][i];
+            if (key == 0) continue;
+            uint256 w = uint128(key);
+            uint256 cost = key >> 128;
+            if (s > 0 && !_before(uint96(low >> 144), lowWeight, low >> 240, cost, w, i)) continue;
+            if (_before(uint96(last >> 144), lastWeight, last >> 240, cost, w, i)) continue;
+            ++inside;
+        }
+        if (inside != len) revert SettlementOrderMismatch(s);
+        s += len;
         g.ordered = uint32(s);
         g.lastEntry = last;
         g.lastWeight = uint128(lastWeight);
         g.orderHash = h;
         g.fairTotal = fairTotal;
         emit SettlementOrdered(auctionId, s, g.eligible, h);
+    }
+
+    /// @dev Whether (cost1, w1, index1) comes strictly before (cost2, w2, index2) in virtual cost b/w,
+    ///      ties by commit index (cross-multiplied; bids < 2^96 and weights <= 1e36 keep it in range).
+    function _before(uint256 cost1, uint256 w1, uint256 index1, uint256 cost2, uint256 w2, uint256 index2)
+        internal
+        pure
+        returns (bool)
+    {
+        uint256 left = cost1 * w2;
+        uint256 right = cost2 * w1;
+        return left < right || (left == right && index1 < index2);
     }
 
     /// @notice Pays up to `maxPayments` more entries of the verified settlement order and, after the
@@ -582,13 +730,15 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         emit AuctionSettled(auctionId, g.winners, totalCash, g.totalMut, forfeited, refund);
     }
 
-    /// @notice Cancels an auction: by anyone once the scoring deadline has passed without scores, or
-    ///         by the buyer before anyone committed. The budget and forfeited deposits go back to the
-    ///         buyer; revealed providers already hold their deposits.
+    /// @notice Cancels an auction: by anyone once the scoring window has closed with some scoring chunk
+    ///         short of the quorum (or nobody revealed), or by the buyer before anyone committed. The
+    ///         budget and forfeited deposits go back to the buyer; revealed providers already hold their
+    ///         deposits. When every chunk reached the quorum the auction cannot be cancelled: anyone can
+    ///         aggregate it (`finalizeScores`) and settle it.
     function cancel(uint256 auctionId) external {
         Auction storage a = _auctions[auctionId];
         Phase current = _phase(auctionId, a);
-        bool expired = current == Phase.Expired;
+        bool expired = current == Phase.Expired && !_quorate(auctionId, a);
         bool buyerEarly = msg.sender == a.buyer && a.nCommitted == 0 && current == Phase.Commit;
         if (!expired && !buyerEarly) revert CannotCancel(auctionId, current);
         uint256 forfeited = uint256(a.nCommitted - a.nRevealed) * a.deposit;
@@ -637,6 +787,22 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
     /// @notice Committed providers in commit order.
     function providersOf(uint256 auctionId) external view returns (address[] memory) {
         return _providers[auctionId];
+    }
+
+    /// @notice The aggregated weight (median over every posted report) of a provider; 0 until scored.
+    function weightOf(uint256 auctionId, address provider) external view returns (uint256) {
+        return uint128(_scores[auctionId][_bids[auctionId][provider].index]);
+    }
+
+    /// @notice The reports posted so far for one scoring chunk.
+    function scoreChunkOf(uint256 auctionId, uint256 chunk) external view returns (ScoreChunk memory) {
+        return _chunks[auctionId][chunk];
+    }
+
+    /// @notice Whether the auction may be cancelled now (by anyone; the buyer also before any commit).
+    function cancellable(uint256 auctionId) external view returns (bool) {
+        Auction storage a = _auctions[auctionId];
+        return _phase(auctionId, a) == Phase.Expired && !_quorate(auctionId, a);
     }
 
     /// @notice Oracle committee of an auction.

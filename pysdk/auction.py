@@ -62,6 +62,8 @@ class AuctionInfo:
     mut_token: str = ETH
     rho: int = 0
     cash_escrow: int = 0
+    fault_tolerance: int = 0
+    score_chunk: int = 250
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,8 @@ class AuctionClient:
             mut_token=a[17],
             rho=a[18],
             cash_escrow=a[19],
+            fault_tolerance=a[20],
+            score_chunk=a[21],
         )
 
     def phase(self, auction_id: int) -> Phase:

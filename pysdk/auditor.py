@@ -1,9 +1,11 @@
 """Auditor role: rebuild an auction from chain data alone and re-derive every payment.
 
 Nothing here trusts the buyer, the oracles or the contract's own arithmetic: commitments are
-recomputed from the revealed openings, every report signature is recovered from the submitting
-transaction's calldata, the medians and the Q-MIA outcome are recomputed with the Python reference
-(`offchain.mechanism`), and the escrow is reconciled against the contract's real balance.
+recomputed from the revealed openings, the committee policy (n >= 3f+1, 2f+1 <= k <= n-f, buyer not a
+member) is re-checked, every posted report is rebuilt from its `ReportPosted` event (so reports relayed
+through a contract wallet audit like any other) and its signature recovered, every chunk's aggregate is
+recomputed over EVERY posted report (median of w = q·max(Δ,0)), the Q-MIA outcome is recomputed with the
+Python reference (`offchain.mechanism`), and the escrow is reconciled against the contract's real balance.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from typing import Any
 
 from web3 import Web3
 
-from offchain.mechanism import MECHANISMS, median_scores, settle, weight
+from offchain.mechanism import MECHANISMS, aggregate_weights, settle
 from pysdk.auction import AuctionClient
 from pysdk.commitment import commitment_of
 from pysdk.events import EventReader, decode_events, default_confirmations
-from pysdk.reports import ScoreReport, digest, recover_signer
+from pysdk.reports import digest, recover_signer
+from pysdk.scoring import chunk_count, posted_reports
 
 
 @dataclass
@@ -141,15 +144,10 @@ class Auditor(AuctionClient):
         revealed = sorted((x for x in lines.values() if x.revealed), key=lambda x: x.index)
         rep.providers = sorted(lines.values(), key=lambda x: x.index)
 
-        # 2. oracle reports, verified from the submitting transaction's calldata
-        accepted = self._events("ReportAccepted", auctionId=auction_id)
-        finalized = self._events("ScoresFinalized", auctionId=auction_id)
+        # 2. committee policy and oracle reports, verified from the events alone
         settled = self._events("AuctionSettled", auctionId=auction_id)
         cancelled = self._events("AuctionCancelled", auctionId=auction_id)
-        if finalized:
-            self._audit_reports(rep, auction_id, c, revealed, accepted, finalized[0])
-        else:
-            rep.add("no reports accepted", not accepted)
+        self._audit_reports(rep, auction_id, c, revealed)
 
         # 3. mechanism
         payment_events = {e["args"]["provider"]: e["args"] for e in self._events("Payment", auctionId=auction_id)}
@@ -157,11 +155,11 @@ class Auditor(AuctionClient):
         if settled:
             rep.status = "settled"
             s = settled[0]["args"]
-            scored = all(x.q is not None for x in revealed)
+            scored = all(x.weight is not None for x in revealed)
             if revealed and not scored:
                 rep.add("settled with scores", False, "settlement without accepted scores")
             bids = [x.cost or 0 for x in revealed]
-            weights = [weight(x.q or 0, x.delta or 0) for x in revealed]
+            weights = [x.weight or 0 for x in revealed]
             out = settle(cfg["mechanism"], bids, weights, c["budget"], liquidity=cfg["liquidity"], rho=cfg["rho"])
             for k, x in enumerate(revealed):
                 x.weight, x.won = weights[k], out.won[k]
@@ -200,66 +198,84 @@ class Auditor(AuctionClient):
             self.audit_mut(rep, rep.mut_token)
         return rep
 
-    def _audit_reports(self, rep: AuditReport, auction_id: int, c: Any, revealed, accepted, finalized) -> None:
-        """Every scoring transaction (one for `submitScores`, several for `submitScoreChunk`) re-verified
-        from its calldata; their provider runs must concatenate to the revealed providers in order."""
+    def _audit_reports(self, rep: AuditReport, auction_id: int, c: Any, revealed: list[ProviderLine]) -> None:
+        """Committee policy; every `ReportPosted` event re-verified; every aggregated chunk recomputed over
+        every report posted for it, and compared with the weights the contract stored."""
         chain_id, address = self.chain.chain_id, self.contract.address
-        committee = {Web3.to_checksum_address(o) for o in c["oracles"]}
-        by_tx: dict[bytes, list[Any]] = {}
-        for e in accepted:
-            by_tx.setdefault(bytes(e["transactionHash"]), []).append(e)
-        if bytes(finalized["transactionHash"]) not in by_tx:
-            by_tx[bytes(finalized["transactionHash"])] = []
+        committee = [Web3.to_checksum_address(o) for o in c["oracles"]]
+        (policy,) = self._events("ScoringConfigured", auctionId=auction_id) or [None]
+        if policy is None:
+            rep.add("committee policy", False, "no ScoringConfigured event")
+            return
+        f, k, n, size = (policy["args"][x] for x in ("faultTolerance", "threshold", "committeeSize", "scoreChunk"))
+        buyer = Web3.to_checksum_address(c["buyer"])
+        rep.add(
+            "committee policy: n >= 3f+1, 2f+1 <= k <= n-f, buyer not a member, members distinct",
+            n == len(committee) and n >= 3 * f + 1 and 2 * f + 1 <= k <= n - f and k == c["threshold"]
+            and buyer not in committee and len(set(committee)) == n and size > 0,
+            f"n={n}, f={f}, k={k}",
+        )  # fmt: skip
+        events = self._events("ReportPosted", auctionId=auction_id)
+        finals = {e["args"]["chunk"]: e for e in self._events("ScoreChunkFinalized", auctionId=auction_id)}
+        providers = [x.provider for x in revealed]
+        roots = [x.root for x in revealed]  # type: ignore[attr-defined]
+        info = self.auction(auction_id)
+        try:
+            posted = posted_reports(events, info, providers, roots, size)
+        except ValueError as exc:
+            rep.add("posted reports name existing chunks", False, str(exc))
+            return
         problems: list[str] = []
-        quorum_ok, events_ok = True, True
-        listed: list[str] = []
-        roots: list[bytes] = []
-        medians: list[tuple[int, int]] = []
-        for tx_hash, events in by_tx.items():
-            tx = self.chain.w3.eth.get_transaction(tx_hash)
-            _, args = self.contract.decode_function_input(tx["input"])
-            reports = [ScoreReport.from_tuple(t) for t in args["reports"]]
-            sigs = [bytes(s) for s in args["signatures"]]
-            signers: list[str] = []
-            for k, (r, sig) in enumerate(zip(reports, sigs, strict=True)):
-                try:
-                    signer = recover_signer(r, sig, chain_id, address)
-                except ValueError as exc:
-                    problems.append(f"report {k}: {exc}")
-                    continue
-                signers.append(signer)
-                if signer not in committee:
-                    problems.append(f"report {k}: signer {signer} not on the committee")
-                if r.auction_id != auction_id or r.method_id != c["methodId"]:
-                    problems.append(f"report {k}: wrong auction or method")
-                if (r.providers, r.dataset_roots) != (reports[0].providers, reports[0].dataset_roots):
-                    problems.append(f"report {k}: providers differ from the other reports")
-            quorum_ok &= len(set(signers)) == len(signers) >= c["threshold"]
-            events_ok &= len(events) == len(reports) and all(
-                e["args"]["signer"] == s
-                and bytes(e["args"]["digest"]) == digest(r, chain_id, address)
-                and list(e["args"]["q"]) == list(r.q)
-                and list(e["args"]["delta"]) == list(r.delta)
-                for e, s, r in zip(events, signers, reports, strict=False)
-            )
-            if reports:
-                listed += list(reports[0].providers)
-                roots += list(reports[0].dataset_roots)
-                q, d = median_scores([r.q for r in reports], [r.delta for r in reports])
-                medians += list(zip(q, d, strict=True))
-        if listed != [x.provider for x in revealed]:
-            problems.append("scored providers differ from the revealed set")
-        if roots != [x.root for x in revealed]:  # type: ignore[attr-defined]
-            problems.append("dataset roots differ from the reveals")
-        rep.add("report signatures valid, committee members", not problems, "; ".join(problems))
-        rep.add("distinct signers, at least the threshold", quorum_ok)
-        rep.add("report events match calldata", events_ok)
-        if medians and revealed and len(medians) == len(revealed):
-            for (q_k, d_k), x in zip(medians, revealed, strict=True):
-                x.q, x.delta = q_k, d_k
-            stored = [self.contract.functions.getBid(auction_id, x.provider).call() for x in revealed]
-            same = all(int(s[5]) == x.q and int(s[6]) == x.delta for s, x in zip(stored, revealed, strict=True))
-            rep.add("medians match the stored scores", same)
+        seen: set[tuple[str, int]] = set()
+        for p in posted:
+            try:
+                signer = recover_signer(p.report, p.signature, chain_id, address)
+            except ValueError as exc:
+                problems.append(f"{p.oracle} chunk {p.chunk}: {exc}")
+                continue
+            if signer != p.oracle or signer not in committee:
+                problems.append(f"chunk {p.chunk}: report of {p.oracle} signed by {signer}, not that member")
+            if p.digest != digest(p.report, chain_id, address):
+                problems.append(f"chunk {p.chunk}: digest of {p.oracle}'s report differs")
+            if (p.oracle, p.chunk) in seen:
+                problems.append(f"chunk {p.chunk}: {p.oracle} posted twice")
+            seen.add((p.oracle, p.chunk))
+        rep.add("posted reports: valid signatures of committee members, one per member and chunk",
+                not problems, "; ".join(problems))  # fmt: skip
+        if not posted and not finals:
+            return
+        # Every finalized chunk: aggregated over every report posted for it, by the rule, with a quorum.
+        slot = {a: i for i, a in enumerate(committee)}
+        wrong_set, wrong_rule, wrong_quorum = [], [], []
+        weights: dict[str, int] = {}
+        for chunk in range(chunk_count(len(revealed), size)):
+            mine = sorted((p for p in posted if p.chunk == chunk), key=lambda p: slot.get(p.oracle, n))
+            e = finals.get(chunk)
+            if e is None:
+                continue
+            a = e["args"]
+            bitmap = sum(1 << slot[p.oracle] for p in mine if p.oracle in slot)
+            if a["reports"] != len(mine) or a["posters"] != bitmap:
+                wrong_set.append(f"chunk {chunk}: {a['reports']} aggregated, {len(mine)} posted")
+            if len(mine) != n:
+                when = self.chain.w3.eth.get_block(e["blockNumber"])["timestamp"]
+                if len(mine) < k or when < c["scoringDeadline"]:
+                    wrong_quorum.append(f"chunk {chunk}: {len(mine)} of {n} reports, finalized at {when}")
+            if not mine:
+                continue
+            agg = aggregate_weights([p.weights for p in mine])
+            for prov, w in zip(mine[0].report.providers, agg, strict=True):
+                weights[prov] = w
+                stored = self.contract.functions.weightOf(auction_id, prov).call()
+                if stored != w:
+                    wrong_rule.append(f"{prov}: stored {stored}, rule gives {w}")
+        rep.add("every posted report aggregated (no subset chosen)", not wrong_set, "; ".join(wrong_set))
+        rep.add("each chunk aggregated with all n reports, or >= k after the window", not wrong_quorum,
+                "; ".join(wrong_quorum))  # fmt: skip
+        rep.add("aggregate = lower median of posted weights w = q·max(Δ,0)", not wrong_rule, "; ".join(wrong_rule))
+        if len(finals) == chunk_count(len(revealed), size) and revealed:
+            for x in revealed:
+                x.weight = weights.get(x.provider)
 
     def _audit_escrow(self, rep: AuditReport, asset: str) -> None:
         inflow = 0

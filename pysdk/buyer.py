@@ -42,6 +42,8 @@ class Buyer(AuctionClient):
         liquidity: int = WAD,
         rho: int = 0,
         model_id: bytes = bytes(32),
+        fault_tolerance: int = 0,
+        score_chunk: int = 0,
     ) -> int:
         """Creates and funds an auction; returns its id.
 
@@ -49,6 +51,9 @@ class Buyer(AuctionClient):
         in cash, the rest in MUT), pure MUT, or Fairshare posted prices at `rho` (asset units per unit of
         utility). The cash escrowed now is floor(λ·budget) for the MIA family and the budget for Fairshare;
         for an ERC-20 it is approved first. MUT is one token per (buyer, asset, `model_id`).
+        `fault_tolerance` f declares how many oracles may be corrupted: the contract requires
+        len(oracles) >= 3f+1, 2f+1 <= threshold <= len(oracles)-f and the buyer off the committee.
+        `score_chunk` sets the providers per scoring chunk (0 = the contract's cap, min(250, 1000 // n)).
         """
         t0 = start if start is not None else self.chain.now()
         commit_deadline = t0 + schedule.commit
@@ -69,6 +74,8 @@ class Buyer(AuctionClient):
             liquidity if mechanism == Mechanism.MIXED_MIA else 0,
             rho,
             model_id,
+            fault_tolerance,
+            score_chunk,
         )
         escrow = cash_escrow(int(mechanism), budget, liquidity)
         self._approve_if_token(asset, escrow)

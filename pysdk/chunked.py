@@ -1,27 +1,29 @@
 """Chunked scoring and settlement: auctions too large for one transaction (up to MAX_PROVIDERS).
 
-Scores go in as ordinary signed reports over consecutive runs of the revealed providers
-(`submitScoreChunk`). Settlement is two resumable steps that anyone may drive: the eligible providers'
-order by virtual cost is verified chunk by chunk (`orderForSettlement`), then winners are paid chunk by
-chunk (`settleChunk`) with the whole order passed as calldata and checked against the hash the first
-step stored. The order comes from the Python reference (`offchain.mechanism.qmia`), the single source
-of the sort rule; the contract only verifies it, so a wrong order reverts and moves nothing.
+Scores go in as ordinary signed reports, one per fixed scoring chunk of the revealed providers
+(`pysdk.scoring`). Settlement is two resumable steps that anyone may drive: the eligible providers'
+order by virtual cost is verified chunk by chunk (`orderForSettlement`, which accepts only the unique
+true continuation, so no griefer can leave a wrong prefix behind), then winners are paid chunk by chunk
+(`settleChunk`) with the whole order passed as calldata and checked against the hash the first step
+stored. The order comes from the Python reference (`offchain.mechanism.qmia`), the single source of the
+sort rule; the contract only verifies it, so a wrong order reverts and moves nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
+from eth_utils import to_checksum_address
 from web3.types import TxReceipt
 
-from offchain.mechanism.qmia import sort_by_virtual_cost, weight
+from offchain.mechanism.qmia import sort_by_virtual_cost
 from pysdk.auction import AuctionClient, Phase
-from pysdk.errors import MiaError
-from pysdk.reports import ScoreReport
+from pysdk.errors import ContractRevert, MiaError
+from pysdk.reports import ScoreReport, recover_signer
+from pysdk.scoring import chunk_reports, post_reports
 
-# Sizes that keep every transaction well under 15M gas (see bench/gas.py for the measured table).
-SCORE_CHUNK = 250
+# Sizes that keep every transaction well under 16,777,216 gas (see bench/gas.py for the measured table).
 ORDER_CHUNK = 400
 PAY_CHUNK = 150
 
@@ -31,7 +33,7 @@ class SettlementProgress:
     """Mirror of `MiaAuction.Progress`."""
 
     scored: int
-    score_pos: int
+    scored_chunks: int
     eligible: int
     ordered: int
     paid: int
@@ -39,20 +41,10 @@ class SettlementProgress:
 
 
 def split_report(report: ScoreReport, size: int) -> list[ScoreReport]:
-    """The report cut into consecutive chunks of at most `size` providers (each must be signed anew)."""
+    """The report cut into consecutive chunks of `size` providers (each must be signed anew)."""
     if size < 1:
         raise MiaError("chunk size must be at least 1")
-    n = len(report.providers)
-    return [
-        replace(
-            report,
-            providers=report.providers[i : i + size],
-            q=report.q[i : i + size],
-            delta=report.delta[i : i + size],
-            dataset_roots=report.dataset_roots[i : i + size],
-        )
-        for i in range(0, n, size)
-    ]
+    return chunk_reports(report, size)
 
 
 def progress(client: AuctionClient, auction_id: int) -> SettlementProgress:
@@ -63,19 +55,23 @@ def progress(client: AuctionClient, auction_id: int) -> SettlementProgress:
 def submit_score_chunks(
     client: AuctionClient, auction_id: int, chunks: Sequence[tuple[Sequence[ScoreReport], Sequence[bytes]]]
 ) -> list[TxReceipt]:
-    """Relays each chunk's k signed reports in turn, skipping chunks the contract already holds."""
-    done = progress(client, auction_id).scored
-    receipts, position = [], 0
-    for reports, signatures in chunks:
+    """Posts each chunk's signed reports in turn (chunk c is element c), leaving out reports of members
+    that already posted for that chunk (so a relay can resume without a duplicate). Each call carrying
+    every member's report aggregates its chunk at once."""
+    committee = [to_checksum_address(a) for a in client.oracles(auction_id)]
+    chain_id, contract = client.chain.chain_id, client.contract.address
+    receipts = []
+    for c, (reports, signatures) in enumerate(chunks):
         if not reports:
             raise MiaError("a score chunk needs at least one report")
-        size = len(reports[0].providers)
-        if position >= done:
-            fn = client.contract.functions.submitScoreChunk(
-                auction_id, [r.as_tuple() for r in reports], list(signatures)
-            )
-            receipts.append(client.sender.transact(fn))
-        position += size
+        posters = client.contract.functions.scoreChunkOf(auction_id, c).call()[3]
+        todo = [
+            (r, sig)
+            for r, sig in zip(reports, signatures, strict=True)
+            if not posters >> committee.index(recover_signer(r, sig, chain_id, contract)) & 1
+        ]
+        if todo:
+            receipts.append(post_reports(client, auction_id, c, [r for r, _ in todo], [sig for _, sig in todo]))
     return receipts
 
 
@@ -90,7 +86,7 @@ def settlement_order(client: AuctionClient, auction_id: int) -> tuple[list[int],
             continue
         indices.append(int(b[3]))
         bids.append(int(b[2]))
-        weights.append(weight(int(b[5]), int(b[6])))
+        weights.append(int(client.contract.functions.weightOf(auction_id, p).call()))
     if info.n_revealed != len(indices):
         raise MiaError(f"auction {auction_id}: {len(indices)} revealed bids found, {info.n_revealed} expected")
     order = sort_by_virtual_cost(bids, weights)
@@ -110,9 +106,15 @@ def settle_in_chunks(
     indices, entries = settlement_order(client, auction_id)
     receipts: list[TxReceipt] = []
     f = client.contract.functions
-    ordered = progress(client, auction_id).ordered
-    for start in range(ordered, len(indices), order_chunk):
-        receipts.append(client.sender.transact(f.orderForSettlement(auction_id, indices[start : start + order_chunk])))
+    # Someone else (even a griefer) may place a correct chunk first: then re-read where the order stands.
+    while (ordered := progress(client, auction_id).ordered) < len(indices):
+        try:
+            receipts.append(
+                client.sender.transact(f.orderForSettlement(auction_id, indices[ordered : ordered + order_chunk]))
+            )
+        except ContractRevert as exc:
+            if exc.error_name != "SettlementOrderMismatch" or progress(client, auction_id).ordered == ordered:
+                raise
     while client.phase(auction_id) != Phase.SETTLED:
         receipts.append(client.sender.transact(f.settleChunk(auction_id, entries, pay_chunk)))
     return receipts

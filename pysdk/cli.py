@@ -183,7 +183,7 @@ def _auction_create(args: argparse.Namespace) -> int:
         task_hash=args.task_hash, method_id=args.method_id, asset=args.asset,
         schedule=Schedule(args.commit_period, args.reveal_period, args.scoring_period),
         max_providers=args.max_providers, mechanism=mechanism, liquidity=args.liquidity, rho=args.rho,
-        model_id=args.model_id,
+        model_id=args.model_id, fault_tolerance=args.fault_tolerance, score_chunk=args.score_chunk,
     )  # fmt: skip
     print(f"auction {aid} created ({mechanism.name}); escrowed {buyer.auction(aid).cash_escrow} base units")
     return 0
@@ -439,7 +439,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--deposit", type=_amount, required=True, help="provider deposit in asset units")
     c.add_argument("--asset", type=_address, default="0x" + "00" * 20, help="ERC-20 address; default ETH")
     c.add_argument("--oracle", type=_oracle, action="append", required=True, help="ADDRESS:X25519_KEY_HEX, repeat")
-    c.add_argument("--threshold", type=int, required=True)
+    c.add_argument("--threshold", type=int, required=True, help="quorum k: 2f+1 <= k <= n-f")
+    c.add_argument(
+        "--fault-tolerance",
+        type=int,
+        default=0,
+        help="f: corrupted oracles tolerated; needs n >= 3f+1 oracles (default 0: trust every member)",
+    )
+    c.add_argument(
+        "--score-chunk", type=int, default=0, help="revealed providers per scoring chunk (0 = min(250, 1000 // n))"
+    )
     c.add_argument("--task-hash", type=_bytes32, required=True)
     c.add_argument("--model-id", type=_bytes32, default=bytes(32))
     c.add_argument("--method-id", type=int, default=1)

@@ -2,11 +2,12 @@
 
 Nine providers hold slices of scikit-learn's bundled digits: clean ones at different costs, one
 with noisy labels, one that copied another's records, a small one, and one that never reveals. A
-three-member oracle committee (threshold 2; one member deliberately faulty) values the data with
-exact KNN-Shapley times quality checks, the contract settles, everyone withdraws and the auditor
-re-derives every payment from chain data alone. Round 1 pays cash (Q-MIA); round 2 is Mixed-MIA
-with λ = 0.5, paying half in Marginal Utility Tokens, after which the buyer deposits model revenue
-and every MUT holder claims its pro-rata share.
+four-member oracle committee (fault tolerance f = 1, quorum 3; one member deliberately faulty)
+values the data with exact KNN-Shapley times quality checks, each member posts its own signed
+report, the contract takes every provider's weight as the median over all posted reports and
+settles, everyone withdraws and the auditor re-derives every payment from chain data alone.
+Round 1 pays cash (Q-MIA); round 2 is Mixed-MIA with λ = 0.5, paying half in Marginal Utility
+Tokens, after which the buyer deposits model revenue and every MUT holder claims its pro-rata share.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ class RoundResult:
 
 
 class DemoMarket:
-    """The demo's cast on one chain: a buyer, nine providers, a 2-of-3 oracle committee, a relayer.
+    """The demo's cast on one chain: a buyer, nine providers, a 4-member oracle committee (f = 1, quorum 3), a relayer.
 
     Subclasses change the task (data, commitment roots, task hash, how an oracle scores) through
     ``specs``, ``faulty_target``, :meth:`make_data`, :meth:`root`, :meth:`task_hash` and :meth:`score`.
@@ -118,11 +119,11 @@ class DemoMarket:
         self.datasets, self.validation = self.make_data(workdir)
         self.accounts = {s.name: Account.create() for s in self.specs}
         self.buyer_acct, self.relayer = Account.create(), Account.create()
-        self.oracle_keys = [Account.create() for _ in range(3)]
-        self.box_keys = [nacl.public.PrivateKey.generate() for _ in range(3)]
-        self.ed_keys = [nacl.signing.SigningKey.generate() for _ in range(3)]
-        task = progress.add_task("fund accounts", total=len(self.accounts) + 2)
-        for a in [self.buyer_acct, self.relayer, *self.accounts.values()]:
+        self.oracle_keys = [Account.create() for _ in range(4)]
+        self.box_keys = [nacl.public.PrivateKey.generate() for _ in range(4)]
+        self.ed_keys = [nacl.signing.SigningKey.generate() for _ in range(4)]
+        task = progress.add_task("fund accounts", total=len(self.accounts) + len(self.oracle_keys) + 2)
+        for a in [self.buyer_acct, self.relayer, *self.oracle_keys, *self.accounts.values()]:
             chain.fund(a.address, 100 * ETHER)
             progress.advance(task)
         self.buyer = Buyer(chain, contract, self.buyer_acct)
@@ -139,7 +140,8 @@ class DemoMarket:
             oracles=[
                 OracleInfo(o.address, bytes(b.public_key)) for o, b in zip(self.oracle_keys, self.box_keys, strict=True)
             ],
-            threshold=2,
+            threshold=3,
+            fault_tolerance=1,
             task_hash=self.task_hash(),
             method_id=self.method_id,
             schedule=Schedule(commit=600, reveal=600, scoring=600),
@@ -163,22 +165,22 @@ class DemoMarket:
         oracles = [Oracle(chain, self.contract, k) for k in self.oracle_keys]
         revealed, _ = oracles[0].revealed(aid)
         by_addr = {self.accounts[s.name].address: i for i, s in enumerate(self.specs)}
-        task = progress.add_task(f"{label}: oracles value the data ({self.valuation})", total=3)
-        reports, sigs, scores = [], [], []
+        task = progress.add_task(f"{label}: oracles value the data ({self.valuation})", total=len(oracles))
+        scores = []
         for j, oracle in enumerate(oracles):
             sc = self.score(revealed, [self.datasets[by_addr[p]] for p in revealed], j)
             mapping = sc.as_mapping()
-            if j == 2:  # a faulty (or bribed) oracle inflates the noisy scraper: the median ignores it
+            if j == 3:  # a faulty (or bribed) oracle inflates the noisy scraper: the median ignores it
                 noisy = self.accounts[self.faulty_target].address
                 mapping[noisy] = (10**18, mapping[noisy][1] * 10 + 10**18)
-            report = oracle.build_report(
+            chunks = oracle.build_reports(
                 aid, mapping, transcript_hash=sc.transcript_hash, deadline=info.scoring_deadline
             )
-            reports.append(report)
-            sigs.append(oracle.sign(report))
+            oracle.post_own(aid, chunks)  # each member posts its own signed report
             scores.append(sc)
             progress.advance(task)
-        Oracle(chain, self.contract, self.relayer).submit(aid, reports, sigs)
+        # Anyone aggregates: every provider's weight is the median over all four posted reports.
+        Oracle(chain, self.contract, self.relayer).finalize(aid)
 
         task = progress.add_task(f"{label}: settle on-chain and withdraw", total=len(self.specs) + 2)
         self.buyer.settle(aid)
@@ -193,7 +195,7 @@ class DemoMarket:
         honest = scores[0].result
         return RoundResult(
             auction_id=aid,
-            title=f"Auction {aid}: {label}, budget {budget / ETHER:.2f} ETH, 2-of-3 oracles",
+            title=f"Auction {aid}: {label}, budget {budget / ETHER:.2f} ETH, 4 oracles (f = 1, quorum 3)",
             audit=Auditor(chain, self.contract).audit(aid),
             quality_source={p: honest[p].quality for p in revealed},
             utility_source={p: honest[p].marginal_utility for p in revealed},
@@ -224,7 +226,7 @@ def _round_table(market: DemoMarket, r: RoundResult) -> Table:
         "data",
         "cost",
         "bid",
-        "quality q",
+        "weight w",
         "marginal utility Δ",
         "won",
         "paid cash",
@@ -249,7 +251,7 @@ def _round_table(market: DemoMarket, r: RoundResult) -> Table:
             spec.kind,
             f"{cost:.3f}",
             f"{(line.cost or 0) / ETHER:.3f}",
-            f"{(line.q or 0) / 1e18:.3f}",
+            f"{(line.weight or 0) / 1e18:.3f}",
             f"{r.utility_source[addr]:+.4f}",
             "yes" if line.won else "no",
             f"{cash:.4f}",

@@ -66,7 +66,7 @@ class TextDemoMarket(DemoMarket):
         self.model_dir = build_tiny_lm(workdir / "model", seed=0, steps=300)  # knows the task: bad data values < 0
         self.progress.advance(task)
         # every oracle loads the model itself; the task hash pins its content hash
-        self.featurizers = [LMGradientFeaturizer(str(self.model_dir), proj_dim=512) for _ in range(3)]
+        self.featurizers = [LMGradientFeaturizer(str(self.model_dir), proj_dim=512) for _ in range(4)]  # one per oracle
         self.model_id = f"tiny-neox:{self.featurizers[0].model_hash[:16]}"
         return make_text_datasets()
 

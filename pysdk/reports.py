@@ -64,7 +64,7 @@ class ScoreReport:
         }
 
     def as_tuple(self) -> tuple:
-        """ABI tuple for `submitScores`."""
+        """ABI tuple for `postReports`."""
         m = self.message()
         return (
             m["auctionId"],

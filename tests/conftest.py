@@ -226,6 +226,8 @@ class AuctionRun:
         schedule: Schedule | None = None,
         method_id: int = 1,
         max_providers: int = 100,
+        fault_tolerance: int = 0,
+        score_chunk: int = 0,
     ) -> None:
         self.env = env
         self.chain = env.chain
@@ -245,6 +247,7 @@ class AuctionRun:
         )
         self.reveal_mask = list(reveal) if reveal is not None else [True] * n
         self.schedule, self.method_id, self.max_providers = schedule or Schedule(), method_id, max_providers
+        self.fault_tolerance, self.score_chunk = fault_tolerance, score_chunk
         self.id: int | None = None
         self.step = "new"
 
@@ -284,6 +287,8 @@ class AuctionRun:
             asset=self.asset,
             schedule=self.schedule,
             max_providers=self.max_providers,
+            fault_tolerance=self.fault_tolerance,
+            score_chunk=self.score_chunk,
         )
         self.step = "created"
         return self.id
@@ -337,13 +342,18 @@ class AuctionRun:
         oracle_scores: Sequence[Sequence[Score]] | None = None,
         n_reports: int | None = None,
     ):
-        """Moves to Scoring and submits `n_reports` (default: the threshold) signed reports."""
+        """Moves to Scoring and posts `n_reports` (default: the threshold) signed reports; unless that was
+        every member (which aggregates at once), closes the window and aggregates the posted reports.
+        Returns the receipt of the transaction that aggregated them."""
         self.to_scoring()
         if oracle_scores is None:
             if scores is None:
                 scores = [(WAD, WAD)] * len(self.costs)
             oracle_scores = [scores] * (n_reports or self.threshold)
         receipt = self.submit(*self.signed_reports(oracle_scores))
+        if self.phase == Phase.SCORING:
+            self.to_expiry()
+            (receipt,) = self.committee[0].finalize(self.id)
         self.step = "scored"
         return receipt
 

@@ -28,18 +28,18 @@ from pysdk.auction import ETH, Phase
 from pysdk.commitment import commitment_of
 from pysdk.errors import (
     AlreadyCommitted,
+    AlreadyPosted,
     CannotCancel,
     CommitmentMismatch,
     DatasetRootMismatch,
-    DuplicateSigner,
     EthTransferFailed,
     InvalidSignature,
+    NoReports,
     NotCommitted,
     NothingToWithdraw,
     NotOracle,
     ProviderMismatch,
     ReportAuctionMismatch,
-    ReportCountOutOfRange,
     ReportExpired,
     SafeERC20FailedOperation,
     ScoreOutOfBounds,
@@ -198,8 +198,12 @@ def _submit_fails(env: Env, run: AuctionRun, exc_type, reports, sigs, *, relayer
 
 
 def _accept(run: AuctionRun, reports, sigs) -> None:
-    """Positive control: the honest version of the same submission is accepted."""
+    """Positive control: the honest version of the same submission is accepted (and, unless every member
+    posted, aggregated once the scoring window closes)."""
     run.submit(reports, sigs)
+    if run.phase == Phase.SCORING:
+        run.to_expiry()
+        run.committee[0].finalize(run.id)
     assert run.phase == Phase.SCORED
 
 
@@ -217,8 +221,13 @@ def test_same_oracle_twice_is_rejected(env: Env, auction):
     run = _scoring_run(auction)
     o = run.committee[0]
     reports, sigs = run.signed_reports([[ONE, ONE]] * 2, signers=[o, o])
-    args = _submit_fails(env, run, DuplicateSigner, reports, sigs)
-    assert args == {"signer": o.address}
+    args = _submit_fails(env, run, AlreadyPosted, reports, sigs)
+    assert args == {"oracle": o.address, "chunk": 0}
+    # Posted once, the member's report stands: a second (different) report of its is refused later too.
+    run.submit(reports[:1], sigs[:1])
+    other = run.report(o, [(WAD, 5 * WAD), ONE])
+    args = _submit_fails(env, run, AlreadyPosted, [other], [o.sign(other)])
+    assert args == {"oracle": o.address, "chunk": 0}
 
 
 def test_malleated_high_s_signature_is_rejected(env: Env, auction):
@@ -304,14 +313,13 @@ def test_scores_out_of_bounds_are_rejected(env: Env, auction, bad, position):
     _accept(run, *run.signed_reports([[(WAD, 10**36), (0, -(10**36))]] * 2))
 
 
-def test_too_few_or_too_many_reports_are_rejected(env: Env, auction):
+def test_no_report_or_a_repeated_report_is_rejected(env: Env, auction):
     run = _scoring_run(auction)
     reports, sigs = run.signed_reports([[ONE, ONE]] * 3)
-    args = _submit_fails(env, run, ReportCountOutOfRange, reports[:1], sigs[:1])
-    assert args == {"count": 1, "threshold": 2, "committeeSize": 3}
-    args = _submit_fails(env, run, ReportCountOutOfRange, [*reports, reports[0]], [*sigs, sigs[0]])
-    assert args == {"count": 4, "threshold": 2, "committeeSize": 3}
-    _accept(run, reports, sigs)  # 3 of 3 is fine
+    _submit_fails(env, run, NoReports, [], [])
+    args = _submit_fails(env, run, AlreadyPosted, [*reports, reports[0]], [*sigs, sigs[0]])
+    assert args == {"oracle": run.committee[0].address, "chunk": 0}
+    _accept(run, reports, sigs)  # 3 of 3 aggregates at once
 
 
 def _resign(run: AuctionRun, reports: list[ScoreReport]) -> list[bytes]:
@@ -328,8 +336,8 @@ def test_wrong_provider_list_or_dataset_root_is_rejected(env: Env, auction):
         return [dataclasses.replace(good[0], **changes), good[1]]
 
     # wrong order
-    reports = variant(providers=(p2, p0), dataset_roots=(roots[1], roots[0]))
-    assert _submit_fails(env, run, ProviderMismatch, reports, _resign(run, reports)) == {"report": 0, "position": 1}
+    reports = variant(providers=(p2, p0), dataset_roots=(roots[1], roots[0]))  # p2 first skips revealed p0
+    assert _submit_fails(env, run, ProviderMismatch, reports, _resign(run, reports)) == {"report": 0, "position": 0}
     # a non-revealer in place of a revealer
     reports = variant(providers=(p0, p1))
     assert _submit_fails(env, run, ProviderMismatch, reports, _resign(run, reports)) == {"report": 0, "position": 1}
@@ -408,9 +416,9 @@ def test_reentrant_receiver_is_paid_exactly_once(env: Env, auction, bubble):
         run.committee[k].build_report(
             run.id, {p: ONE for p in providers}, transcript_hash=TRANSCRIPT, deadline=run.info.scoring_deadline
         )
-        for k in range(2)
+        for k in range(3)
     ]
-    run.submit(reports, _resign(run, reports))
+    run.submit(reports, _resign(run, reports))  # every member: aggregated at once
     run.settle()
     credit = env.mia.functions.credits(ETH, receiver.address).call()
     assert credit > run.deposit
@@ -574,7 +582,9 @@ def test_settled_auction_audits_clean_after_all_withdrawals(fresh_env: Env):
     assert {c.name for c in report.checks} >= {
         "payments match the Q-MIA reference to the wei",
         "escrow: balance equals what is owed",
-        "report signatures valid, committee members",
+        "posted reports: valid signatures of committee members, one per member and chunk",
+        "aggregate = lower median of posted weights w = q·max(Δ,0)",
+        "every posted report aggregated (no subset chosen)",
     }
 
 

@@ -43,7 +43,9 @@ def _scores(rng: random.Random, n: int) -> list[tuple[int, int]]:
     return out
 
 
-def _auction(env: Env, buyer: Buyer, committee, providers, costs, reveal, mechanism: Mechanism) -> int:
+def _auction(
+    env: Env, buyer: Buyer, committee, providers, costs, reveal, mechanism: Mechanism, score_chunk: int = 0
+) -> int:
     aid = buyer.create_auction(
         budget=7 * ETHER,
         deposit=ETHER // 100,
@@ -56,6 +58,7 @@ def _auction(env: Env, buyer: Buyer, committee, providers, costs, reveal, mechan
         mechanism=mechanism,
         liquidity=WAD // 3,
         rho=3 * ETHER,
+        score_chunk=score_chunk,
     )
     for k, (p, c) in enumerate(zip(providers, costs, strict=True)):
         p.commit(aid, c, dataset_root_for(k, p.address.encode()))
@@ -80,6 +83,14 @@ def _signed(committee, aid: int, oracle_scores, chunk: int | None):
     return [(list(reps), [o.sign(r) for o, r in zip(signers, reps, strict=True)]) for reps in zip(*parts, strict=True)]
 
 
+def _score(committee, aid: int, signed) -> list:
+    """Posts every chunk's reports (2 of 3 members), then closes the window and aggregates them."""
+    receipts = submit_score_chunks(committee[0], aid, signed)
+    committee[0].chain.advance_to(committee[0].auction(aid).scoring_deadline)
+    committee[0].finalize(aid)
+    return receipts
+
+
 def _outcome(env: Env, buyer: Buyer, aid: int, providers) -> tuple[list[tuple[int, int]], int]:
     logs = env.mia.events.Payment().get_logs(from_block=env.from_block, argument_filters={"auctionId": aid})
     paid = {e["args"]["provider"]: (e["args"]["amount"], e["args"]["mutAmount"]) for e in logs}
@@ -100,14 +111,13 @@ def test_chunked_equals_one_shot_and_reference(fresh_env: Env, mechanism: Mechan
     outcomes = []
     for chunks in (None, 3):
         buyer, providers = env.buyer(), [env.provider() for _ in range(N)]
-        aid = _auction(env, buyer, committee, providers, costs, reveal, mechanism)
+        aid = _auction(env, buyer, committee, providers, costs, reveal, mechanism, score_chunk=chunks or 0)
         scores = [{p.address: s[k] for k, p in enumerate(providers)} for s in per_oracle]
         signed = _signed(committee, aid, scores, chunks)
+        receipts = _score(committee, aid, signed)
         if chunks is None:
-            committee[0].submit(aid, *signed[0])
             buyer.settle(aid)
         else:
-            receipts = submit_score_chunks(committee[0], aid, signed)
             assert len(receipts) == 4  # 10 revealed providers in chunks of 3
             settle_in_chunks(buyer, aid, order_chunk=2, pay_chunk=1)
         assert buyer.phase(aid) == Phase.SETTLED
@@ -118,13 +128,11 @@ def test_chunked_equals_one_shot_and_reference(fresh_env: Env, mechanism: Mechan
     assert outcomes[0] == outcomes[1]
     # The Python reference on the revealed bids and the median weights (lower median of 2 = the min).
     revealed = [k for k in range(N) if reveal[k]]
-    medians = [
-        (min(per_oracle[0][k][0], per_oracle[1][k][0]), min(per_oracle[0][k][1], per_oracle[1][k][1])) for k in revealed
-    ]
+    weights = [min(weight(*per_oracle[0][k]), weight(*per_oracle[1][k])) for k in revealed]
     out = reference_settle(
         int(mechanism),
         [costs[k] for k in revealed],
-        [weight(q, d) for q, d in medians],
+        weights,
         7 * ETHER,
         liquidity=WAD // 3,
         rho=3 * ETHER,
@@ -140,7 +148,8 @@ def test_chunked_equals_one_shot_and_reference(fresh_env: Env, mechanism: Mechan
 def _scored_auction(env: Env, n: int = 6, chunk: int = 2):
     committee = env.committee()
     buyer, providers = env.buyer(), [env.provider() for _ in range(n)]
-    aid = _auction(env, buyer, committee, providers, [ETHER * (k + 1) for k in range(n)], [True] * n, Mechanism.QMIA)
+    costs = [ETHER * (k + 1) for k in range(n)]
+    aid = _auction(env, buyer, committee, providers, costs, [True] * n, Mechanism.QMIA, score_chunk=chunk)
     scores = {p.address: (WAD, WAD * (k + 1)) for k, p in enumerate(providers)}
     return committee, buyer, aid, _signed(committee, aid, [scores, scores], chunk), scores
 
@@ -149,18 +158,20 @@ def test_score_chunk_cannot_skip_a_provider(fresh_env: Env) -> None:
     committee, buyer, aid, signed, scores = _scored_auction(fresh_env)
     with pytest.raises(MiaError, match="ProviderMismatch"):
         submit_score_chunks(committee[0], aid, signed[1:])  # starts at the third revealed provider
+    with pytest.raises(MiaError, match="ChunkUnavailable"):
+        committee[0].submit(aid, *signed[1], chunk=1)  # chunk 1 before chunk 0 has any report
     submit_score_chunks(committee[0], aid, signed[:1])
     (full,) = _signed(committee, aid, [scores, scores], None)
-    with pytest.raises(MiaError, match="ScoresInProgress"):
-        committee[0].submit(aid, *full)
-    submit_score_chunks(committee[0], aid, signed)  # resumes after the chunk already accepted
+    with pytest.raises(MiaError, match="ReportLengthMismatch"):
+        committee[0].submit(aid, *full, chunk=1)  # a whole report is not a chunk
+    _score(committee, aid, signed)  # posts the chunks still open, then aggregates every chunk
     assert buyer.phase(aid) == Phase.SCORED
     assert progress(buyer, aid).scored == 6
 
 
 def test_settlement_order_is_verified_and_resumable(fresh_env: Env) -> None:
     committee, buyer, aid, signed, _ = _scored_auction(fresh_env)
-    submit_score_chunks(committee[0], aid, signed)
+    _score(committee, aid, signed)
     indices, entries = settlement_order(buyer, aid)
     f = buyer.contract.functions
     swapped = [indices[1], indices[0], *indices[2:]]
@@ -175,7 +186,7 @@ def test_settlement_order_is_verified_and_resumable(fresh_env: Env) -> None:
 
 def test_forged_entries_and_one_shot_after_chunks_revert(fresh_env: Env) -> None:
     committee, buyer, aid, signed, _ = _scored_auction(fresh_env)
-    submit_score_chunks(committee[0], aid, signed)
+    _score(committee, aid, signed)
     indices, entries = settlement_order(buyer, aid)
     f = buyer.contract.functions
     buyer.sender.transact(f.orderForSettlement(aid, indices))

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from offchain.mechanism import lower_median, median_scores, qmia, weight
+from offchain.mechanism import aggregate_weights, lower_median, qmia, report_weights, weight
 from offchain.mechanism.qmia import WAD, critical_payment_bruteforce
 
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True)
@@ -231,5 +231,40 @@ def test_lower_median_examples_and_robustness():
         assert 10 <= lower_median([10, 12, outlier]) <= 12
     with pytest.raises(ValueError):
         lower_median([])
-    q, d = median_scores([[1, 9], [3, 7], [2, 8]], [[-1, 5], [0, 4], [9, 6]])
-    assert (q, d) == ([2, 8], [0, 5])
+    w = aggregate_weights([report_weights([WAD, WAD], [-1, 5 * WAD]), report_weights([WAD, 0], [0, 4 * WAD]),
+                           report_weights([WAD, WAD], [9 * WAD, 6 * WAD])])  # fmt: skip
+    assert w == [0, 5 * WAD]
+    with pytest.raises(ValueError):
+        aggregate_weights([])
+
+
+def test_q_delta_split_attack_has_no_effect_on_the_weight():
+    """Issue 13's split attack: two honest oracles that differ on q versus Δ (both weight 1) and one
+    corrupted report (q = 1, Δ = 10). Medianing q and Δ separately gave weight 10, ten times both honest
+    weights; the median of the weights stays at the honest value."""
+    honest_a = report_weights([WAD], [WAD])  # q 1.0, Δ 1 -> w 1
+    honest_b = report_weights([WAD // 10], [10 * WAD])  # q 0.1, Δ 10 -> w 1
+    corrupt = report_weights([WAD], [10 * WAD])  # w 10
+    separate = weight(lower_median([WAD, WAD // 10, WAD]), lower_median([WAD, 10 * WAD, 10 * WAD]))
+    assert separate == 10 * WAD  # the old rule
+    assert aggregate_weights([honest_a, honest_b, corrupt]) == [WAD]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    f=st.integers(0, 4),
+    extra=st.integers(0, 4),
+    honest=st.lists(st.integers(0, 10**36), min_size=9, max_size=9),
+    corrupt=st.lists(st.integers(0, 2**128), min_size=4, max_size=4),
+    rnd=st.randoms(use_true_random=False),
+)
+def test_aggregate_within_honest_range_for_any_f_corrupted(f, extra, honest, corrupt, rnd):
+    """With m >= 2f+1 posted weights of which at most f are arbitrary, the aggregate lies within
+    [min, max] of the honest ones, in any order of arrival."""
+    m = 2 * f + 1 + extra
+    bad = rnd.randint(0, f)
+    values = honest[: m - bad] + corrupt[:bad]
+    rnd.shuffle(values)
+    (agg,) = aggregate_weights([[v] for v in values])
+    good = honest[: m - bad]
+    assert min(good) <= agg <= max(good)

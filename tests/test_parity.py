@@ -14,7 +14,7 @@ import random
 import pytest
 from conftest import ETHER, WAD, AuctionRun, escrow_ok
 
-from offchain.mechanism import lower_median, median_scores, qmia, weight
+from offchain.mechanism import aggregate_weights, lower_median, qmia, weight
 from offchain.mechanism.qmia import MAX_ABS_DELTA, MAX_BID
 
 MAX_WEIGHT = 10**36
@@ -149,14 +149,8 @@ def test_full_auction_matches_reference_and_audits(fresh_env, seed):
         run.to_scoring()  # nobody revealed: settle right after the reveal deadline, no scores needed
     run.settle()
 
-    # reference: medians of the submitted reports, weights, Q-MIA over revealed bids in commit order
-    if revealed:
-        q, d = median_scores(
-            [[s[i][0] for i in revealed] for s in oracle_scores], [[s[i][1] for i in revealed] for s in oracle_scores]
-        )
-        weights = [weight(a, b) for a, b in zip(q, d, strict=True)]
-    else:
-        weights = []
+    # reference: median of the posted reports' weights, Q-MIA over revealed bids in commit order
+    weights = aggregate_weights([[weight(*s[i]) for i in revealed] for s in oracle_scores]) if revealed else []
     ref = qmia([costs[i] for i in revealed], weights, budget)
     expected = {run.providers[i].address: p for i, p, w in zip(revealed, ref.payments, ref.won, strict=True) if w}
 
@@ -164,8 +158,7 @@ def test_full_auction_matches_reference_and_audits(fresh_env, seed):
     for k, i in enumerate(revealed):
         p = run.providers[i]
         assert run.credit(p.address) == deposit + ref.payments[k]
-        bid = env.mia.functions.getBid(run.id, p.address).call()
-        assert (bid[5], bid[6]) == (q[k], d[k])  # stored medians
+        assert env.mia.functions.weightOf(run.id, p.address).call() == weights[k]  # stored aggregate
     for i in range(n):
         if not reveal[i]:
             assert run.credit(run.providers[i].address) == 0

@@ -6,7 +6,8 @@ pragma solidity ^0.8.24;
 /// @dev Events carry everything an auditor needs to rebuild an auction and re-derive every payment.
 interface IMiaAuction {
     /// @notice Where an auction stands, derived from its status and the block timestamp.
-    /// @dev `Expired` means the scoring deadline passed with no accepted scores: anyone may cancel.
+    /// @dev `Expired` means the scoring window closed before every chunk was aggregated: anyone may
+    ///      finalize the chunks that reached the quorum and, if some chunk did not, anyone may cancel.
     enum Phase {
         Commit,
         Reveal,
@@ -35,7 +36,8 @@ interface IMiaAuction {
     /// @param revealDeadline Reveals are accepted from commitDeadline strictly before this timestamp.
     /// @param scoringDeadline Oracle scores are accepted from revealDeadline strictly before this timestamp.
     /// @param maxProviders Cap on commitments, which bounds every loop of this auction.
-    /// @param threshold k: number of distinct committee signatures a score submission needs.
+    /// @param threshold k: the quorum; a scoring chunk finalizes with every posted report once n have
+    ///        posted, or at the scoring deadline once at least k have posted (else the auction cancels).
     /// @param oracles Oracle committee (secp256k1 addresses signing EIP-712 score reports).
     /// @param oracleEncryptionKeys X25519 public keys of the oracles, for sealed data delivery.
     /// @param taskHash Commitment to the buyer's task (validation set, valuation method, model id).
@@ -44,6 +46,10 @@ interface IMiaAuction {
     /// @param liquidity λ in 18-decimal fixed point, for MixedMIA only (QMIA implies 1e18, MUT implies 0).
     /// @param rho Fairshare only: price per unit of utility, in asset units per 1e18 weight.
     /// @param modelId Names the buyer's model; MUT is one token per (buyer, asset, modelId).
+    /// @param faultTolerance f: how many committee members may be corrupted. The committee must have
+    ///        n >= 3f+1 members and the quorum `threshold` must satisfy 2f+1 <= threshold <= n-f.
+    /// @param scoreChunk Providers per scoring chunk, at most min(MAX_SCORE_CHUNK, MAX_SCORE_CELLS / n)
+    ///        (0 = that cap); reports cover one chunk each.
     struct AuctionParams {
         address asset;
         uint128 budget;
@@ -61,6 +67,8 @@ interface IMiaAuction {
         uint64 liquidity;
         uint128 rho;
         bytes32 modelId;
+        uint8 faultTolerance;
+        uint16 scoreChunk;
     }
 
     /// @notice One oracle's EIP-712 signed valuation of every revealed provider.
@@ -106,18 +114,37 @@ interface IMiaAuction {
     event BidRevealed(
         uint256 indexed auctionId, address indexed provider, uint256 cost, bytes32 salt, bytes32 datasetRoot
     );
-    event ReportAccepted(
+    /// @dev The committee policy the buyer declared: fault tolerance f, quorum k, committee size n and
+    ///      the scoring chunk size. Enforced at creation: n >= 3f+1, 2f+1 <= k <= n-f, buyer not a member.
+    event ScoringConfigured(
+        uint256 indexed auctionId, uint8 faultTolerance, uint8 threshold, uint8 committeeSize, uint16 scoreChunk
+    );
+    /// @dev One oracle's signed report for one scoring chunk, posted (by anyone) and recorded. Carries
+    ///      everything needed to re-verify the signature: the chunk's providers and roots are the revealed
+    ///      providers at positions [chunk·scoreChunk, ...) with their revealed roots.
+    event ReportPosted(
         uint256 indexed auctionId,
-        address indexed signer,
-        uint32 round,
+        address indexed oracle,
+        uint256 indexed chunk,
         bytes32 digest,
         bytes32 transcriptHash,
+        uint64 deadline,
         uint256[] q,
-        int256[] delta
+        int256[] delta,
+        bytes signature
     );
-    event ScoresFinalized(uint256 indexed auctionId, uint32 round, uint256 reports);
-    /// @dev One chunk of scores accepted: `scored` revealed providers (of `revealed`) now hold medians.
-    event ScoreChunkAccepted(uint256 indexed auctionId, uint256 scored, uint256 revealed, uint256 reports);
+    /// @dev A scoring chunk aggregated over every report posted for it (`posters`: bitmap of committee
+    ///      slots); `scored` of the `revealed` providers now hold an aggregated weight.
+    event ScoreChunkFinalized(
+        uint256 indexed auctionId,
+        uint256 indexed chunk,
+        uint256 reports,
+        uint256 posters,
+        uint256 scored,
+        uint256 revealed
+    );
+    /// @dev Every chunk is finalized: the auction is Scored.
+    event ScoresFinalized(uint256 indexed auctionId, uint32 round, uint256 chunks);
     /// @dev One chunk of the settlement order verified: `ordered` of the `eligible` providers placed.
     event SettlementOrdered(uint256 indexed auctionId, uint256 ordered, uint256 eligible, bytes32 orderHash);
     /// @dev `amount` is the cash credited, `mutAmount` the MUT minted; their sum is the mechanism's payment.
@@ -148,8 +175,24 @@ interface IMiaAuction {
     error CommitmentMismatch(address provider);
     error CostOutOfRange(uint256 cost);
     error ZeroDatasetRoot();
-    error ReportCountOutOfRange(uint256 count, uint256 threshold, uint256 committeeSize);
+    /// @notice The committee policy is inconsistent: needs n >= 3f+1 and 2f+1 <= threshold <= n-f.
+    error InvalidFaultTolerance(uint256 committeeSize, uint256 faultTolerance, uint256 threshold);
+    /// @notice The buyer may not sit on its own committee.
+    error BuyerOnCommittee(address buyer);
+    /// @notice A call carried no report.
+    error NoReports();
     error SignatureCountMismatch(uint256 reports, uint256 signatures);
+    /// @notice The chunk does not exist in this auction, or its predecessor has no report yet.
+    error ChunkUnavailable(uint256 chunk);
+    /// @notice This committee member already posted a report for this chunk.
+    error AlreadyPosted(address oracle, uint256 chunk);
+    /// @notice The chunk was already aggregated.
+    error ChunkFinalized(uint256 chunk);
+    /// @notice The chunk cannot be aggregated yet: not every member posted and the window is open, or
+    ///         the window closed with fewer than `threshold` reports (then the auction may be cancelled).
+    error ChunkNotFinalizable(uint256 chunk, uint256 posted, uint256 threshold);
+    /// @notice Finalization must carry the weights of exactly the reports posted, in committee-slot order.
+    error PostedReportsMismatch(uint256 chunk, uint256 position);
     error ReportAuctionMismatch(uint256 report, uint256 auctionId);
     error ReportRoundMismatch(uint256 report, uint32 round);
     error ReportMethodMismatch(uint256 report, uint32 methodId);
@@ -160,12 +203,10 @@ interface IMiaAuction {
     error ScoreOutOfBounds(uint256 report, uint256 position);
     error InvalidSignature(uint256 report);
     error NotOracle(address signer);
-    error DuplicateSigner(address signer);
     error NotBuyer(address caller);
     error CannotCancel(uint256 auctionId, Phase current);
     error NothingToWithdraw(address asset, address account);
     error EthTransferFailed(address to, uint256 amount);
-    error ScoresInProgress(uint256 auctionId, uint256 scored);
     error SettlementOrderMismatch(uint256 position);
     error SettlementOrderIncomplete(uint256 ordered, uint256 eligible);
     error SettlementInProgress(uint256 auctionId, uint256 paid);

@@ -5,7 +5,7 @@ contract and this package must produce identical winners and payments, to the we
 """
 
 from offchain.mechanism.fairshare import FairshareOutcome, fairshare, fairshare_prices
-from offchain.mechanism.median import lower_median, median_scores
+from offchain.mechanism.median import aggregate_weights, lower_median, report_weights
 from offchain.mechanism.mixed import MixedOutcome, mixed_mia
 from offchain.mechanism.qmia import MAX_ABS_DELTA, MAX_BID, MAX_QUALITY, WAD, Outcome, qmia, weight
 from offchain.mechanism.settlement import MECHANISMS, Settlement, cash_escrow, effective_liquidity, settle
@@ -20,14 +20,15 @@ __all__ = [
     "MixedOutcome",
     "Outcome",
     "Settlement",
+    "aggregate_weights",
     "cash_escrow",
     "effective_liquidity",
     "fairshare",
     "fairshare_prices",
     "lower_median",
-    "median_scores",
     "mixed_mia",
     "qmia",
+    "report_weights",
     "settle",
     "weight",
 ]

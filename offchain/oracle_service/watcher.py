@@ -1,10 +1,12 @@
 """Follows the chain and drives every auction this oracle serves, one idempotent step per poll.
 
 Per auction: discovered (the oracle is on the committee and its on-chain X25519 key is this one's)
-→ after the reveal deadline, valued and signed once (persisted before it is published) → relayed
-with the peers' reports → finalized when the scores are on chain, or cancelled when the scoring
-deadline passed without them (any oracle may cancel; the budget and deposits become withdrawable).
-Every step re-reads the chain first, so a restart at any point resumes without submitting twice.
+→ after the reveal deadline, valued and signed once (persisted before it is published) → its own
+report posted, chunk by chunk → the chunks aggregated over every posted report once the contract's
+rule allows (all n posted, or the window closed with a quorum) → finalized when the scores are on
+chain, or cancelled when the window closed short of the quorum (any oracle may cancel; the budget and
+deposits become withdrawable). Every step re-reads the chain first, so a restart at any point resumes
+without posting twice.
 
 Rounds are isolated: a step that raises is retried for that auction alone, after a backoff that
 doubles up to a cap, and scoring that keeps failing is given up after a bounded number of attempts
@@ -23,13 +25,14 @@ from typing import TYPE_CHECKING
 import httpx
 from eth_utils import to_checksum_address
 
-from offchain.oracle_service.relay import SignedReport, fetch_peer_reports, ready_to_relay, relay_delay
+from offchain.oracle_service.relay import posted_slots, relay_delay
 from offchain.oracle_service.worker import report_from_json, report_to_json, score_round
 from offchain.scoring import task_hash
 from pysdk.auction import Phase
 from pysdk.dataroom import onchain_committee
 from pysdk.errors import ContractRevert, MiaError
 from pysdk.oracle import Oracle
+from pysdk.scoring import chunk_count, chunk_reports, chunk_state, finalizable, finalize
 
 if TYPE_CHECKING:
     from offchain.oracle_service.service import OracleService
@@ -121,7 +124,10 @@ class Watcher:
         elif phase == Phase.CANCELLED:
             svc.store.set_state(aid, "cancelled")
         elif phase == Phase.EXPIRED:
-            self.cancel(aid)
+            if svc.client.contract.functions.cancellable(aid).call():
+                self.cancel(aid)
+            else:
+                self.aggregate(aid)  # the window closed with a quorum in every chunk: aggregate, never cancel
         elif phase == Phase.SCORING:
             rnd = svc.store.round(aid)
             if rnd is not None and rnd.state == "watching":
@@ -184,45 +190,56 @@ class Watcher:
         )  # fmt: skip
 
     def relay(self, aid: int) -> None:
+        """Posts this oracle's own report for every chunk not yet holding it, then aggregates if allowed."""
         svc = self.svc
         rnd = svc.store.round(aid)
-        assert rnd is not None and rnd.report is not None and rnd.signature is not None
+        assert rnd is not None and rnd.report is not None
         mine = report_from_json(rnd.report)
-        committee = self.committee(aid)
-        own = SignedReport(svc.address, mine, bytes.fromhex(rnd.signature.removeprefix("0x")))
-        peers = {a: u for a, u in svc.config.committee.items() if to_checksum_address(a) != svc.address}
-        chain_id, contract = svc.chain.chain_id, svc.client.contract.address
-        reports = [own, *fetch_peer_reports(self.http, peers, mine, committee, chain_id, contract)]
-        reports.sort(key=lambda r: committee.index(r.signer))
-        info = svc.client.auction(aid)
-        slots = [committee.index(r.signer) for r in reports]
-        delay = relay_delay(committee.index(svc.address), slots, stagger=svc.config.stagger)
-        now = time.time()
-        waited = now - (rnd.ready_at or now)
-        seen_for = now - self._first_seen.setdefault((aid, len(reports)), now)
-        if not ready_to_relay(
-            len(reports), info.n_oracles, info.threshold, waited, grace=svc.config.grace, delay=delay, seen_for=seen_for
-        ):
-            return
-        if svc.client.phase(aid) != Phase.SCORING:
-            return  # someone else relayed (or time ran out); the next tick records it
+        oracle = Oracle(svc.chain, svc.client.contract, svc.account)
         try:
-            receipt = Oracle(svc.chain, svc.client.contract, svc.account).submit(
-                aid, [r.report for r in reports], [r.signature for r in reports]
-            )
+            receipts = oracle.post_own(aid, chunk_reports(mine, svc.client.auction(aid).score_chunk))
         except ContractRevert as exc:
-            if exc.error_name == "WrongPhase":
-                svc.store.set_state(aid, "finalized", note="another oracle relayed first")
-                log.info("auction %d: another oracle relayed first", aid)
-            else:
-                log.warning("auction %d: relay refused by the contract: %s", aid, exc)
+            if exc.error_name not in ("WrongPhase", "AlreadyPosted"):
+                log.warning("auction %d: report refused by the contract: %s", aid, exc)
             return
         except MiaError as exc:
-            log.warning("auction %d: relay failed: %s", aid, exc)
+            log.warning("auction %d: posting the report failed: %s", aid, exc)
             return
-        tx = receipt["transactionHash"].hex()
-        svc.store.set_state(aid, "finalized", relay_tx=tx, note=f"relayed {len(reports)} reports")
-        log.info("auction %d: relayed %d signed reports (tx %s)", aid, len(reports), tx)
+        if receipts:
+            log.info("auction %d: posted own signed report (%d chunk(s))", aid, len(receipts))
+        self.aggregate(aid)
+
+    def aggregate(self, aid: int) -> None:
+        """Aggregates every chunk the rule allows, over every posted report: the posted member with the
+        lowest slot at once, the others `stagger` seconds per rank later (if it is still needed)."""
+        svc = self.svc
+        info = svc.client.auction(aid)
+        phase = svc.client.phase(aid)
+        states = [chunk_state(svc.client, aid, c) for c in range(chunk_count(info.n_revealed, info.score_chunk))]
+        ready = [s for s in states if finalizable(info, s, phase)]
+        if not ready:
+            return
+        committee = self.committee(aid)
+        delay = relay_delay(committee.index(svc.address), posted_slots(ready[0].posters, info.n_oracles),
+                            stagger=svc.config.stagger)  # fmt: skip
+        now = time.time()
+        if now - self._first_seen.setdefault((aid, ready[0].count), now) < delay:
+            return
+        try:
+            receipts = finalize(Oracle(svc.chain, svc.client.contract, svc.account), aid)
+        except ContractRevert as exc:
+            if exc.error_name in ("ChunkFinalized", "WrongPhase"):
+                log.info("auction %d: another oracle aggregated first", aid)
+            else:
+                log.warning("auction %d: aggregation refused by the contract: %s", aid, exc)
+            return
+        except MiaError as exc:
+            log.warning("auction %d: aggregation failed: %s", aid, exc)
+            return
+        if receipts:
+            tx = receipts[-1]["transactionHash"].hex()
+            svc.store.set_state(aid, "finalized", relay_tx=tx, note=f"aggregated {len(receipts)} chunk(s)")
+            log.info("auction %d: aggregated %d chunk(s) over every posted report (tx %s)", aid, len(receipts), tx)
 
     def cancel(self, aid: int) -> None:
         svc = self.svc

@@ -33,6 +33,8 @@ contract MiaHandler {
     }
 
     mapping(uint256 auctionId => mapping(address provider => Opening)) internal openings;
+    /// Weights of each posted report, by committee slot (what `finalizeScores` must be given).
+    mapping(uint256 auctionId => mapping(uint256 slot => uint256[])) internal postedWeights;
 
     // Ghost state
     mapping(uint256 auctionId => uint256) public ghostPaid;
@@ -70,7 +72,8 @@ contract MiaHandler {
         // Mostly finish the current auction before opening another (so runs reach settlement).
         if (auctionIds.length > 0 && (actorSeed >> 8) % 4 != 0) {
             IMiaAuction.Phase ph = auction.phase(auctionIds[auctionIds.length - 1]);
-            if (ph != IMiaAuction.Phase.Settled && ph != IMiaAuction.Phase.Cancelled && ph != IMiaAuction.Phase.Expired) {
+            if (ph != IMiaAuction.Phase.Settled && ph != IMiaAuction.Phase.Cancelled && ph != IMiaAuction.Phase.Expired)
+            {
                 return;
             }
         }
@@ -139,27 +142,60 @@ contract MiaHandler {
         ++calls["reveal"];
     }
 
-    /// k random-valued reports (q ∈ [0, 1], Δ ∈ [-2, 10], some exactly 0) from k distinct oracles.
+    /// Random-valued reports (q ∈ [0, 1], Δ ∈ [-2, 10], some exactly 0) from 1..3 oracles that have not
+    /// posted yet; once all three have posted the chunk is aggregated (at once if posted together).
     function submitScores(uint256 auctionSeed, uint256 scoreSeed, uint8 countSeed, uint8 firstOracle) external {
         (uint256 id, bool ok) = _pick(auctionSeed);
         if (!ok || auction.phase(id) != IMiaAuction.Phase.Scoring) return;
-        uint256 threshold = auction.getAuction(id).threshold;
-        uint256 k = threshold + countSeed % (4 - threshold);
         (address[] memory providers, bytes32[] memory roots) = auction.revealedProviders(id);
+        if (providers.length == 0) return;
+        uint256 posters = auction.scoreChunkOf(id, 0).posters;
+        uint256[3] memory pick;
+        uint256 k = 0;
+        uint256 want = 1 + countSeed % 3;
+        for (uint256 r = 0; r < 3 && k < want; ++r) {
+            uint256 o = (firstOracle + r) % 3;
+            if (posters & (1 << o) == 0) pick[k++] = o;
+        }
+        if (k == 0) return;
         IMiaAuction.ScoreReport[] memory reports = new IMiaAuction.ScoreReport[](k);
         bytes[] memory sigs = new bytes[](k);
         for (uint256 r = 0; r < k; ++r) {
-            uint256 o = (firstOracle + r) % 3;
+            uint256 o = pick[r];
             reports[r] = ReportSigning.randomReport(id, providers, roots, scoreSeed, o);
             sigs[r] = ReportSigning.sign(oraclePk[o], auction.scoreReportDigest(reports[r]));
+            uint256[] storage w = postedWeights[id][o];
+            for (uint256 j = 0; j < providers.length; ++j) {
+                w.push(qmia.weight(reports[r].q[j], reports[r].delta[j]));
+            }
         }
-        auction.submitScores(id, reports, sigs);
+        auction.postReports(id, 0, reports, sigs);
+        _tryFinalize(id);
         ++calls["submitScores"];
+    }
+
+    /// Aggregates chunk 0 when the rule allows: all three posted, or the window closed with a quorum.
+    function _tryFinalize(uint256 id) internal {
+        IMiaAuction.Phase ph = auction.phase(id);
+        if (ph != IMiaAuction.Phase.Scoring && ph != IMiaAuction.Phase.Expired) return;
+        if (auction.getAuction(id).nRevealed == 0) return;
+        MiaAuction.ScoreChunk memory c = auction.scoreChunkOf(id, 0);
+        if (c.finalized || c.count == 0) return;
+        if (c.count != 3 && (ph != IMiaAuction.Phase.Expired || c.count < auction.getAuction(id).threshold)) return;
+        uint256[][] memory w = new uint256[][](c.count);
+        uint256 t = 0;
+        for (uint256 o = 0; o < 3; ++o) {
+            if (c.posters & (1 << o) != 0) w[t++] = postedWeights[id][o];
+        }
+        (address[] memory providers,) = auction.revealedProviders(id);
+        auction.finalizeScores(id, 0, providers, w);
+        ++calls["finalize"];
     }
 
     function settle(uint256 auctionSeed) external {
         (uint256 id, bool ok) = _pick(auctionSeed);
         if (!ok) return;
+        _tryFinalize(id);
         IMiaAuction.Phase ph = auction.phase(id);
         MiaAuction.Auction memory a = auction.getAuction(id);
         bool nobody = a.nRevealed == 0 && (ph == IMiaAuction.Phase.Scoring || ph == IMiaAuction.Phase.Expired);
@@ -179,7 +215,10 @@ contract MiaHandler {
         MiaAuction.Auction memory a = auction.getAuction(id);
         address caller = actors[actorSeed % N_ACTORS];
         bool buyerEarly = caller == a.buyer && a.nCommitted == 0 && ph == IMiaAuction.Phase.Commit;
-        if (ph != IMiaAuction.Phase.Expired && !buyerEarly) return;
+        if (!auction.cancellable(id) && !buyerEarly) {
+            _tryFinalize(id); // a quorum at the deadline: the auction must be aggregated, not cancelled
+            return;
+        }
         vm.prank(caller);
         auction.cancel(id);
         ++calls["cancel"];
@@ -253,7 +292,7 @@ contract MiaHandler {
         for (uint256 j = 0; j < n; ++j) {
             MiaAuction.Bid memory bid = auction.getBid(id, revealed[j]);
             bids[j] = bid.cost;
-            weights[j] = qmia.weight(bid.q, bid.delta);
+            weights[j] = auction.weightOf(id, revealed[j]);
         }
         (expected,) = qmia.settle(bids, weights, budget);
     }
@@ -378,7 +417,7 @@ contract EscrowInvariantTest is TestBase {
         }
         handler.warp(0, 0);
         handler.submitScores(0, 42, 2, 0);
-        handler.submitScores(4, 43, 0, 1);
+        handler.submitScores(4, 43, 2, 1);
         handler.settle(0);
         handler.settle(4);
         for (uint256 i = 0; i < 6; ++i) {

@@ -28,7 +28,7 @@ contract MechanismHandler {
     address internal constant ETH = address(0);
     uint256 internal constant N_ACTORS = 6; // actors[5] is the re-entrant contract
     uint256 internal constant MAX_AUCTIONS = 6;
-    uint256 internal constant N_ORACLES = 3;
+    uint256 internal constant N_ORACLES = 7; // the largest committee drawn: f = 2, n = 7
     uint256 internal constant WAD = 1e18;
 
     MiaAuction public immutable auction;
@@ -38,7 +38,7 @@ contract MechanismHandler {
     FeeOnTransferToken public immutable feeToken;
     FalseReturnToken public immutable falseToken;
     ReentrantActor public immutable reentrant;
-    uint256[N_ORACLES] internal oraclePk = [uint256(0xA1), 0xA2, 0xA3];
+    uint256[N_ORACLES] internal oraclePk = [uint256(0xA1), 0xA2, 0xA3, 0xA4, 0xA5, 0xA6, 0xA7];
     address[N_ACTORS] public actors;
     uint256[] public auctionIds;
     address[] public muts;
@@ -58,6 +58,10 @@ contract MechanismHandler {
 
     mapping(uint256 auctionId => mapping(address provider => Opening)) internal openings;
     mapping(uint256 auctionId => mapping(address provider => bool)) internal paidOnce;
+    /// Committee slots of the corrupted minority (at most f of them) of each auction.
+    mapping(uint256 auctionId => uint256) public corrupt;
+    /// Weights of every posted report, per chunk and committee slot.
+    mapping(uint256 auctionId => mapping(uint256 chunk => mapping(uint256 slot => uint256[]))) internal postedWeights;
 
     // Ghost state
     mapping(uint256 auctionId => uint256) public ghostCash;
@@ -72,6 +76,8 @@ contract MechanismHandler {
     uint256 public ghostOverBudget; // Σ cash > cash escrow or Σ cash + MUT > budget
     uint256 public ghostTransferMismatch; // a withdrawal or claim that paid other than what was owed
     uint256 public ghostBadTokenAccepted; // a misbehaving-token call that did not revert cleanly
+    uint256 public ghostOutsideHonestRange; // an aggregated weight outside the honest posted weights' range
+    uint256 public ghostGriefAccepted; // a wrong finalization or settlement prefix that was accepted
     mapping(bytes32 action => uint256) public calls; // coverage counters
 
     constructor(MiaAuction auction_, FalseReturnToken token_, QMIAHarness harness_) {
@@ -125,6 +131,11 @@ contract MechanismHandler {
         if (buyer == address(reentrant)) ret = abi.decode(ret, (bytes));
         uint256 id = abi.decode(ret, (uint256));
         auctionIds.push(id);
+        // A corrupted minority of up to f members.
+        uint256 bad = uint8(seed >> 88) % (p.faultTolerance + 1);
+        for (uint256 k = 0; k < bad; ++k) {
+            corrupt[id] |= 1 << (uint8(seed >> (96 + 8 * k)) % p.oracles.length);
+        }
         address mut = auction.getAuction(id).mutToken;
         if (mut != address(0) && !_knownMut(mut)) muts.push(mut);
         ++calls["create"];
@@ -170,33 +181,220 @@ contract MechanismHandler {
         }
     }
 
-    /// Signed reports from k ≥ threshold distinct oracles: the whole set one-shot, or (randomly, and
-    /// always once chunking has begun) the next chunk of random size.
-    function submitScores(uint256 auctionSeed, uint256 scoreSeed) public {
+    /// A random relayer posts, for a random available scoring chunk, a random subset (in random order) of
+    /// the reports of members that have not posted yet. Honest members' reports are fixed per (auction,
+    /// chunk, member); the corrupted minority (<= f members, chosen at creation) report arbitrary extremes.
+    /// When the rule allows, the chunk is aggregated (by a random caller) and checked against the honest
+    /// members' range.
+    function postReports(uint256 auctionSeed, uint256 seed) public {
         (uint256 id, bool ok) = _pick(auctionSeed);
         if (!ok || auction.phase(id) != IMiaAuction.Phase.Scoring) return;
+        MiaAuction.Auction memory a = auction.getAuction(id);
+        if (a.nRevealed == 0) return;
+        uint256 chunk = _availableChunk(id, a, seed);
+        MiaAuction.ScoreChunk memory c = auction.scoreChunkOf(id, chunk);
+        if (c.finalized) return;
+        uint256 n = a.nOracles;
+        uint256[] memory pick = new uint256[](n);
+        uint256 k = 0;
+        uint256 start = (seed >> 8) % n;
+        for (uint256 r = 0; r < n; ++r) {
+            uint256 o = (start + r * (1 + 2 * ((seed >> 16) % 3))) % n; // a random walk over the slots
+            if (c.posters & (1 << o) != 0 || (seed >> (24 + r)) % 3 == 0) continue;
+            bool seen = false;
+            for (uint256 t = 0; t < k; ++t) {
+                if (pick[t] == o) seen = true;
+            }
+            if (!seen) pick[k++] = o;
+        }
+        if (k == 0) return;
+        _post(id, chunk, pick, k, actors[(seed >> 40) % N_ACTORS]);
+        _tryFinalize(id, chunk, seed >> 48);
+    }
+
+    /// Aggregates a random chunk when the rule allows it (after a wrong attempt by a griefer, which must
+    /// fail: the weights of a chosen subset of the posted reports, or a posted report's weights altered).
+    function finalize(uint256 auctionSeed, uint256 seed) public {
+        (uint256 id, bool ok) = _pick(auctionSeed);
+        if (!ok) return;
+        MiaAuction.Auction memory a = auction.getAuction(id);
+        if (a.nRevealed == 0) return;
+        _tryFinalize(id, seed % ((a.nRevealed + a.scoreChunk - 1) / a.scoreChunk), seed >> 8);
+    }
+
+    /// The lowest chunk with no report yet, or (at random) an earlier one with reports still missing.
+    function _availableChunk(uint256 id, MiaAuction.Auction memory a, uint256 seed) internal view returns (uint256) {
+        uint256 chunks = (a.nRevealed + a.scoreChunk - 1) / a.scoreChunk;
+        uint256 c = 0;
+        while (c + 1 < chunks && auction.scoreChunkOf(id, c).count > 0) {
+            ++c;
+        }
+        return seed % 2 == 0 ? c : (seed >> 1) % (c + 1);
+    }
+
+    /// Member `o`'s report for one chunk: honest members report pseudo-random but fixed values, corrupted
+    /// ones extremes (q ∈ {0, 1}, Δ ∈ {-1e36, 1e36, random}) chosen to drag the aggregate.
+    function _reportOf(uint256 id, uint256 chunk, uint256 o) internal view returns (IMiaAuction.ScoreReport memory r) {
+        MiaAuction.Auction memory a = auction.getAuction(id);
         (address[] memory revealed, bytes32[] memory roots) = auction.revealedProviders(id);
-        uint256 scored = auction.settlementProgress(id).scored;
-        bool chunk = scored > 0 || (revealed.length > 0 && scoreSeed % 2 == 0);
-        uint256 len = chunk ? 1 + (scoreSeed >> 8) % (revealed.length - scored) : revealed.length;
+        uint256 from = chunk * a.scoreChunk;
+        uint256 len = revealed.length - from < a.scoreChunk ? revealed.length - from : a.scoreChunk;
         address[] memory providers = new address[](len);
         bytes32[] memory chunkRoots = new bytes32[](len);
         for (uint256 j = 0; j < len; ++j) {
-            providers[j] = revealed[scored + j];
-            chunkRoots[j] = roots[scored + j];
+            (providers[j], chunkRoots[j]) = (revealed[from + j], roots[from + j]);
         }
-        uint256 threshold = auction.getAuction(id).threshold;
-        uint256 k = threshold + (scoreSeed >> 16) % (N_ORACLES + 1 - threshold);
+        r = ReportSigning.randomReport(id, providers, chunkRoots, uint256(keccak256(abi.encode("honest", id))), o);
+        if (corrupt[id] & (1 << o) == 0) return r;
+        for (uint256 j = 0; j < len; ++j) {
+            uint256 h = uint256(keccak256(abi.encode("corrupt", id, o, providers[j])));
+            r.q[j] = h % 3 == 0 ? (h >> 8) % (WAD + 1) : (h % 3 == 1 ? WAD : 0);
+            r.delta[j] = h % 5 < 2 ? int256(1e36) : (h % 5 < 4 ? -1e36 : int256((h >> 80) % 1e30));
+        }
+    }
+
+    function _post(uint256 id, uint256 chunk, uint256[] memory pick, uint256 k, address relayer) internal {
         IMiaAuction.ScoreReport[] memory reports = new IMiaAuction.ScoreReport[](k);
         bytes[] memory sigs = new bytes[](k);
         for (uint256 r = 0; r < k; ++r) {
-            uint256 o = ((scoreSeed >> 24) + r) % N_ORACLES;
-            reports[r] = ReportSigning.randomReport(id, providers, chunkRoots, scoreSeed, o);
+            uint256 o = pick[r];
+            reports[r] = _reportOf(id, chunk, o);
             sigs[r] = ReportSigning.sign(oraclePk[o], auction.scoreReportDigest(reports[r]));
+            uint256[] storage w = postedWeights[id][chunk][o];
+            for (uint256 j = 0; j < reports[r].q.length; ++j) {
+                w.push(harness.weight(reports[r].q[j], reports[r].delta[j]));
+            }
         }
-        if (chunk) auction.submitScoreChunk(id, reports, sigs);
-        else auction.submitScores(id, reports, sigs);
-        ++calls[chunk ? bytes32("scoreChunk") : bytes32("submitScores")];
+        bool wasScored = auction.scoreChunkOf(id, chunk).finalized;
+        _as(relayer, address(auction), 0, abi.encodeCall(MiaAuction.postReports, (id, chunk, reports, sigs)));
+        ++calls["postReports"];
+        if (!wasScored && auction.scoreChunkOf(id, chunk).finalized) _checkAggregate(id, chunk, reports[0].providers);
+    }
+
+    /// Aggregates `chunk` if the rule allows, after a griefer's wrong finalization that must revert.
+    function _tryFinalize(uint256 id, uint256 chunk, uint256 seed) internal {
+        IMiaAuction.Phase ph = auction.phase(id);
+        if (ph != IMiaAuction.Phase.Scoring && ph != IMiaAuction.Phase.Expired) return;
+        MiaAuction.Auction memory a = auction.getAuction(id);
+        MiaAuction.ScoreChunk memory c = auction.scoreChunkOf(id, chunk);
+        if (c.finalized || c.count == 0) return;
+        bool allowed = c.count == a.nOracles || (ph == IMiaAuction.Phase.Expired && c.count >= a.threshold);
+        uint256[][] memory w = new uint256[][](c.count);
+        uint256 t = 0;
+        for (uint256 o = 0; o < a.nOracles; ++o) {
+            if (c.posters & (1 << o) != 0) w[t++] = postedWeights[id][chunk][o];
+        }
+        address[] memory providers = _reportOf(id, chunk, 0).providers;
+        address caller = actors[seed % N_ACTORS];
+        // The griefer: drop one posted report (a chosen subset), or alter one posted weight.
+        if (c.count > 1 || w[0].length > 0) {
+            uint256[][] memory bad;
+            if (c.count > 1 && seed % 2 == 0) {
+                bad = new uint256[][](c.count - 1);
+                uint256 skip = (seed >> 8) % c.count;
+                for (uint256 r = 0; r + 1 < c.count; ++r) {
+                    bad[r] = w[r < skip ? r : r + 1];
+                }
+            } else {
+                bad = new uint256[][](c.count);
+                for (uint256 r = 0; r < c.count; ++r) {
+                    bad[r] = w[r];
+                }
+                uint256 victim = (seed >> 8) % c.count;
+                uint256[] memory altered = new uint256[](w[victim].length);
+                for (uint256 j = 0; j < altered.length; ++j) {
+                    altered[j] = w[victim][j];
+                }
+                altered[(seed >> 16) % altered.length] += 1;
+                bad[victim] = altered;
+            }
+            (bool grief,) = _call(
+                caller, address(auction), 0, abi.encodeCall(MiaAuction.finalizeScores, (id, chunk, providers, bad))
+            );
+            if (grief) ++ghostGriefAccepted;
+            ++calls["griefFinalize"];
+        }
+        if (!allowed) {
+            (bool early,) =
+                _call(caller, address(auction), 0, abi.encodeCall(MiaAuction.finalizeScores, (id, chunk, providers, w)));
+            if (early) ++ghostGriefAccepted;
+            return;
+        }
+        _as(caller, address(auction), 0, abi.encodeCall(MiaAuction.finalizeScores, (id, chunk, providers, w)));
+        ++calls["finalize"];
+        _checkAggregate(id, chunk, providers);
+    }
+
+    /// Every provider's aggregated weight lies within [min, max] of the honest posted weights for it.
+    function _checkAggregate(uint256 id, uint256 chunk, address[] memory providers) internal {
+        MiaAuction.Auction memory a = auction.getAuction(id);
+        MiaAuction.ScoreChunk memory c = auction.scoreChunkOf(id, chunk);
+        uint256 honestPosted = 0;
+        for (uint256 j = 0; j < providers.length; ++j) {
+            uint256 lo = type(uint256).max;
+            uint256 hi = 0;
+            for (uint256 o = 0; o < a.nOracles; ++o) {
+                if (c.posters & (1 << o) == 0 || corrupt[id] & (1 << o) != 0) continue;
+                uint256 w = postedWeights[id][chunk][o][j];
+                if (w < lo) lo = w;
+                if (w > hi) hi = w;
+                if (j == 0) ++honestPosted;
+            }
+            uint256 agg = auction.weightOf(id, providers[j]);
+            if (agg < lo || agg > hi) ++ghostOutsideHonestRange;
+        }
+        if (honestPosted <= a.faultTolerance) ++ghostOutsideHonestRange; // quorum must imply > f honest
+        ++calls["aggregateChecked"];
+    }
+
+    /// A griefer submits a wrong settlement prefix: a skipped entry, two entries swapped, an entry
+    /// that is not eligible, or a correct chunk followed by a foreign one. Every one must revert.
+    function griefOrder(uint256 auctionSeed, uint256 seed) public {
+        (uint256 id, bool ok) = _pick(auctionSeed);
+        if (!ok || auction.phase(id) != IMiaAuction.Phase.Scored) return;
+        uint256[] memory entries = _order(id);
+        MiaAuction.Progress memory g = auction.settlementProgress(id);
+        uint256 left = entries.length - g.ordered;
+        if (left == 0) return;
+        uint256 kind = seed % 4;
+        uint256[] memory wrong;
+        if (kind == 0 && left >= 2) {
+            // skip the true next entry
+            uint256 k = 1 + (seed >> 8) % (left - 1);
+            wrong = new uint256[](k);
+            for (uint256 j = 0; j < k; ++j) {
+                wrong[j] = entries[g.ordered + 1 + j] >> 240;
+            }
+        } else if (kind == 1 && left >= 2) {
+            wrong = new uint256[](2); // swapped
+            (wrong[0], wrong[1]) = (entries[g.ordered + 1] >> 240, entries[g.ordered] >> 240);
+        } else if (kind == 2) {
+            wrong = new uint256[](1); // an index that is not eligible (or out of range)
+            wrong[0] = _ineligibleIndex(id, seed >> 8);
+        } else {
+            if (left < 2) return;
+            wrong = new uint256[](2); // the true next entry, then one that skips ahead
+            wrong[0] = entries[g.ordered] >> 240;
+            wrong[1] = entries[g.ordered + 2 < entries.length ? g.ordered + 2 : g.ordered] >> 240;
+            if (g.ordered + 2 >= entries.length) return;
+        }
+        (bool accepted,) = _call(
+            actors[(seed >> 32) % N_ACTORS],
+            address(auction),
+            0,
+            abi.encodeCall(MiaAuction.orderForSettlement, (id, wrong))
+        );
+        if (accepted) ++ghostGriefAccepted;
+        ++calls["griefOrder"];
+    }
+
+    function _ineligibleIndex(uint256 id, uint256 seed) internal view returns (uint256) {
+        address[] memory committed = auction.providersOf(id);
+        for (uint256 k = 0; k < committed.length; ++k) {
+            uint256 i = (seed + k) % committed.length;
+            if (auction.weightOf(id, committed[i]) == 0) return i + 1;
+        }
+        return committed.length + 1 + seed % 3; // out of range (or 0 when seed % 3 wraps)
     }
 
     /// Settles the picked auction: one-shot (if no chunk was paid yet) or 1-3 chunked steps
@@ -221,7 +419,7 @@ contract MechanismHandler {
         MiaAuction.Auction memory a = auction.getAuction(id);
         address caller = actors[actorSeed % N_ACTORS];
         bool buyerEarly = caller == a.buyer && a.nCommitted == 0 && ph == IMiaAuction.Phase.Commit;
-        if (ph != IMiaAuction.Phase.Expired && !buyerEarly) return;
+        if (!auction.cancellable(id) && !buyerEarly) return;
         _as(caller, address(auction), 0, abi.encodeCall(MiaAuction.cancel, (id)));
         ++calls["cancel"];
     }
@@ -239,7 +437,9 @@ contract MechanismHandler {
         address asset = mut.asset();
         amount = 1 + amount % 50 ether;
         _fund(asset, who, amount);
-        if (asset != ETH) _as(who, asset, 0, abi.encodeWithSignature("approve(address,uint256)", address(mut), amount));
+        if (asset != ETH) {
+            _as(who, asset, 0, abi.encodeWithSignature("approve(address,uint256)", address(mut), amount));
+        }
         (bool done,) = _asUnlessTokenFails(
             who,
             address(mut),
@@ -281,7 +481,9 @@ contract MechanismHandler {
         p.asset = asset;
         // A mechanism that escrows cash (an all-MUT auction escrows nothing, so no token moves at all).
         uint256 m = (seed >> 16) % 3;
-        p.mechanism = m == 0 ? IMiaAuction.Mechanism.QMIA : m == 1 ? IMiaAuction.Mechanism.MixedMIA : IMiaAuction.Mechanism.Fairshare;
+        p.mechanism = m == 0
+            ? IMiaAuction.Mechanism.QMIA
+            : m == 1 ? IMiaAuction.Mechanism.MixedMIA : IMiaAuction.Mechanism.Fairshare;
         p.liquidity = uint64(WAD / 2);
         p.rho = 1e18;
         if (fee) feeToken.mint(buyer, p.budget);
@@ -294,7 +496,8 @@ contract MechanismHandler {
         try auction.createAuction(p) returns (uint256) {
             ++ghostBadTokenAccepted;
         } catch (bytes memory err) {
-            bytes4 expected = fee ? IMiaAuction.TokenAmountMismatch.selector : bytes4(keccak256("SafeERC20FailedOperation(address)"));
+            bytes4 expected =
+                fee ? IMiaAuction.TokenAmountMismatch.selector : bytes4(keccak256("SafeERC20FailedOperation(address)"));
             bool moved = FeeOnTransferToken(asset).balanceOf(address(auction)) != 0
                 || FeeOnTransferToken(asset).balanceOf(buyer) != buyerBalance || auction.auctionCount() != count
                 || auction.totalOwed(asset) != 0;
@@ -339,9 +542,13 @@ contract MechanismHandler {
             } else if (ph == IMiaAuction.Phase.Reveal) {
                 reveal(0, h);
             } else if (ph == IMiaAuction.Phase.Scoring && auction.getAuction(id).nRevealed > 0) {
-                while (auction.phase(id) == IMiaAuction.Phase.Scoring) {
-                    submitScores(0, h);
+                for (uint256 it = 0; it < 16 && auction.phase(id) == IMiaAuction.Phase.Scoring; ++it) {
+                    postReports(0, h);
                     h = uint256(keccak256(abi.encode(h)));
+                }
+                if (auction.phase(id) == IMiaAuction.Phase.Scoring) {
+                    vm.warp(auction.getAuction(id).scoringDeadline);
+                    _finalizeAll(id, h);
                 }
                 continue;
             } else if (_settleable(id)) {
@@ -351,6 +558,7 @@ contract MechanismHandler {
                 }
                 continue;
             } else if (ph == IMiaAuction.Phase.Expired) {
+                _finalizeAll(id, h);
                 cancel(0, h);
             } else {
                 for (uint256 i = 0; i < N_ACTORS; ++i) {
@@ -375,11 +583,13 @@ contract MechanismHandler {
         vm.warp(latest + 1);
         for (uint256 k = 0; k < auctionIds.length; ++k) {
             uint256 id = auctionIds[k];
-            IMiaAuction.Phase ph = auction.phase(id);
-            if (ph == IMiaAuction.Phase.Expired && auction.getAuction(id).nRevealed > 0) {
-                auction.cancel(id);
-            }
             uint256 h = id;
+            // Liveness: whatever was posted, the auction is either aggregated (every chunk reached the
+            // quorum) or cancellable; either way it ends.
+            if (auction.phase(id) == IMiaAuction.Phase.Expired) {
+                _finalizeAll(id, h);
+                if (auction.cancellable(id)) auction.cancel(id);
+            }
             while (_settleable(id)) {
                 _settleStep(id, actors[h % N_ACTORS], false, h);
                 h = uint256(keccak256(abi.encode(h)));
@@ -395,6 +605,15 @@ contract MechanismHandler {
     }
 
     // ----------------------------------------------------------------- helpers
+
+    /// Aggregates every chunk the rule allows (anyone may; a random caller does).
+    function _finalizeAll(uint256 id, uint256 seed) internal {
+        MiaAuction.Auction memory a = auction.getAuction(id);
+        uint256 chunks = (a.nRevealed + a.scoreChunk - 1) / a.scoreChunk;
+        for (uint256 c = 0; c < chunks; ++c) {
+            _tryFinalize(id, c, uint256(keccak256(abi.encode(seed, c))));
+        }
+    }
 
     /// The latest auction three times in four, otherwise any (seed >> 2 auctions back, modulo).
     function _pick(uint256 seed) internal view returns (uint256 id, bool ok) {
@@ -422,11 +641,16 @@ contract MechanismHandler {
         p.commitDeadline = t + 1 hours + uint64(seed % 1 hours);
         p.revealDeadline = p.commitDeadline + 1 hours;
         p.scoringDeadline = p.revealDeadline + 1 hours;
-        p.maxProviders = uint32(1 + (seed >> 40) % N_ACTORS);
-        p.threshold = uint8(1 + (seed >> 48) % N_ORACLES);
-        p.oracles = new address[](N_ORACLES);
-        p.oracleEncryptionKeys = new bytes32[](N_ORACLES);
-        for (uint256 o = 0; o < N_ORACLES; ++o) {
+        p.maxProviders = uint32(1 + uint8(seed >> 40) % N_ACTORS);
+        // Committee policy: f in {0, 1, 2}, n in [3f+1, 7], quorum k in [2f+1, n-f]; chunks of 1-4 providers.
+        uint256 f = uint8(seed >> 56) % 3;
+        uint256 n = 3 * f + 1 + uint8(seed >> 64) % (N_ORACLES - 3 * f);
+        p.faultTolerance = uint8(f);
+        p.threshold = uint8(2 * f + 1 + uint8(seed >> 48) % (n - 3 * f));
+        p.scoreChunk = uint16(1 + uint8(seed >> 80) % 4);
+        p.oracles = new address[](n);
+        p.oracleEncryptionKeys = new bytes32[](n);
+        for (uint256 o = 0; o < n; ++o) {
             p.oracles[o] = vm.addr(oraclePk[o]);
             p.oracleEncryptionKeys[o] = bytes32(o + 1);
         }
@@ -574,7 +798,7 @@ contract MechanismHandler {
         uint256 m = 0;
         for (uint256 i = 0; i < committed.length; ++i) {
             MiaAuction.Bid memory bid = auction.getBid(id, committed[i]);
-            uint256 w = harness.weight(bid.q, bid.delta);
+            uint256 w = auction.weightOf(id, committed[i]);
             if (!bid.revealed || w == 0) continue;
             // insertion: b_new/w_new < b_j/w_j  <=>  b_new·w_j < b_j·w_new (earlier index wins ties)
             uint256 j = m;
@@ -603,7 +827,7 @@ contract MechanismHandler {
         for (uint256 j = 0; j < n; ++j) {
             MiaAuction.Bid memory bid = auction.getBid(id, e.revealed[j]);
             bids[j] = bid.cost;
-            weights[j] = harness.weight(bid.q, bid.delta);
+            weights[j] = auction.weightOf(id, e.revealed[j]);
         }
         MiaAuction.Auction memory a = auction.getAuction(id);
         if (a.mechanism == IMiaAuction.Mechanism.QMIA) {
@@ -649,7 +873,6 @@ contract MechanismHandler {
         if (ghostCash[id] > a.cashEscrow || ghostCash[id] + ghostMut[id] > a.budget) ++ghostOverBudget;
         ++calls["settled"];
     }
-
 }
 
 /// @notice Escrow, budget, payment and MUT invariants over every mechanism and settlement path.
@@ -676,11 +899,13 @@ contract MechanismInvariantTest is TestBase {
             )
         );
         targetContract(address(handler));
-        bytes4[] memory selectors = new bytes4[](14);
+        bytes4[] memory selectors = new bytes4[](16);
         selectors[0] = MechanismHandler.createAuction.selector;
+        selectors[14] = MechanismHandler.finalize.selector;
+        selectors[15] = MechanismHandler.griefOrder.selector;
         selectors[1] = MechanismHandler.commit.selector;
         selectors[2] = MechanismHandler.reveal.selector;
-        selectors[3] = MechanismHandler.submitScores.selector;
+        selectors[3] = MechanismHandler.postReports.selector;
         selectors[4] = MechanismHandler.settle.selector;
         selectors[5] = MechanismHandler.cancel.selector;
         selectors[6] = MechanismHandler.withdraw.selector;
@@ -750,6 +975,19 @@ contract MechanismInvariantTest is TestBase {
         }
     }
 
+    /// Byzantine-robust scoring: whatever a corrupted minority (<= f members) reports and whichever
+    /// subsets, orders and timing relayers choose, every provider's aggregated weight lies within
+    /// [min, max] of the honest members' posted weights for it; no griefer's wrong finalization
+    /// (a chosen subset, altered weights, too early) or wrong settlement prefix is ever accepted.
+    /// forge-config: default.invariant.runs = 3400
+    /// forge-config: default.invariant.depth = 12
+    /// forge-config: long.invariant.runs = 500
+    /// forge-config: long.invariant.depth = 200
+    function invariant_aggregateWithinHonestRange() public view {
+        vm.assertEq(handler.ghostOutsideHonestRange(), 0, "aggregate within the honest range");
+        vm.assertEq(handler.ghostGriefAccepted(), 0, "no wrong finalization or settlement prefix accepted");
+    }
+
     /// Each MUT: totalSupply == Σ minted; the pool holds exactly the unclaimed revenue, which covers
     /// every holder's claimable share.
     /// forge-config: default.invariant.runs = 3400
@@ -779,6 +1017,7 @@ contract MechanismInvariantTest is TestBase {
         handler.sweep();
         invariant_settlementsMatchReference();
         invariant_mutSupplyAndPool();
+        invariant_aggregateWithinHonestRange();
         vm.assertEq(address(auction).balance, 0, "no ETH stuck");
         vm.assertEq(token.balanceOf(address(auction)), 0, "no tokens stuck");
         vm.assertEq(auction.totalOwed(ETH), 0, "nothing owed in ETH");
@@ -806,10 +1045,18 @@ contract MechanismInvariantTest is TestBase {
         // maxProviders (40-47, 6 = every actor), threshold (48-55).
         uint256 t0 = vm.getBlockTimestamp(); // commit deadlines fall in [t0 + 1h, t0 + 2h)
         uint256 six = uint256(5) << 40;
-        handler.createAuction(six | (1 << 8) | (2 << 16), 50 ether, 0.1 ether, 0.4e18, 0); // Mixed, λ 0.4, ETH
-        handler.createAuction(six | (2 << 8) | (1 << 32) | 1, 40 ether, 0, 0, 0); // MUT, token
-        handler.createAuction(six | (3 << 8) | 2, 30 ether, 0.2 ether, 0, 3e18); // Fairshare ρ 3, ETH
-        handler.createAuction(six | 3, 20 ether, 0.3 ether, 0, 0); // Q-MIA, ETH, the contract actor buys
+        // Committees: f = 1 (n = 4, k = 3, one corrupted member, chunks of 2) for the first three;
+        // f = 2 (n = 7, k = 5, two corrupted members, chunks of 3) for the Q-MIA auction.
+        uint256 f1 = (uint256(1) << 56) | (uint256(1) << 80) | (uint256(1) << 88) | (uint256(2) << 96);
+        uint256 f2 =
+            (uint256(2) << 56) | (uint256(2) << 80) | (uint256(2) << 88) | (uint256(6) << 96) | (uint256(3) << 104);
+        handler.createAuction(f1 | six | (1 << 8) | (2 << 16), 50 ether, 0.1 ether, 0.4e18, 0); // Mixed, λ 0.4, ETH
+        handler.createAuction(f1 | six | (2 << 8) | (1 << 32) | 1, 40 ether, 0, 0, 0); // MUT, token
+        handler.createAuction(f1 | six | (3 << 8) | 2, 30 ether, 0.2 ether, 0, 3e18); // Fairshare ρ 3, ETH
+        handler.createAuction(f2 | six | 3, 20 ether, 0.3 ether, 0, 0); // Q-MIA, ETH, the contract actor buys
+        for (uint256 k = 0; k < 4; ++k) {
+            vm.assertGt(handler.corrupt(handler.auctionIds(k)), 0, "a corrupted minority");
+        }
         for (uint256 back = 0; back < 4; ++back) {
             uint256 pick = back == 0 ? 0 : 3 | (back << 2);
             for (uint256 i = 0; i < 6; ++i) {
@@ -824,8 +1071,9 @@ contract MechanismInvariantTest is TestBase {
         for (uint256 back = 0; back < 4; ++back) {
             uint256 pick = back == 0 ? 0 : 3 | (back << 2);
             vm.assertTrue(auction.phase(handler.auctionIds(3 - back)) == IMiaAuction.Phase.Scoring, "scoring");
-            while (auction.phase(handler.auctionIds(3 - back)) == IMiaAuction.Phase.Scoring) {
-                handler.submitScores(pick, uint256(keccak256(abi.encode(back))) << 1); // chunked
+            for (uint256 it = 0; auction.phase(handler.auctionIds(3 - back)) == IMiaAuction.Phase.Scoring; ++it) {
+                vm.assertLt(it, 200, "scoring progresses");
+                handler.postReports(pick, uint256(keccak256(abi.encode(back, it))));
             }
         }
         handler.settle(0, 0); // one-shot (seed % 3 == 0) for the newest auction
@@ -833,6 +1081,9 @@ contract MechanismInvariantTest is TestBase {
             vm.assertTrue(auction.phase(handler.auctionIds(3 - back)) == IMiaAuction.Phase.Scored, "scored");
             for (uint256 s = 1; auction.phase(handler.auctionIds(3 - back)) != IMiaAuction.Phase.Settled; ++s) {
                 vm.assertLt(s, 50, "chunked settlement progresses");
+                for (uint256 g = 0; g < 4; ++g) {
+                    handler.griefOrder(3 | (back << 2), g | (s << 8)); // wrong prefixes between honest chunks
+                }
                 handler.settle(3 | (back << 2), (s * 3 + 1) | (uint256(1) << 16)); // chunked
             }
         }
@@ -867,7 +1118,10 @@ contract MechanismInvariantTest is TestBase {
         handler.createBadTokenAuction(1, 1 ether);
 
         vm.assertEq(handler.calls("create"), 4, "created");
-        vm.assertGt(handler.calls("scoreChunk"), 3, "scored in chunks");
+        vm.assertGt(handler.calls("postReports"), 7, "reports posted chunk by chunk");
+        vm.assertGt(handler.calls("aggregateChecked"), 7, "every chunk checked against the honest range");
+        vm.assertGt(handler.calls("griefOrder"), 4, "griefers tried wrong settlement prefixes");
+        vm.assertGt(handler.calls("griefFinalize"), 0, "griefers tried wrong finalizations");
         vm.assertEq(handler.calls("settle"), 1, "one-shot settlement");
         vm.assertGt(handler.calls("orderForSettlement"), 2, "ordered in chunks");
         vm.assertGt(handler.calls("settleChunk"), 2, "settled in chunks");

@@ -102,25 +102,26 @@ contract MiaAuctionTest is MiaFixture {
         vm.warp(REVEAL_END);
         vm.assertEq(uint256(auction.phase(id)), uint256(IMiaAuction.Phase.Scoring), "scoring phase");
         (IMiaAuction.ScoreReport[] memory reports, bytes[] memory sigs) = _signed(id, _members(0, 1, 2));
-        vm.expectEmit(true, true, false, true, address(auction));
-        emit IMiaAuction.ReportAccepted(
+        vm.expectEmit(true, true, true, true, address(auction));
+        emit IMiaAuction.ReportPosted(
             id,
             oracle[0],
-            1,
+            0,
             ReportSigning.digest(reports[0], chainId0, address(auction)),
             reports[0].transcriptHash,
+            reports[0].deadline,
             reports[0].q,
-            reports[0].delta
+            reports[0].delta,
+            sigs[0]
         );
         vm.expectEmit(true, false, false, true, address(auction));
-        emit IMiaAuction.ScoresFinalized(id, 1, 3);
+        emit IMiaAuction.ScoresFinalized(id, 1, 1);
         vm.prank(relayer);
-        auction.submitScores(id, reports, sigs);
+        auction.postReports(id, 0, reports, sigs);
         vm.assertEq(uint256(auction.phase(id)), uint256(IMiaAuction.Phase.Scored), "scored");
         for (uint256 j = 0; j < 3; ++j) {
-            MiaAuction.Bid memory bid = auction.getBid(id, provider[j]);
-            vm.assertEq(uint256(bid.q), medQ[j], "median q");
-            vm.assertEq(int256(bid.delta), medDelta[j], "median delta");
+            // The median of the three weights equals q·Δ of the medians here: 1.8, 2.0, 0.9.
+            vm.assertEq(auction.weightOf(id, provider[j]), qmia.weight(medQ[j], medDelta[j]), "median weight");
         }
         _assertEscrow();
     }
@@ -229,28 +230,33 @@ contract MiaAuctionTest is MiaFixture {
         for (uint256 k = 0; k < logs.length; ++k) {
             if (logs[k].topics[0] != IMiaAuction.AuctionSettled.selector) continue;
             vm.assertEq(uint256(logs[k].topics[1]), id, "settled id");
-            vm.assertEq(logs[k].data, abi.encode(winners, totalPaid, uint256(0), forfeited, refund), "AuctionSettled data");
+            vm.assertEq(
+                logs[k].data, abi.encode(winners, totalPaid, uint256(0), forfeited, refund), "AuctionSettled data"
+            );
             found = true;
         }
         vm.assertTrue(found, "AuctionSettled emitted");
     }
 
-    /// k = 2 of 3: with an even number of reports the median is the lower middle value.
-    /// Reports of oracles 1 and 0 (order does not matter): q = (0.8, 0.5, 0.2), Δ = (2, -1, 1).
-    /// w = (1.6e18, 0, 0.2e18): provider 1's harmful data (Δ < 0) is clipped to w = 0 and cannot win.
-    /// Order 0 (φ 0.625), 2 (φ 20). k=2: 4e18·1.8e18 = 7.2e36 > 1e19·0.2e18 ✗ → winner {0}.
-    /// p_0: other 2: r=1 min(⌊1.6e18·4e18/0.2e18⌋ = 3.2e19, ⌊1e19·1.6/1.6⌋ = 1e19) = 1e19;
-    ///      r=2 min(∞, ⌊1e19·1.6/1.8⌋) < 1e19 → p_0 = 1e19, the whole budget.
+    /// k = 2 of 3, and only oracles 1 and 0 post (in that order): at the scoring deadline the chunk is
+    /// aggregated over both. With an even number of reports the median is the lower middle WEIGHT.
+    /// Weights: oracle 0 (1.8, 2.0, 1.0), oracle 1 (2.4, 0, 0.2) -> lower middles (1.8, 0, 0.2): provider
+    /// 1's harmful data (Δ < 0 for oracle 1) gives w = 0 and it cannot win.
+    /// Order 0 (φ 0.556), 2 (φ 20). k=2: 4e18·2.0e18 = 8e36 > 1e19·0.2e18 ✗ → winner {0}.
+    /// p_0: other 2: r=1 min(⌊1.8e18·4e18/0.2e18⌋ = 3.6e19, ⌊1e19·1.8/1.8⌋ = 1e19) = 1e19;
+    ///      r=2 min(∞, ⌊1e19·1.8/2.0⌋) < 1e19 → p_0 = 1e19, the whole budget.
     function test_twoOfThree_lowerMedian() public {
         uint256 id = _toScoring(ETH);
         (IMiaAuction.ScoreReport[] memory reports, bytes[] memory sigs) = _signed(id, _members(1, 0));
-        auction.submitScores(id, reports, sigs);
-        MiaAuction.Bid memory b0 = auction.getBid(id, provider[0]);
-        MiaAuction.Bid memory b1 = auction.getBid(id, provider[1]);
-        MiaAuction.Bid memory b2 = auction.getBid(id, provider[2]);
-        vm.assertEq(uint256(b0.q), 0.8e18, "lower middle q0");
-        vm.assertEq(int256(b1.delta), -1e18, "lower middle delta1");
-        vm.assertEq(uint256(b2.q), 0.2e18, "lower middle q2");
+        auction.postReports(id, 0, reports, sigs);
+        vm.assertEq(uint256(auction.phase(id)), uint256(IMiaAuction.Phase.Scoring), "2 of 3: window still open");
+        vm.expectRevert(abi.encodeWithSelector(IMiaAuction.ChunkNotFinalizable.selector, 0, 2, THRESHOLD));
+        auction.finalizeScores(id, 0, reports[0].providers, new uint256[][](2));
+        vm.warp(SCORING_END);
+        _finalize(id, 0, reports, sigs);
+        vm.assertEq(auction.weightOf(id, provider[0]), 1.8e18, "lower middle w0");
+        vm.assertEq(auction.weightOf(id, provider[1]), 0, "lower middle w1");
+        vm.assertEq(auction.weightOf(id, provider[2]), 0.2e18, "lower middle w2");
         auction.settle(id);
         vm.assertEq(auction.credits(ETH, provider[0]), DEPOSIT + BUDGET, "p_0 = B");
         vm.assertEq(auction.credits(ETH, provider[1]), DEPOSIT, "w = 0 cannot win");
@@ -324,9 +330,7 @@ contract MiaAuctionTest is MiaFixture {
         uint256 id = _toScoring(ETH);
         for (uint256 o = 0; o < 3; ++o) {
             IMiaAuction.ScoreReport memory r = _report(id, o, REPORT_DEADLINE);
-            vm.assertEq(
-                auction.scoreReportDigest(r), ReportSigning.digest(r, chainId0, address(auction)), "digest"
-            );
+            vm.assertEq(auction.scoreReportDigest(r), ReportSigning.digest(r, chainId0, address(auction)), "digest");
         }
     }
 
@@ -484,13 +488,16 @@ contract MiaAuctionTest is MiaFixture {
     // Attacks on score reports
     // =====================================================================================
 
-    function _expectSubmitReverts(uint256 id, IMiaAuction.ScoreReport[] memory reports, bytes[] memory sigs, bytes memory err)
-        internal
-    {
+    function _expectSubmitReverts(
+        uint256 id,
+        IMiaAuction.ScoreReport[] memory reports,
+        bytes[] memory sigs,
+        bytes memory err
+    ) internal {
         bytes32 before = _state(id);
         vm.expectRevert(err);
         vm.prank(relayer);
-        auction.submitScores(id, reports, sigs);
+        auction.postReports(id, 0, reports, sigs);
         vm.assertEq(_state(id), before, "nothing changed");
         vm.assertEq(uint256(auction.phase(id)), uint256(IMiaAuction.Phase.Scoring), "still scoring");
     }
@@ -507,11 +514,24 @@ contract MiaAuctionTest is MiaFixture {
     function test_attack_sameOracleTwice() public {
         uint256 id = _toScoring(ETH);
         (IMiaAuction.ScoreReport[] memory reports, bytes[] memory sigs) = _signed(id, _members(0, 0));
-        _expectSubmitReverts(id, reports, sigs, abi.encodeWithSelector(IMiaAuction.DuplicateSigner.selector, oracle[0]));
+        _expectSubmitReverts(
+            id, reports, sigs, abi.encodeWithSelector(IMiaAuction.AlreadyPosted.selector, oracle[0], 0)
+        );
         // Also with a different report signed by the same key.
         (reports, sigs) = _signed(id, _members(0, 1));
         sigs[1] = _signReport(oraclePk[0], reports[1]);
-        _expectSubmitReverts(id, reports, sigs, abi.encodeWithSelector(IMiaAuction.DuplicateSigner.selector, oracle[0]));
+        _expectSubmitReverts(
+            id, reports, sigs, abi.encodeWithSelector(IMiaAuction.AlreadyPosted.selector, oracle[0], 0)
+        );
+        // And in a later call, after the first report was recorded: the first one stands.
+        (reports, sigs) = _signed(id, _members(0, 1));
+        IMiaAuction.ScoreReport[] memory one = new IMiaAuction.ScoreReport[](1);
+        bytes[] memory oneSig = new bytes[](1);
+        (one[0], oneSig[0]) = (reports[0], sigs[0]);
+        auction.postReports(id, 0, one, oneSig);
+        one[0] = _report(id, 1, REPORT_DEADLINE);
+        oneSig[0] = _signReport(oraclePk[0], one[0]);
+        _expectSubmitReverts(id, one, oneSig, abi.encodeWithSelector(IMiaAuction.AlreadyPosted.selector, oracle[0], 0));
     }
 
     function test_attack_highSMalleatedSignature() public {
@@ -549,7 +569,7 @@ contract MiaAuctionTest is MiaFixture {
             id1, reports, sigs, abi.encodeWithSelector(IMiaAuction.ReportAuctionMismatch.selector, 0, id2)
         );
         // The reports are fine where they belong.
-        auction.submitScores(id2, reports, sigs);
+        _postAndFinalize(id2, reports, sigs);
         vm.assertEq(uint256(auction.phase(id2)), uint256(IMiaAuction.Phase.Scored), "accepted on auction 2");
     }
 
@@ -610,7 +630,7 @@ contract MiaAuctionTest is MiaFixture {
         // A deadline equal to the block time is still valid.
         reports[1] = _report(id, 1, REVEAL_END + 100);
         sigs[1] = _signReport(oraclePk[1], reports[1]);
-        auction.submitScores(id, reports, sigs);
+        _postAndFinalize(id, reports, sigs);
         vm.assertEq(uint256(auction.phase(id)), uint256(IMiaAuction.Phase.Scored), "accepted at the deadline");
     }
 
@@ -645,8 +665,8 @@ contract MiaAuctionTest is MiaFixture {
             reports[k].delta[1] = -1e36;
             sigs[k] = _signReport(oraclePk[k], reports[k]);
         }
-        auction.submitScores(id, reports, sigs);
-        vm.assertEq(int256(auction.getBid(id, provider[0]).delta), 1e36, "max delta stored");
+        _postAndFinalize(id, reports, sigs);
+        vm.assertEq(auction.weightOf(id, provider[0]), 1e36, "max weight stored");
         auction.settle(id);
         _assertEscrow();
     }
@@ -655,12 +675,11 @@ contract MiaAuctionTest is MiaFixture {
         uint256 id = _toScoring(ETH);
         (IMiaAuction.ScoreReport[] memory reports, bytes[] memory sigs) = _signed(id, _members(0, 1));
 
-        // Too few / too many reports.
-        IMiaAuction.ScoreReport[] memory one = new IMiaAuction.ScoreReport[](1);
+        // No report / signatures that do not pair up.
         bytes[] memory oneSig = new bytes[](1);
-        (one[0], oneSig[0]) = (reports[0], sigs[0]);
+        oneSig[0] = sigs[0];
         _expectSubmitReverts(
-            id, one, oneSig, abi.encodeWithSelector(IMiaAuction.ReportCountOutOfRange.selector, 1, THRESHOLD, 3)
+            id, new IMiaAuction.ScoreReport[](0), new bytes[](0), abi.encodeWithSelector(IMiaAuction.NoReports.selector)
         );
         _expectSubmitReverts(
             id, reports, oneSig, abi.encodeWithSelector(IMiaAuction.SignatureCountMismatch.selector, 2, 1)
@@ -678,9 +697,7 @@ contract MiaAuctionTest is MiaFixture {
         bad.datasetRoots[1] = keccak256("not what was revealed");
         reports[0] = bad;
         sigs[0] = _signReport(oraclePk[0], bad);
-        _expectSubmitReverts(
-            id, reports, sigs, abi.encodeWithSelector(IMiaAuction.DatasetRootMismatch.selector, 0, 1)
-        );
+        _expectSubmitReverts(id, reports, sigs, abi.encodeWithSelector(IMiaAuction.DatasetRootMismatch.selector, 0, 1));
 
         // Wrong method / round.
         bad = _report(id, 0, REPORT_DEADLINE);
@@ -697,18 +714,18 @@ contract MiaAuctionTest is MiaFixture {
         _expectSubmitReverts(id, reports, sigs, abi.encodeWithSelector(IMiaAuction.ReportRoundMismatch.selector, 0, 2));
     }
 
-    function test_submitScores_wrongPhase() public {
+    function test_postReports_wrongPhase() public {
         uint256 id = _create(ETH);
         _commit(id, 0);
         vm.warp(COMMIT_END);
         _reveal(id, 0);
         (IMiaAuction.ScoreReport[] memory reports, bytes[] memory sigs) = _signed(id, _members(0, 1));
         vm.expectRevert(abi.encodeWithSelector(IMiaAuction.WrongPhase.selector, id, IMiaAuction.Phase.Reveal));
-        auction.submitScores(id, reports, sigs);
+        auction.postReports(id, 0, reports, sigs);
         vm.warp(REVEAL_END);
-        auction.submitScores(id, reports, sigs);
+        _postAndFinalize(id, reports, sigs);
         vm.expectRevert(abi.encodeWithSelector(IMiaAuction.WrongPhase.selector, id, IMiaAuction.Phase.Scored));
-        auction.submitScores(id, reports, sigs);
+        auction.postReports(id, 0, reports, sigs);
     }
 
     // =====================================================================================
@@ -739,9 +756,7 @@ contract MiaAuctionTest is MiaFixture {
         auction.withdraw(address(token));
         vm.assertEq(token.balanceOf(provider[0]), credit, "paid once");
         bytes32 before = _state(id);
-        vm.expectRevert(
-            abi.encodeWithSelector(IMiaAuction.NothingToWithdraw.selector, address(token), provider[0])
-        );
+        vm.expectRevert(abi.encodeWithSelector(IMiaAuction.NothingToWithdraw.selector, address(token), provider[0]));
         vm.prank(provider[0]);
         auction.withdraw(address(token));
         // Credits are per asset: nothing in ETH either.
@@ -858,9 +873,7 @@ contract MiaAuctionTest is MiaFixture {
         vm.prank(buyer);
         fee.approve(address(auction), type(uint256).max);
         bytes32 before = _state(0);
-        vm.expectRevert(
-            abi.encodeWithSelector(IMiaAuction.TokenAmountMismatch.selector, BUDGET, BUDGET - BUDGET / 100)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IMiaAuction.TokenAmountMismatch.selector, BUDGET, BUDGET - BUDGET / 100));
         vm.prank(buyer);
         auction.createAuction(p);
         vm.assertEq(_state(0), before, "nothing changed");
@@ -891,7 +904,7 @@ contract MiaAuctionTest is MiaFixture {
         vm.assertEq(uint256(auction.phase(id)), uint256(IMiaAuction.Phase.Expired), "expired");
         (IMiaAuction.ScoreReport[] memory reports, bytes[] memory sigs) = _signed(id, _members(0, 1));
         vm.expectRevert(abi.encodeWithSelector(IMiaAuction.WrongPhase.selector, id, IMiaAuction.Phase.Expired));
-        auction.submitScores(id, reports, sigs);
+        auction.postReports(id, 0, reports, sigs);
         vm.expectRevert(abi.encodeWithSelector(IMiaAuction.WrongPhase.selector, id, IMiaAuction.Phase.Expired));
         auction.settle(id);
 
@@ -962,6 +975,28 @@ contract MiaAuctionTest is MiaFixture {
         p = _params(ETH, BUDGET, DEPOSIT);
         p.oracles[2] = p.oracles[0];
         vm.expectRevert(IMiaAuction.InvalidCommittee.selector);
+        auction.createAuction{value: BUDGET}(p);
+
+        p = _params(ETH, BUDGET, DEPOSIT);
+        p.oracles[1] = address(0);
+        vm.expectRevert(IMiaAuction.InvalidCommittee.selector);
+        auction.createAuction{value: BUDGET}(p);
+
+        // Committee policy: n >= 3f+1 and 2f+1 <= k <= n-f.
+        p = _params(ETH, BUDGET, DEPOSIT);
+        p.faultTolerance = 1; // n = 3 < 4
+        vm.expectRevert(abi.encodeWithSelector(IMiaAuction.InvalidFaultTolerance.selector, 3, 1, THRESHOLD));
+        auction.createAuction{value: BUDGET}(p);
+
+        // The buyer on its own committee.
+        p = _params(ETH, BUDGET, DEPOSIT);
+        p.oracles[1] = buyer;
+        vm.expectRevert(abi.encodeWithSelector(IMiaAuction.BuyerOnCommittee.selector, buyer));
+        auction.createAuction{value: BUDGET}(p);
+
+        p = _params(ETH, BUDGET, DEPOSIT);
+        p.scoreChunk = 251;
+        vm.expectRevert(IMiaAuction.InvalidParameter.selector);
         auction.createAuction{value: BUDGET}(p);
 
         p = _params(ETH, 0, DEPOSIT);

@@ -3,7 +3,8 @@
 One module-scoped cluster runs three auctions at once so process start-up is paid once:
 - auction 1, committee {A, B, D} where D's valuation is corrupted; four providers send bad input
   (undecryptable, wrong root, oversized, malformed record); A is killed and restarted mid-round;
-- auction 2, committee {A, B, C}: C is killed mid-round, the round settles with A and B;
+- auction 2, committee {A, B, C}: C is killed mid-round; at the scoring deadline the round is aggregated
+  over A's and B's reports (the quorum, k = 2);
 - auction 3, committee {A, C, E}: C and E are down past the deadline, the auction is cancelled
   (by the surviving oracle) and every deposit and the budget are withdrawn.
 """
@@ -20,7 +21,7 @@ import pytest
 from eth_account import Account
 
 from deploy.anvil import anvil_available
-from offchain.mechanism.median import median_scores
+from offchain.mechanism.median import aggregate_weights, report_weights
 from offchain.mechanism.qmia import weight
 from offchain.mechanism.settlement import settle
 from offchain.oracle_service.cluster import ETHER, Cluster, digits_task, run_all, wait_for
@@ -164,9 +165,12 @@ def rounds(world: dict) -> dict:
     a.kill()  # crash mid-round (after every upload), restart from its data directory
     a.start()
     c.advance_to(max(i.reveal_deadline for i in info))
-    for aid in aids[:2]:
-        wait_for(lambda aid=aid: c.client.phase(aid) == Phase.SCORED, 180, f"scores of auction {aid}")
-    c.advance_to(info[2].scoring_deadline + 1)
+    # auction 1: all three members post, so it is aggregated at once
+    wait_for(lambda: c.client.phase(aids[0]) == Phase.SCORED, 180, f"scores of auction {aids[0]}")
+    # auction 2 (A and B posted) is aggregated once the window closes; auction 3 (A alone) is cancelled
+    wait_for(lambda: c.client.contract.functions.scoreChunkOf(aids[1], 0).call()[4] == 2, 180, "A's and B's reports")
+    c.advance_to(max(i.scoring_deadline for i in info) + 1)
+    wait_for(lambda: c.client.phase(aids[1]) == Phase.SCORED, 60, f"aggregation of auction {aids[1]}")
     wait_for(lambda: c.client.phase(aids[2]) == Phase.CANCELLED, 60, "the surviving oracle to cancel auction 3")
     reports = {o.account.address: _get(f"{o.url}/v1/auctions/{aids[0]}/report") for o in (a, b, d)}
     return {**world, "reports": reports}
@@ -185,13 +189,12 @@ def test_corrupted_oracle_moves_nothing(rounds: dict) -> None:
     corrupt = report_from_json(rounds["reports"][d.account.address]["report"])
     assert (honest.q, honest.delta) == (other.q, other.delta)  # independent oracles agree exactly
     assert corrupt.q != honest.q and corrupt.delta != honest.delta
-    accepted = {e["args"]["signer"] for e in _events(c, "ReportAccepted", aid)}
-    assert accepted == {a.account.address, b.account.address, d.account.address}
-    q, dl = median_scores([honest.q, other.q, corrupt.q], [honest.delta, other.delta, corrupt.delta])
-    assert (tuple(q), tuple(dl)) == (honest.q, honest.delta)
-    for p, qi, di in zip(honest.providers, honest.q, honest.delta, strict=True):
-        bid = c.client.contract.functions.getBid(aid, p).call()
-        assert (bid[5], bid[6]) == (qi, di)
+    posted = {e["args"]["oracle"] for e in _events(c, "ReportPosted", aid)}
+    assert posted == {a.account.address, b.account.address, d.account.address}
+    agg = aggregate_weights([report_weights(r.q, r.delta) for r in (honest, other, corrupt)])
+    assert agg == report_weights(honest.q, honest.delta)
+    for p, w in zip(honest.providers, agg, strict=True):
+        assert c.client.contract.functions.weightOf(aid, p).call() == w
     # payments are exactly the reference settlement on the honest scores
     if c.client.phase(aid) == Phase.SCORED:
         AuctionClient(c.chain, c.contract, c.chain.funder).settle(aid)
@@ -245,14 +248,20 @@ def _arrays(path: Path):
 def test_round_settles_with_two_of_three_after_a_kill_and_no_double_submission(rounds: dict) -> None:
     c, aids = rounds["cluster"], rounds["aids"]
     a, b = c.oracles[:2]
-    accepted = _events(c, "ReportAccepted", aids[1])
-    assert {e["args"]["signer"] for e in accepted} == {a.account.address, b.account.address}
-    assert len(accepted) == 2 and len(_events(c, "ScoresFinalized", aids[1])) == 1
+    posted = _events(c, "ReportPosted", aids[1])
+    assert {e["args"]["oracle"] for e in posted} == {a.account.address, b.account.address}
+    assert len(posted) == 2 and len(_events(c, "ScoresFinalized", aids[1])) == 1
+    (chunk,) = _events(c, "ScoreChunkFinalized", aids[1])
+    assert chunk["args"]["reports"] == 2  # every posted report aggregated
     AuctionClient(c.chain, c.contract, c.chain.funder).settle(aids[1])
     assert len(_events(c, "Payment", aids[1])) > 0
-    # every oracle transaction: one relay per scored auction plus one cancel; the restarted A sent no duplicate
+    # every oracle transaction did something: one post per member, chunk and auction, the aggregations and
+    # the cancel; no reverted or duplicate transaction (the restarted A posted nothing twice)
     nonces = sum(c.chain.w3.eth.get_transaction_count(o.account.address) for o in c.oracles)
-    assert nonces == 3
+    posts = [e for aid in aids for e in _events(c, "ReportPosted", aid)]
+    assert len({(e["args"]["oracle"], e["args"]["auctionId"], e["args"]["chunk"]) for e in posts}) == len(posts)
+    done = sum(len(_events(c, name, aid)) for aid in aids for name in ("ScoreChunkFinalized", "AuctionCancelled"))
+    assert nonces == len(posts) + done, (nonces, len(posts), done)
 
 
 def test_two_oracles_down_cancels_and_everything_is_withdrawn(rounds: dict) -> None:

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from offchain.oracle_service.dataroom import UploadInvalid, check_upload, provider_input
-from offchain.oracle_service.relay import ready_to_relay, relay_delay
+from offchain.oracle_service.relay import posted_slots, relay_delay
 from offchain.oracle_service.store import Store
 from pysdk.dataroom import (
     DataroomError,
@@ -93,13 +93,11 @@ def test_a_rejection_never_replaces_an_accepted_upload(tmp_path) -> None:
 
 
 def test_relay_rules() -> None:
-    assert relay_delay(2, [0, 2], stagger=1.5) == 1.5  # the lowest live slot relays first
+    assert relay_delay(2, [0, 2], stagger=1.5) == 1.5  # the lowest posted slot aggregates first
     assert relay_delay(2, [2], stagger=1.5) == 0.0
-    assert not ready_to_relay(1, 3, 2, 99.0, grace=3, delay=0, seen_for=99)  # below the threshold: never
-    assert ready_to_relay(3, 3, 2, 0.0, grace=3, delay=0, seen_for=0)  # everyone in: at once
-    assert not ready_to_relay(3, 3, 2, 9.0, grace=3, delay=1.5, seen_for=1.0)  # rank 1 waits from the full set
-    assert not ready_to_relay(2, 3, 2, 2.9, grace=3, delay=0, seen_for=9)  # a quorum waits out the grace period
-    assert ready_to_relay(2, 3, 2, 3.0, grace=3, delay=0, seen_for=0)
+    assert relay_delay(1, [0, 2], stagger=1.5) == 0.0  # did not post: not in the order
+    assert posted_slots(0b101, 3) == [0, 2]
+    assert posted_slots(0, 4) == []
 
 
 DEEP_IN_A_THREAD = """

@@ -28,7 +28,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
-from deploy.anvil import ANVIL_BIN
+from deploy.anvil import anvil_available
 from offchain.oracle_service.cluster import ETHER, Cluster, OracleProcess, digits_task, wait_for
 from offchain.oracle_service.store import Store
 from pysdk.auction import Phase
@@ -45,7 +45,7 @@ from pysdk.salts import SaltVault
 
 pytestmark = [
     pytest.mark.anvil,
-    pytest.mark.skipif(not ANVIL_BIN.exists(), reason="node_modules/.bin/anvil is missing"),
+    pytest.mark.skipif(not anvil_available(), reason="anvil not installed (run make setup)"),
 ]
 MAX_UPLOAD = 1_000_000
 READ_TIMEOUT = 2.0

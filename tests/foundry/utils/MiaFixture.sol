@@ -41,12 +41,10 @@ abstract contract MiaFixture is TestBase {
     // Standard oracle scores for the three revealing providers (18-decimal fixed point).
     // q       oracle 0: 0.9 0.5 1.0   oracle 1: 0.8 0.5 0.2   oracle 2: 1.0 0.6 0.9  -> median 0.9 0.5 0.9
     // delta   oracle 0: 2   4   1     oracle 1: 3  -1   1     oracle 2: 1   5   1    -> median 2   4   1
-    uint256[3][3] internal stdQ = [[uint256(0.9e18), 0.5e18, 1e18], [uint256(0.8e18), 0.5e18, 0.2e18], [
-        uint256(1e18),
-        0.6e18,
-        0.9e18
-    ]];
-    int256[3][3] internal stdDelta = [[int256(2e18), 4e18, 1e18], [int256(3e18), -1e18, 1e18], [int256(1e18), 5e18, 1e18]];
+    uint256[3][3] internal stdQ =
+        [[uint256(0.9e18), 0.5e18, 1e18], [uint256(0.8e18), 0.5e18, 0.2e18], [uint256(1e18), 0.6e18, 0.9e18]];
+    int256[3][3] internal stdDelta =
+        [[int256(2e18), 4e18, 1e18], [int256(3e18), -1e18, 1e18], [int256(1e18), 5e18, 1e18]];
 
     function setUp() public virtual {
         vm.warp(T0);
@@ -106,7 +104,9 @@ abstract contract MiaFixture is TestBase {
             mechanism: IMiaAuction.Mechanism.QMIA,
             liquidity: 1e18,
             rho: 0,
-            modelId: bytes32(0)
+            modelId: bytes32(0),
+            faultTolerance: 0,
+            scoreChunk: 0
         });
     }
 
@@ -231,7 +231,43 @@ abstract contract MiaFixture is TestBase {
     function _submitStandard(uint256 id) internal {
         (IMiaAuction.ScoreReport[] memory reports, bytes[] memory sigs) = _signed(id, _members(0, 1, 2));
         vm.prank(relayer);
-        auction.submitScores(id, reports, sigs);
+        auction.postReports(id, 0, reports, sigs);
+    }
+
+    /// The weights w_j = q_j·max(Δ_j,0)/1e18 a report implies (what the contract aggregates).
+    function _weights(IMiaAuction.ScoreReport memory r) internal view returns (uint256[] memory w) {
+        w = new uint256[](r.q.length);
+        for (uint256 j = 0; j < w.length; ++j) {
+            w[j] = qmia.weight(r.q[j], r.delta[j]);
+        }
+    }
+
+    /// Aggregates chunk `chunk` of `id` from the reports that were posted for it (any order): their
+    /// weights go in committee-slot order, recovered from the signatures.
+    function _finalize(uint256 id, uint256 chunk, IMiaAuction.ScoreReport[] memory reports, bytes[] memory sigs)
+        internal
+    {
+        address[] memory committee = auction.oraclesOf(id);
+        uint256[][] memory w = new uint256[][](reports.length);
+        uint256 t = 0;
+        for (uint256 slot = 0; slot < committee.length; ++slot) {
+            for (uint256 k = 0; k < reports.length; ++k) {
+                if (ReportSigning.recover(auction.scoreReportDigest(reports[k]), sigs[k]) == committee[slot]) {
+                    w[t++] = _weights(reports[k]);
+                }
+            }
+        }
+        auction.finalizeScores(id, chunk, reports[0].providers, w);
+    }
+
+    /// Posts the reports and, unless that already aggregated them (all n posted), closes the scoring
+    /// window and aggregates every posted report.
+    function _postAndFinalize(uint256 id, IMiaAuction.ScoreReport[] memory reports, bytes[] memory sigs) internal {
+        vm.prank(relayer);
+        auction.postReports(id, 0, reports, sigs);
+        if (auction.phase(id) == IMiaAuction.Phase.Scored) return;
+        vm.warp(SCORING_END);
+        _finalize(id, 0, reports, sigs);
     }
 
     // ----------------------------------------------------------------- accounting checks
