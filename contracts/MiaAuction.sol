@@ -5,6 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 
 import {IMiaAuction} from "./interfaces/IMiaAuction.sol";
 import {QMIA} from "./mechanism/QMIA.sol";
@@ -21,8 +22,11 @@ import {ScoreReportHashing} from "./oracle/ScoreReportHashing.sol";
 ///         Large auctions (up to MAX_PROVIDERS) are scored and settled in chunks: `submitScoreChunk`,
 ///         then `orderForSettlement` and `settleChunk`, each resumable by anyone, with the same result
 ///         as the one-shot `submitScores` and `settle`.
-/// @dev Escrow invariant: for every asset, this contract's balance equals `totalOwed[asset]`, the sum
-///      of unsettled budgets, unreturned deposits and unwithdrawn credits. All payouts are pull-based.
+/// @dev Escrow invariant: for every asset, `totalOwed[asset]` is the sum of unsettled budgets,
+///      unreturned deposits and unwithdrawn credits, and this contract's balance is at least that. The
+///      accounting never reads the balance (ERC-20 inflows are measured as differences), so a forced send
+///      (SELFDESTRUCT, a plain token transfer) only leaves a surplus nobody can withdraw. All payouts are
+///      pull-based.
 contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
@@ -36,6 +40,9 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
     int256 public constant MAX_ABS_DELTA = 1e36;
     /// @notice Scoring round of every report in this version (one scoring round per auction).
     uint32 public constant SCORING_ROUND = 1;
+    /// @notice Open auctions need deposit * maxProviders >= budget / MIN_SLOT_BOND_DIVISOR (rounded up per
+    ///         slot): a Sybil filling every slot with junk forfeits at least 1% of the budget to the buyer.
+    uint256 public constant MIN_SLOT_BOND_DIVISOR = 100;
     uint256 internal constant WAD = 1e18;
 
     enum Status {
@@ -67,6 +74,7 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         address mutToken; // MUT minted to winners when λ < 1 (zero otherwise)
         uint128 rho; // Fairshare price per unit of utility
         uint128 cashEscrow; // cash the buyer escrowed: floor(λ·B) for the MIA family, B for Fairshare
+        bytes32 allowlistRoot; // 0 = open to anyone; else the Merkle root of the admitted providers
     }
 
     struct Bid {
@@ -77,6 +85,7 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         bool revealed;
         uint64 q; // median quality, set when scores are accepted
         int128 delta; // median marginal utility, set when scores are accepted
+        bool depositRefunded; // the deposit was credited back (see refundDeposit)
     }
 
     /// @dev Progress of chunked scoring and settlement of one auction.
@@ -101,8 +110,6 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
     mapping(address asset => uint256) public totalOwed;
     /// @notice Withdrawable balance of each account, per asset.
     mapping(address asset => mapping(address account => uint256)) public credits;
-    /// @notice The Marginal Utility Token of each (buyer, payment asset, model).
-    mapping(address buyer => mapping(address asset => mapping(bytes32 modelId => address))) public mutTokenOf;
 
     mapping(uint256 auctionId => Auction) internal _auctions;
     mapping(uint256 auctionId => address[]) internal _providers;
@@ -138,6 +145,10 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
                 || p.oracleEncryptionKeys.length != nOracles
         ) revert InvalidCommittee();
         if (p.budget == 0 || p.maxProviders == 0 || p.maxProviders > MAX_PROVIDERS) revert InvalidParameter();
+        if (p.allowlistRoot == 0) {
+            uint256 minDeposit = minimumDeposit(p.budget, p.maxProviders);
+            if (p.deposit < minDeposit) revert DepositTooLow(minDeposit);
+        }
         (uint64 liquidity, uint256 cashEscrow) = _mechanismTerms(p);
 
         auctionId = ++auctionCount;
@@ -167,9 +178,15 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
             liquidity: liquidity,
             mutToken: address(0),
             rho: p.rho,
-            cashEscrow: uint128(cashEscrow)
+            cashEscrow: uint128(cashEscrow),
+            allowlistRoot: p.allowlistRoot
         });
-        address mut = liquidity < WAD ? _mutToken(p.asset, p.modelId) : address(0);
+        // One MUT per auction, capped at the MUT part of the budget: no other auction can mint into it.
+        // The factory is this contract's own immutable deployment, and this function holds the lock.
+        // slither-disable-next-line reentrancy-no-eth,reentrancy-benign
+        address mut = liquidity < WAD
+            ? mutFactory.create(p.asset, msg.sender, p.modelId, auctionId, p.budget - cashEscrow)
+            : address(0);
         _auctions[auctionId].mutToken = mut;
         _collect(p.asset, cashEscrow);
         emit AuctionCreated(
@@ -189,6 +206,14 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
             p.methodId
         );
         emit MechanismConfigured(auctionId, p.mechanism, liquidity, p.rho, cashEscrow, mut);
+        if (p.allowlistRoot != 0) emit AllowlistSet(auctionId, p.allowlistRoot);
+    }
+
+    /// @notice Smallest deposit an auction open to anyone may ask: ceil(budget / (100 * maxProviders)),
+    ///         so that the deposits of all slots together are at least 1% of the budget.
+    function minimumDeposit(uint256 budget, uint256 maxProviders) public pure returns (uint256) {
+        uint256 d = MIN_SLOT_BOND_DIVISOR * maxProviders;
+        return (budget + d - 1) / d;
     }
 
     /// @dev λ and the cash escrow each mechanism implies; rejects inconsistent parameters.
@@ -207,17 +232,6 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         cashEscrow = MixedMIA.cashEscrow(p.budget, liquidity);
     }
 
-    /// @dev The buyer's MUT for this asset and model, deployed on first use (this contract is its minter).
-    function _mutToken(address asset, bytes32 modelId) internal returns (address token) {
-        token = mutTokenOf[msg.sender][asset][modelId];
-        if (token == address(0)) {
-            // The factory is this contract's own immutable deployment, and callers hold the reentrancy lock.
-            // slither-disable-next-line reentrancy-no-eth,reentrancy-benign
-            token = mutFactory.create(asset, msg.sender, modelId);
-            mutTokenOf[msg.sender][asset][modelId] = token;
-        }
-    }
-
     // ------------------------------------------------------------------ commit / reveal
 
     /// @notice The commitment a provider posts: binds chain, contract, auction and the sender.
@@ -231,9 +245,29 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         return keccak256(abi.encode(block.chainid, address(this), auctionId, provider, cost, salt, datasetRoot));
     }
 
-    /// @notice Posts a sealed bid with the fixed deposit (ETH value, or an approved ERC-20 amount).
+    /// @notice Posts a sealed bid with the fixed deposit (ETH value, or an approved ERC-20 amount), in an
+    ///         auction open to anyone.
     function commit(uint256 auctionId, bytes32 commitment) external payable nonReentrant {
         Auction storage a = _open(auctionId, Phase.Commit);
+        if (a.allowlistRoot != 0) revert InvitationRequired(auctionId);
+        _commit(auctionId, a, commitment);
+    }
+
+    /// @notice Posts a sealed bid in an auction that admits only listed providers: `proof` shows that the
+    ///         sender is a leaf of the auction's allowlist tree (OpenZeppelin standard, sorted pairs).
+    function commitInvited(uint256 auctionId, bytes32 commitment, bytes32[] calldata proof)
+        external
+        payable
+        nonReentrant
+    {
+        Auction storage a = _open(auctionId, Phase.Commit);
+        bytes32 root = a.allowlistRoot;
+        bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(msg.sender))));
+        if (root == 0 || !MerkleProof.verifyCalldata(proof, root, leaf)) revert NotInvited(msg.sender);
+        _commit(auctionId, a, commitment);
+    }
+
+    function _commit(uint256 auctionId, Auction storage a, bytes32 commitment) internal {
         if (commitment == bytes32(0)) revert ZeroCommitment();
         Bid storage bid = _bids[auctionId][msg.sender];
         if (bid.index != 0) revert AlreadyCommitted(msg.sender);
@@ -246,7 +280,8 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         emit BidCommitted(auctionId, msg.sender, commitment, index);
     }
 
-    /// @notice Opens the caller's own commitment; the deposit becomes withdrawable.
+    /// @notice Opens the caller's own commitment. The deposit stays in escrow until the auction ends: see
+    ///         `refundDeposit`.
     function reveal(uint256 auctionId, uint256 cost, bytes32 salt, bytes32 datasetRoot) external {
         Auction storage a = _open(auctionId, Phase.Reveal);
         Bid storage bid = _bids[auctionId][msg.sender];
@@ -261,7 +296,6 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         bid.cost = uint96(cost);
         bid.datasetRoot = datasetRoot;
         ++a.nRevealed;
-        credits[a.asset][msg.sender] += a.deposit;
         emit BidRevealed(auctionId, msg.sender, cost, salt, datasetRoot);
     }
 
@@ -573,8 +607,10 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
     }
 
     /// @dev Credits the unspent cash escrow and the forfeited deposits to the buyer; closes the auction.
+    ///      Forfeited: every deposit but those of the scored providers with weight > 0 (`eligible`), that is
+    ///      the deposits of non-revealers and of revealed providers whose aggregated weight is 0.
     function _finishSettlement(uint256 auctionId, Auction storage a, Progress storage g) internal {
-        uint256 forfeited = uint256(a.nCommitted - a.nRevealed) * a.deposit;
+        uint256 forfeited = uint256(a.nCommitted - g.eligible) * a.deposit;
         uint256 totalCash = g.totalCash;
         uint256 refund = a.cashEscrow - totalCash + forfeited;
         credits[a.asset][a.buyer] += refund;
@@ -583,8 +619,8 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
     }
 
     /// @notice Cancels an auction: by anyone once the scoring deadline has passed without scores, or
-    ///         by the buyer before anyone committed. The budget and forfeited deposits go back to the
-    ///         buyer; revealed providers already hold their deposits.
+    ///         by the buyer before anyone committed. The budget and the deposits of non-revealers go back
+    ///         to the buyer; revealed providers get theirs through `refundDeposit`.
     function cancel(uint256 auctionId) external {
         Auction storage a = _auctions[auctionId];
         Phase current = _phase(auctionId, a);
@@ -596,6 +632,24 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         credits[a.asset][a.buyer] += refund;
         a.status = Status.Cancelled;
         emit AuctionCancelled(auctionId, msg.sender, forfeited, refund);
+    }
+
+    /// @notice Credits a revealed provider's deposit back once the auction has ended: after settlement if
+    ///         its aggregated weight is > 0, after a cancel in every case. Anyone may call (for example a
+    ///         keeper); the credit goes to `provider`. Deposits of weight-0 providers were forfeited to
+    ///         the buyer at settlement, so a slot squatter's junk bid costs it the deposit.
+    function refundDeposit(uint256 auctionId, address provider) external {
+        Auction storage a = _auctions[auctionId];
+        Phase current = _phase(auctionId, a);
+        Bid storage bid = _bids[auctionId][provider];
+        uint256 amount = a.deposit;
+        bool ended = current == Phase.Cancelled || (current == Phase.Settled && QMIA.weight(bid.q, bid.delta) > 0);
+        if (!ended || !bid.revealed || bid.depositRefunded || amount == 0) {
+            revert DepositNotRefundable(auctionId, provider);
+        }
+        bid.depositRefunded = true;
+        credits[a.asset][provider] += amount;
+        emit DepositRefunded(auctionId, provider, amount);
     }
 
     // ------------------------------------------------------------------ withdraw

@@ -8,6 +8,7 @@ from enum import IntEnum
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
+from web3.exceptions import ContractCustomError, ContractLogicError
 from web3.types import TxReceipt
 
 from pysdk.chain import Chain, Sender
@@ -62,6 +63,7 @@ class AuctionInfo:
     mut_token: str = ETH
     rho: int = 0
     cash_escrow: int = 0
+    allowlist_root: bytes = bytes(32)
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ class AuctionClient:
             mut_token=a[17],
             rho=a[18],
             cash_escrow=a[19],
+            allowlist_root=bytes(a[20]),
         )
 
     def phase(self, auction_id: int) -> Phase:
@@ -148,6 +151,19 @@ class AuctionClient:
     def settle(self, auction_id: int) -> TxReceipt:
         """Anyone may settle once scores are in (or nobody revealed)."""
         return self.sender.transact(self.contract.functions.settle(auction_id))
+
+    def refund_deposit(self, auction_id: int, provider: str | None = None) -> TxReceipt:
+        """Credits a revealed provider's deposit back after the auction ended (weight > 0, or cancelled)."""
+        who = Web3.to_checksum_address(provider or self.address)
+        return self.sender.transact(self.contract.functions.refundDeposit(auction_id, who))
+
+    def deposit_refundable(self, auction_id: int, provider: str) -> bool:
+        """Whether `refundDeposit` would credit `provider` now (a call, nothing is sent)."""
+        try:
+            self.contract.functions.refundDeposit(auction_id, Web3.to_checksum_address(provider)).call()
+        except (ContractCustomError, ContractLogicError):
+            return False
+        return True
 
     def withdraw(self, asset: str = ETH) -> int:
         """Withdraws the caller's whole credit in `asset`; returns the amount."""

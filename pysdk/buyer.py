@@ -42,13 +42,16 @@ class Buyer(AuctionClient):
         liquidity: int = WAD,
         rho: int = 0,
         model_id: bytes = bytes(32),
+        allowlist_root: bytes = bytes(32),
     ) -> int:
         """Creates and funds an auction; returns its id.
 
         `mechanism` picks the settlement rule: Q-MIA (cash), Mixed-MIA with liquidity λ (18 decimals: λ·p
         in cash, the rest in MUT), pure MUT, or Fairshare posted prices at `rho` (asset units per unit of
         utility). The cash escrowed now is floor(λ·budget) for the MIA family and the budget for Fairshare;
-        for an ERC-20 it is approved first. MUT is one token per (buyer, asset, `model_id`).
+        for an ERC-20 it is approved first. MUT is one token per auction (`model_id` is recorded in it).
+        `allowlist_root` (see `pysdk.allowlist.Allowlist`) admits only invited providers; without one the
+        deposit must be at least `minimum_deposit(budget, max_providers)`.
         """
         t0 = start if start is not None else self.chain.now()
         commit_deadline = t0 + schedule.commit
@@ -69,6 +72,7 @@ class Buyer(AuctionClient):
             liquidity if mechanism == Mechanism.MIXED_MIA else 0,
             rho,
             model_id,
+            allowlist_root,
         )
         escrow = cash_escrow(int(mechanism), budget, liquidity)
         self._approve_if_token(asset, escrow)
@@ -76,6 +80,10 @@ class Buyer(AuctionClient):
         receipt = self.sender.transact(self.contract.functions.createAuction(params), value=value)
         (event,) = self.contract.events.AuctionCreated().process_receipt(receipt, errors=DISCARD)
         return int(event["args"]["auctionId"])
+
+    def minimum_deposit(self, budget: int, max_providers: int) -> int:
+        """Smallest deposit an auction open to anyone accepts (all slots together >= 1% of the budget)."""
+        return self.contract.functions.minimumDeposit(budget, max_providers).call()
 
     def cancel(self, auction_id: int) -> None:
         """Cancels: before any commit (buyer only), or by anyone once the scoring deadline passed unscored."""

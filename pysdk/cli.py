@@ -75,8 +75,10 @@ def _audit(args: argparse.Namespace) -> int:
     console = Console()
     for c in rep.checks:
         console.print(f"  {'✓' if c.ok else '✗'} {c.name}" + (f" ({c.detail})" if c.detail else ""))
-    console.print("AUDIT PASSED" if rep.ok else f"AUDIT FAILED: {len(rep.mismatches)} mismatch(es)")
-    return 0 if rep.ok else 1
+    for note in rep.notes:
+        console.print(f"  i {note}")
+    console.print(rep.verdict)
+    return 0 if rep.ok else 1  # non-zero on a real mismatch only, not for an auction still running
 
 
 def _amount(text: str) -> int:
@@ -259,6 +261,10 @@ def _bid_withdraw(args: argparse.Namespace) -> int:
 
     chain = _chain_for(args, signer=True)
     client = Provider(chain, args.contract, chain.funder, vault=None)  # type: ignore[arg-type]
+    for auction_id in args.auction:
+        if client.deposit_refundable(auction_id, chain.funder.address):
+            client.refund_deposit(auction_id)
+            print(f"deposit of auction {auction_id} refunded")
     if client.credit(chain.funder.address) == 0:
         raise MiaError(f"nothing to withdraw for {chain.funder.address}")
     print(f"withdrew {client.withdraw()} wei")
@@ -291,6 +297,10 @@ def _add_oracle_and_bid(sub) -> None:
         c.add_argument("--key-env", default="MIA_PRIVATE_KEY")
         c.set_defaults(func=func)
         if name == "withdraw":
+            c.add_argument(
+                "--auction", type=int, action="append", default=[],
+                help="first reclaim the deposit of this ended auction (repeatable)",
+            )  # fmt: skip
             continue
         c.add_argument("--auction", type=int, required=True)
         c.add_argument("--vault", default="mia-salts.vault", help="encrypted salt backup file")
