@@ -181,11 +181,12 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
             cashEscrow: uint128(cashEscrow),
             allowlistRoot: p.allowlistRoot
         });
-        // One MUT per auction, capped at the MUT part of the budget: no other auction can mint into it.
+        // One MUT per auction, capped at the budget (its payments, cash and MUT, add up to at most B):
+        // no other auction can mint into it.
         // The factory is this contract's own immutable deployment, and this function holds the lock.
         // slither-disable-next-line reentrancy-no-eth,reentrancy-benign
         address mut = liquidity < WAD
-            ? mutFactory.create(p.asset, msg.sender, p.modelId, auctionId, p.budget - cashEscrow)
+            ? mutFactory.create(p.asset, msg.sender, p.modelId, auctionId, p.budget)
             : address(0);
         _auctions[auctionId].mutToken = mut;
         _collect(p.asset, cashEscrow);

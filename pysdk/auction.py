@@ -8,9 +8,9 @@ from enum import IntEnum
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import ContractCustomError, ContractLogicError
 from web3.types import TxReceipt
 
+from offchain.mechanism import weight
 from pysdk.chain import Chain, Sender
 from pysdk.contracts import artifact, contract_at
 
@@ -158,12 +158,12 @@ class AuctionClient:
         return self.sender.transact(self.contract.functions.refundDeposit(auction_id, who))
 
     def deposit_refundable(self, auction_id: int, provider: str) -> bool:
-        """Whether `refundDeposit` would credit `provider` now (a call, nothing is sent)."""
-        try:
-            self.contract.functions.refundDeposit(auction_id, Web3.to_checksum_address(provider)).call()
-        except (ContractCustomError, ContractLogicError):
-            return False
-        return True
+        """Whether `refundDeposit` would credit `provider` now: the same rule as the contract, from its state."""
+        bid = self.contract.functions.getBid(auction_id, Web3.to_checksum_address(provider)).call()
+        revealed, q, delta, refunded = bid[4], bid[5], bid[6], bid[7]
+        phase = self.phase(auction_id)
+        ended = phase == Phase.CANCELLED or (phase == Phase.SETTLED and weight(q, delta) > 0)
+        return ended and revealed and not refunded and self.auction(auction_id).deposit > 0
 
     def withdraw(self, asset: str = ETH) -> int:
         """Withdraws the caller's whole credit in `asset`; returns the amount."""

@@ -245,7 +245,7 @@ class Auditor(AuctionClient):
         # 4. escrow of the whole contract for this asset, and the auction's own MUT
         self._audit_escrow(rep, c["asset"])
         if rep.mut_token:
-            self.audit_mut(rep, rep.mut_token, auction_id=auction_id, cap=c["budget"] - cfg["cashEscrow"])
+            self.audit_mut(rep, rep.mut_token, auction_id=auction_id, cap=c["budget"])
         return rep
 
     def _audit_reports(self, rep: AuditReport, auction_id: int, c: Any, revealed, accepted, finalized) -> None:
@@ -341,7 +341,7 @@ class Auditor(AuctionClient):
         binding = (f.auctionId().call(), f.maxSupply().call(), f.minter().call())
         bound = binding == (auction_id, cap, self.contract.address)
         rep.add(
-            "MUT belongs to this auction alone (its id, cap = budget - cash escrow, minted only by this contract)",
+            "MUT belongs to this auction alone (its id, cap = budget, minted only by this contract)",
             users == [auction_id] and bound,
             f"used by auctions {users}",
         )

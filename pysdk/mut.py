@@ -52,7 +52,7 @@ class MutToken:
 
     @property
     def max_supply(self) -> int:
-        """Cap fixed at the auction's creation: its budget minus its cash escrow."""
+        """Cap fixed at the auction's creation: its budget."""
         return self.contract.functions.maxSupply().call()
 
     def balance_of(self, account: str) -> int:

@@ -10,7 +10,7 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 /// @title MarginalUtilityToken (MUT)
 /// @notice ERC-20 share in a buyer's future model revenue, one token per auction. Only the auction
 ///         contract mints, at that auction's settlement, in proportion to each winner's critical payment,
-///         and never more than `maxSupply` (the MUT part of the budget, fixed at creation): no later
+///         and never more than `maxSupply` (the auction's budget, fixed at creation): no later
 ///         auction can dilute its holders. Anyone may deposit revenue in the payment asset; every holder
 ///         can claim its pro-rata share of each deposit, correctly across transfers, mints and claims
 ///         made at any time.
@@ -33,7 +33,7 @@ contract MarginalUtilityToken is ERC20, ReentrancyGuard {
     bytes32 public immutable modelId;
     /// @notice The auction whose winners alone hold this token.
     uint256 public immutable auctionId;
-    /// @notice Most MUT that can ever exist: the auction's budget minus its cash escrow.
+    /// @notice Most MUT that can ever exist: the auction's budget (the payments it mints for add up to at most B).
     uint256 public immutable maxSupply;
 
     /// @notice Revenue per token, scaled by 1e36, accumulated over all deposits.
