@@ -106,7 +106,8 @@ abstract contract MiaFixture is TestBase {
             mechanism: IMiaAuction.Mechanism.QMIA,
             liquidity: 1e18,
             rho: 0,
-            modelId: bytes32(0)
+            modelId: bytes32(0),
+            allowlistRoot: bytes32(0)
         });
     }
 
