@@ -50,7 +50,7 @@ def commit_and_reveal(chain: Chain, contract, aid: int, info, n: int, rng) -> tu
     provs, commits, reveals = [], [], []
     for _ in range(n):
         a = Account.create()
-        chain.fund(a.address, ETHER)
+        chain.fund(a.address, ETHER + info.deposit)
         cost, salt, root = rng.randint(1, 5) * ETHER // 10, new_salt(), secrets.token_bytes(32)
         c = commitment_of(chain.chain_id, contract.address, aid, a.address, cost, salt, root)
         commits.append(chain.sender(a).transact(contract.functions.commit(aid, c), value=info.deposit)["gasUsed"])
@@ -300,7 +300,8 @@ def main() -> None:
         rows.append((f"settle (n = {n})", f"{g['settle'][0]:,}", f"{g['settle'][0] / n:,.0f} per provider", ""))
     rows.append(("refundDeposit", f"{base['refundDeposit'][0]:,}", "deposit back after settlement (weight > 0)", ""))
     rows.append(("withdraw", f"{base['withdraw'][0]:,}", "ETH", ""))
-    rows.insert(2, ("commitInvited (8 invited)", f"{invited_commit_gas(chain, contract):,}", "Merkle proof, depth 3", ""))
+    invited = f"{invited_commit_gas(chain, contract):,}"
+    rows.insert(2, ("commitInvited (8 invited)", invited, "Merkle proof, depth 3", ""))
     for op, g, note in mut_gas(chain, contract):
         rows.append((op, f"{g:,}", note, ""))
 

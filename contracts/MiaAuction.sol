@@ -77,9 +77,11 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         bytes32 allowlistRoot; // 0 = open to anyone; else the Merkle root of the admitted providers
     }
 
+    /// @dev Three slots. The first holds the sealed commitment until the reveal, which overwrites it with
+    ///      the revealed dataset root (the commitment is then spent; `BidCommitted` keeps it for audits):
+    ///      a reveal writes no new slot.
     struct Bid {
-        bytes32 commitment;
-        bytes32 datasetRoot;
+        bytes32 datasetRoot; // the commitment while unrevealed, the revealed dataset root after
         uint96 cost;
         uint32 index; // 1-based commit order; 0 = never committed
         bool revealed;
@@ -274,7 +276,7 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         if (bid.index != 0) revert AlreadyCommitted(msg.sender);
         if (a.nCommitted >= a.maxProviders) revert TooManyProviders(a.maxProviders);
         uint32 index = ++a.nCommitted;
-        bid.commitment = commitment;
+        bid.datasetRoot = commitment; // the seal, until the reveal replaces it with the dataset root
         bid.index = index;
         _providers[auctionId].push(msg.sender);
         _collect(a.asset, a.deposit);
@@ -288,7 +290,7 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         Bid storage bid = _bids[auctionId][msg.sender];
         if (bid.index == 0) revert NotCommitted(msg.sender);
         if (bid.revealed) revert AlreadyRevealed(msg.sender);
-        if (commitmentOf(auctionId, msg.sender, cost, salt, datasetRoot) != bid.commitment) {
+        if (commitmentOf(auctionId, msg.sender, cost, salt, datasetRoot) != bid.datasetRoot) {
             revert CommitmentMismatch(msg.sender);
         }
         if (cost > type(uint96).max) revert CostOutOfRange(cost);
@@ -684,7 +686,7 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         return _auctions[auctionId];
     }
 
-    /// @notice A provider's bid record in an auction.
+    /// @notice A provider's bid record in an auction (`datasetRoot` holds the commitment until the reveal).
     function getBid(uint256 auctionId, address provider) external view returns (Bid memory) {
         return _bids[auctionId][provider];
     }

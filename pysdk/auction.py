@@ -160,7 +160,7 @@ class AuctionClient:
     def deposit_refundable(self, auction_id: int, provider: str) -> bool:
         """Whether `refundDeposit` would credit `provider` now: the same rule as the contract, from its state."""
         bid = self.contract.functions.getBid(auction_id, Web3.to_checksum_address(provider)).call()
-        revealed, q, delta, refunded = bid[4], bid[5], bid[6], bid[7]
+        revealed, q, delta, refunded = bid[3], bid[4], bid[5], bid[6]
         phase = self.phase(auction_id)
         ended = phase == Phase.CANCELLED or (phase == Phase.SETTLED and weight(q, delta) > 0)
         return ended and revealed and not refunded and self.auction(auction_id).deposit > 0

@@ -306,7 +306,7 @@ class Auditor(AuctionClient):
             for (q_k, d_k), x in zip(medians, revealed, strict=True):
                 x.q, x.delta = q_k, d_k
             stored = [self.contract.functions.getBid(auction_id, x.provider).call() for x in revealed]
-            same = all(int(s[5]) == x.q and int(s[6]) == x.delta for s, x in zip(stored, revealed, strict=True))
+            same = all(int(s[4]) == x.q and int(s[5]) == x.delta for s, x in zip(stored, revealed, strict=True))
             rep.add("medians match the stored scores", same)
 
     def _audit_escrow(self, rep: AuditReport, asset: str) -> None:

@@ -105,7 +105,7 @@ def test_copied_commitment_can_be_posted_but_never_revealed(env: Env, auction):
 
     run.score([ONE, ONE])
     run.settle()
-    assert env.mia.functions.getBid(run.id, copier.address).call()[4] is False  # never revealed
+    assert env.mia.functions.getBid(run.id, copier.address).call()[3] is False  # never revealed
     assert run.credit(copier.address) == 0  # deposit forfeited to the buyer
     settled = env.mia.events.AuctionSettled().get_logs(
         from_block=env.from_block, argument_filters={"auctionId": run.id}
@@ -127,9 +127,9 @@ def test_nobody_can_reveal_someone_elses_bid(env: Env, auction):
         with pytest.raises(CommitmentMismatch) as ei:
             _reveal_raw(other, run.id, *opening)
         assert _args(ei) == {"provider": other.address}
-    assert env.mia.functions.getBid(run.id, run.providers[0].address).call()[4] is False
+    assert env.mia.functions.getBid(run.id, run.providers[0].address).call()[3] is False
     run.providers[0].reveal(run.id)  # the owner still can
-    assert env.mia.functions.getBid(run.id, run.providers[0].address).call()[4] is True
+    assert env.mia.functions.getBid(run.id, run.providers[0].address).call()[3] is True
 
 
 @pytest.mark.parametrize("field", ["salt", "cost", "root"])
@@ -147,7 +147,7 @@ def test_wrong_opening_is_rejected(env: Env, auction, field):
         _reveal_raw(p, run.id, *bad)
     assert _args(ei) == {"provider": p.address}
     _reveal_raw(p, run.id, cost, salt, root)
-    assert env.mia.functions.getBid(run.id, p.address).call()[4] is True  # the true opening is accepted
+    assert env.mia.functions.getBid(run.id, p.address).call()[3] is True  # the true opening is accepted
     assert run.credit(p.address) == 0  # the deposit stays in escrow until the auction ends
 
 

@@ -166,7 +166,7 @@ def test_full_auction_matches_reference_and_audits(fresh_env, seed):
         p = run.providers[i]
         assert run.credit(p.address) == deposit * (weights[k] > 0) + ref.payments[k]  # weight 0: forfeited
         bid = env.mia.functions.getBid(run.id, p.address).call()
-        assert (bid[5], bid[6]) == (q[k], d[k])  # stored medians
+        assert (bid[4], bid[5]) == (q[k], d[k])  # stored medians
     for i in range(n):
         if not reveal[i]:
             assert run.credit(run.providers[i].address) == 0

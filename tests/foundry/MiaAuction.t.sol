@@ -76,7 +76,7 @@ contract MiaAuctionTest is MiaFixture {
             vm.prank(provider[i]);
             auction.commit{value: asset == ETH ? DEPOSIT : 0}(id, c);
             vm.assertEq(_balance(asset, address(auction)), BUDGET + (i + 1) * DEPOSIT, "deposit escrowed");
-            vm.assertEq(auction.getBid(id, provider[i]).commitment, c, "commitment stored");
+            vm.assertEq(auction.getBid(id, provider[i]).datasetRoot, c, "commitment stored (in the root's slot until the reveal)");
             _assertEscrow();
         }
     }
@@ -392,7 +392,7 @@ contract MiaAuctionTest is MiaFixture {
     function test_attack_copiedCommitmentCannotBeRevealed() public {
         uint256 id = _create(ETH);
         _commit(id, 0);
-        bytes32 copied = auction.getBid(id, provider[0]).commitment;
+        bytes32 copied = auction.getBid(id, provider[0]).datasetRoot; // the seal, before the reveal
         vm.deal(attacker, DEPOSIT);
         vm.prank(attacker);
         auction.commit{value: DEPOSIT}(id, copied);

@@ -191,12 +191,12 @@ def test_corrupted_oracle_moves_nothing(rounds: dict) -> None:
     assert (tuple(q), tuple(dl)) == (honest.q, honest.delta)
     for p, qi, di in zip(honest.providers, honest.q, honest.delta, strict=True):
         bid = c.client.contract.functions.getBid(aid, p).call()
-        assert (bid[5], bid[6]) == (qi, di)
+        assert (bid[4], bid[5]) == (qi, di)
     # payments are exactly the reference settlement on the honest scores
     if c.client.phase(aid) == Phase.SCORED:
         AuctionClient(c.chain, c.contract, c.chain.funder).settle(aid)
     info = c.client.auction(aid)
-    bids = [c.client.contract.functions.getBid(aid, p).call()[2] for p in honest.providers]
+    bids = [c.client.contract.functions.getBid(aid, p).call()[1] for p in honest.providers]
     ref = settle(int(info.mechanism), bids, [weight(qi, di) for qi, di in zip(honest.q, honest.delta, strict=True)],
                  info.budget)  # fmt: skip
     paid = {e["args"]["provider"]: e["args"]["amount"] for e in _events(c, "Payment", aid)}
