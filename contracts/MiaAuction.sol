@@ -184,13 +184,14 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
             allowlistRoot: p.allowlistRoot
         });
         // One MUT per auction, capped at the budget (its payments, cash and MUT, add up to at most B):
-        // no other auction can mint into it.
-        // The factory is this contract's own immutable deployment, and this function holds the lock.
-        // slither-disable-next-line reentrancy-no-eth,reentrancy-benign
-        address mut = liquidity < WAD
-            ? mutFactory.create(p.asset, msg.sender, p.modelId, auctionId, p.budget)
-            : address(0);
-        _auctions[auctionId].mutToken = mut;
+        // no other auction can mint into it. The factory is this contract's own immutable deployment,
+        // and this function holds the lock.
+        address mut = address(0);
+        if (liquidity < WAD) {
+            // slither-disable-next-line reentrancy-no-eth,reentrancy-benign
+            mut = mutFactory.create(p.asset, msg.sender, p.modelId, auctionId, p.budget);
+            _auctions[auctionId].mutToken = mut;
+        }
         _collect(p.asset, cashEscrow);
         emit AuctionCreated(
             auctionId,
