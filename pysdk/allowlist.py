@@ -8,9 +8,10 @@ sorted. Leaves are sorted, so the root depends only on the set of addresses.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 from eth_abi import encode
-from eth_utils import keccak, to_checksum_address
+from eth_utils import is_address, keccak, to_checksum_address
 
 from pysdk.errors import MiaError
 from pysdk.merkle import _levels
@@ -53,3 +54,20 @@ class Allowlist:
                 path.append(level[sibling])
             index //= 2
         return path
+
+
+def load_allowlist(path: str | Path) -> Allowlist:
+    """An allowlist file: one 0x address per line; blank lines and `#` comments are ignored."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as exc:
+        raise MiaError(f"cannot read allowlist {path}: {exc.strerror}") from None
+    addresses = []
+    for number, line in enumerate(lines, 1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        if not is_address(text):
+            raise MiaError(f"allowlist {path}, line {number}: not an address: {text!r}")
+        addresses.append(text)
+    return Allowlist(addresses)

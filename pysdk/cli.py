@@ -162,6 +162,11 @@ def _auction_create(args: argparse.Namespace) -> int:
         raise MiaError("--rho is required for fairshare")
     if not 0 <= args.liquidity <= 10**18:
         raise MiaError("--liquidity must be between 0 and 1")
+    allowlist_root = bytes(32)
+    if args.allowlist:
+        from pysdk.allowlist import load_allowlist
+
+        allowlist_root = load_allowlist(args.allowlist).root
     chain = _chain_for(args, signer=True)
     buyer = Buyer(chain, args.contract, chain.funder)
     aid = buyer.create_auction(
@@ -169,7 +174,7 @@ def _auction_create(args: argparse.Namespace) -> int:
         task_hash=args.task_hash, method_id=args.method_id, asset=args.asset,
         schedule=Schedule(args.commit_period, args.reveal_period, args.scoring_period),
         max_providers=args.max_providers, mechanism=mechanism, liquidity=args.liquidity, rho=args.rho,
-        model_id=args.model_id,
+        model_id=args.model_id, allowlist_root=allowlist_root,
     )  # fmt: skip
     print(f"auction {aid} created ({mechanism.name}); escrowed {buyer.auction(aid).cash_escrow} base units")
     return 0
@@ -236,11 +241,16 @@ def _bid_commit(args: argparse.Namespace) -> int:
     urls = _oracle_urls(args.oracle_url, args.committee)
     vault = _bid_vault(args)
     chain = _chain_for(args, signer=True)
+    proof = None
+    if args.allowlist:
+        from pysdk.allowlist import load_allowlist
+
+        proof = load_allowlist(args.allowlist).proof(chain.funder.address)
     provider = Provider(chain, args.contract, chain.funder, vault)
     root, receipts = deliver_dataset(provider, args.auction, records, urls)
     for r in receipts:
         print(f"uploaded {r.size} encrypted bytes to oracle {r.oracle} (sha256 {r.sha256[:16]}…)")
-    opening = provider.commit(args.auction, args.cost, root)
+    opening = provider.commit(args.auction, args.cost, root, proof=proof)
     print(f"committed to auction {args.auction}: {len(records)} records, root 0x{root.hex()}")
     print(f"bid opening saved to {args.vault}")
     print(f"commitment {opening.commitment}")
@@ -310,6 +320,7 @@ def _add_oracle_and_bid(sub) -> None:
             c.add_argument("--cost", type=_amount, required=True, help="your private cost in asset units")
             c.add_argument("--committee", help="JSON file of oracle addresses and URLs")
             c.add_argument("--oracle-url", action="append", help="ADDRESS=URL of an oracle (repeat)")
+            c.add_argument("--allowlist", help="the auction's allowlist file (invited auctions): proves membership")
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -420,6 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--reveal-period", type=int, default=3600)
     c.add_argument("--scoring-period", type=int, default=3600)
     c.add_argument("--max-providers", type=int, default=100)
+    c.add_argument("--allowlist", help="admit only these providers: a file with one address per line")
     c.set_defaults(func=_auction_create)
     s_ = auc_sub.add_parser("show", help="print an auction's parameters and phase")
     s_.add_argument("--rpc-url", required=True)
