@@ -50,7 +50,7 @@ def commit_and_reveal(chain: Chain, contract, aid: int, info, n: int, rng) -> tu
     provs, commits, reveals = [], [], []
     for _ in range(n):
         a = Account.create()
-        chain.fund(a.address, ETHER)
+        chain.fund(a.address, ETHER + info.deposit)
         cost, salt, root = rng.randint(1, 5) * ETHER // 10, new_salt(), secrets.token_bytes(32)
         c = commitment_of(chain.chain_id, contract.address, aid, a.address, cost, salt, root)
         commits.append(chain.sender(a).transact(contract.functions.commit(aid, c), value=info.deposit)["gasUsed"])
@@ -78,7 +78,7 @@ def run_auction(
         chain.fund(o.address, 10 * ETHER)
     buyer = Buyer(chain, contract, buyer_acct)
     aid = buyer.create_auction(
-        budget=100 * ETHER, deposit=ETHER // 100, threshold=k, fault_tolerance=f,
+        budget=100 * ETHER, deposit=buyer.minimum_deposit(100 * ETHER, max(n, 1)), threshold=k, fault_tolerance=f,
         oracles=[OracleInfo(o.address, secrets.token_bytes(32)) for o in oracles],
         task_hash=b"\x01" * 32, method_id=1, schedule=Schedule(600, 600, 600), max_providers=max(n, 1),
         mechanism=mechanism, liquidity=ETHER // 2,
@@ -103,6 +103,8 @@ def run_auction(
     gas["settle"] = [r["gasUsed"]]
     gas["settle_receipt"] = r
     a = provs[0][0]
+    r = chain.sender(a).transact(contract.functions.refundDeposit(aid, a.address))
+    gas["refundDeposit"] = [r["gasUsed"]]
     r = chain.sender(a).transact(contract.functions.withdraw("0x" + "00" * 20))
     gas["withdraw"] = [r["gasUsed"]]
     gas["mut_token"] = buyer.auction(aid).mut_token
@@ -122,6 +124,29 @@ def submit_breakdown(chain: Chain, receipt) -> tuple[int, int]:
     return calldata, logs
 
 
+def invited_commit_gas(chain: Chain, contract, n: int = 8) -> int:
+    """Average gas of `commitInvited` in an auction admitting `n` providers (Merkle proofs of depth log2 n)."""
+    from pysdk.allowlist import Allowlist
+
+    buyer_acct = Account.create()
+    chain.fund(buyer_acct.address, 100 * ETHER)
+    provs = [Account.create() for _ in range(n)]
+    allow = Allowlist(a.address for a in provs)
+    buyer = Buyer(chain, contract, buyer_acct)
+    aid = buyer.create_auction(
+        budget=ETHER, deposit=ETHER // 100, threshold=1, oracles=[OracleInfo(Account.create().address, bytes(32))],
+        task_hash=b"\x01" * 32, method_id=1, schedule=Schedule(600, 600, 600), max_providers=n,
+        allowlist_root=allow.root,
+    )  # fmt: skip
+    gas = []
+    for a in provs:
+        chain.fund(a.address, ETHER)
+        c = commitment_of(chain.chain_id, contract.address, aid, a.address, ETHER, new_salt(), secrets.token_bytes(32))
+        fn = contract.functions.commitInvited(aid, c, allow.proof(a.address))
+        gas.append(chain.sender(a).transact(fn, value=ETHER // 100)["gasUsed"])
+    return round(statistics.mean(gas[1:]))
+
+
 def mut_gas(chain: Chain, contract) -> list[tuple[str, int, str]]:
     """Gas of the MUT paths: Mixed-MIA settlement (mints), revenue deposit, claim, transfer."""
     from pysdk.auction import Mechanism
@@ -131,6 +156,7 @@ def mut_gas(chain: Chain, contract) -> list[tuple[str, int, str]]:
     qmia = run_auction(chain, contract, 10, k=3, rng_seed=3)["settle"][0]
     g = run_auction(chain, contract, 10, k=3, rng_seed=3, mechanism=Mechanism.MIXED_MIA)
     extra = g["settle"][0] - qmia
+    rows.append(("createAuction Mixed-MIA λ=0.5", g["create"][0], "deploys the auction's own MUT (one per auction)"))
     rows.append(("settle Mixed-MIA λ=0.5 (n = 10)", g["settle"][0], f"{extra:,} more than Q-MIA: MUT mints"))
     transfer_topic = Web3.keccak(text="Transfer(address,address,uint256)")
     mints = sum(
@@ -164,7 +190,8 @@ def run_chunked(chain: Chain, contract, n: int, mechanism: int = 0, rng_seed: in
     buyer = Buyer(chain, contract, buyer_acct)
     window = 3600 + 3 * n  # room for n commits / reveals on a node that advances time per block
     aid = buyer.create_auction(
-        budget=n * ETHER // 10, deposit=ETHER // 100, threshold=3, fault_tolerance=1,
+        budget=n * ETHER // 10, deposit=max(ETHER // 100, buyer.minimum_deposit(n * ETHER // 10, n)), threshold=3,
+        fault_tolerance=1,
         oracles=[OracleInfo(o.address, secrets.token_bytes(32)) for o in oracles],
         task_hash=b"\x01" * 32, method_id=1, schedule=Schedule(window, window, window), max_providers=n,
         mechanism=mechanism, liquidity=ETHER // 2,
@@ -268,7 +295,10 @@ def main() -> None:
     for n in sizes:
         g = per_n[n]
         rows.append((f"settle (n = {n})", f"{g['settle'][0]:,}", f"{g['settle'][0] / n:,.0f} per provider", ""))
+    rows.append(("refundDeposit", f"{base['refundDeposit'][0]:,}", "deposit back after settlement (weight > 0)", ""))
     rows.append(("withdraw", f"{base['withdraw'][0]:,}", "ETH", ""))
+    invited = f"{invited_commit_gas(chain, contract):,}"
+    rows.insert(2, ("commitInvited (8 invited)", invited, "Merkle proof, depth 3", ""))
     for op, g, note in mut_gas(chain, contract):
         rows.append((op, f"{g:,}", note, ""))
 

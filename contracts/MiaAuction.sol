@@ -5,6 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 
 import {IMiaAuction} from "./interfaces/IMiaAuction.sol";
 import {QMIA} from "./mechanism/QMIA.sol";
@@ -25,8 +26,11 @@ import {ScoreReportHashing} from "./oracle/ScoreReportHashing.sol";
 ///         honest members' range. Large auctions (up to MAX_PROVIDERS) are scored in fixed chunks and
 ///         settled in chunks (`orderForSettlement`, which accepts only the true order, then `settleChunk`),
 ///         each resumable by anyone, with the same result as one-shot `settle`.
-/// @dev Escrow invariant: for every asset, this contract's balance equals `totalOwed[asset]`, the sum
-///      of unsettled budgets, unreturned deposits and unwithdrawn credits. All payouts are pull-based.
+/// @dev Escrow invariant: for every asset, `totalOwed[asset]` is the sum of unsettled budgets,
+///      unreturned deposits and unwithdrawn credits, and this contract's balance is at least that. The
+///      accounting never reads the balance (ERC-20 inflows are measured as differences), so a forced send
+///      (SELFDESTRUCT, a plain token transfer) only leaves a surplus nobody can withdraw. All payouts are
+///      pull-based.
 contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
@@ -45,6 +49,9 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
     /// @notice Bound on providers × committee members per chunk, which bounds one aggregation call
     ///         (medians of n weights per provider): a chunk holds at most MAX_SCORE_CELLS / n providers.
     uint256 public constant MAX_SCORE_CELLS = 1000;
+    /// @notice Open auctions need deposit * maxProviders >= budget / MIN_SLOT_BOND_DIVISOR (rounded up per
+    ///         slot): a Sybil filling every slot with junk forfeits at least 1% of the budget to the buyer.
+    uint256 public constant MIN_SLOT_BOND_DIVISOR = 100;
     uint256 internal constant WAD = 1e18;
 
     enum Status {
@@ -78,6 +85,7 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         uint128 cashEscrow; // cash the buyer escrowed: floor(λ·B) for the MIA family, B for Fairshare
         uint8 faultTolerance; // f: corrupted committee members tolerated (n >= 3f+1, 2f+1 <= k <= n-f)
         uint16 scoreChunk; // providers per scoring chunk
+        bytes32 allowlistRoot; // 0 = open to anyone; else the Merkle root of the admitted providers
     }
 
     /// @dev Reports posted for one scoring chunk (revealed positions [c·scoreChunk, (c+1)·scoreChunk)).
@@ -90,14 +98,15 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         bool finalized; // aggregated over every posted report
     }
 
+    /// @dev Two slots. The first holds the sealed commitment until the reveal, which overwrites it with
+    ///      the revealed dataset root (the commitment is then spent; `BidCommitted` keeps it for audits):
+    ///      a reveal writes no new slot. The aggregated weight lives in `_scores`, by commit index.
     struct Bid {
-        bytes32 commitment;
-        bytes32 datasetRoot;
+        bytes32 datasetRoot; // the commitment while unrevealed, the revealed dataset root after
         uint96 cost;
         uint32 index; // 1-based commit order; 0 = never committed
         bool revealed;
-        uint64 q; // median quality, set when scores are accepted
-        int128 delta; // median marginal utility, set when scores are accepted
+        bool depositRefunded; // the deposit was credited back (see refundDeposit)
     }
 
     /// @dev Progress of chunked scoring and settlement of one auction.
@@ -122,8 +131,6 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
     mapping(address asset => uint256) public totalOwed;
     /// @notice Withdrawable balance of each account, per asset.
     mapping(address asset => mapping(address account => uint256)) public credits;
-    /// @notice The Marginal Utility Token of each (buyer, payment asset, model).
-    mapping(address buyer => mapping(address asset => mapping(bytes32 modelId => address))) public mutTokenOf;
 
     mapping(uint256 auctionId => Auction) internal _auctions;
     mapping(uint256 auctionId => address[]) internal _providers;
@@ -172,6 +179,10 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         uint256 chunkCap = MAX_SCORE_CELLS / nOracles < MAX_SCORE_CHUNK ? MAX_SCORE_CELLS / nOracles : MAX_SCORE_CHUNK;
         if (p.scoreChunk > chunkCap) revert InvalidParameter();
         uint16 scoreChunk = uint16(p.scoreChunk == 0 ? chunkCap : p.scoreChunk);
+        if (p.allowlistRoot == 0) {
+            uint256 minDeposit = minimumDeposit(p.budget, p.maxProviders);
+            if (p.deposit < minDeposit) revert DepositTooLow(minDeposit);
+        }
         (uint64 liquidity, uint256 cashEscrow) = _mechanismTerms(p);
 
         auctionId = ++auctionCount;
@@ -204,10 +215,18 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
             rho: p.rho,
             cashEscrow: uint128(cashEscrow),
             faultTolerance: uint8(f),
-            scoreChunk: scoreChunk
+            scoreChunk: scoreChunk,
+            allowlistRoot: p.allowlistRoot
         });
-        address mut = liquidity < WAD ? _mutToken(p.asset, p.modelId) : address(0);
-        _auctions[auctionId].mutToken = mut;
+        // One MUT per auction, capped at the budget (its payments, cash and MUT, add up to at most B):
+        // no other auction can mint into it. The factory is this contract's own immutable deployment,
+        // and this function holds the lock.
+        address mut = address(0);
+        if (liquidity < WAD) {
+            // slither-disable-next-line reentrancy-no-eth,reentrancy-benign
+            mut = mutFactory.create(p.asset, msg.sender, p.modelId, auctionId, p.budget);
+            _auctions[auctionId].mutToken = mut;
+        }
         _collect(p.asset, cashEscrow);
         emit AuctionCreated(
             auctionId,
@@ -227,6 +246,14 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         );
         emit MechanismConfigured(auctionId, p.mechanism, liquidity, p.rho, cashEscrow, mut);
         emit ScoringConfigured(auctionId, uint8(f), p.threshold, uint8(nOracles), scoreChunk);
+        if (p.allowlistRoot != 0) emit AllowlistSet(auctionId, p.allowlistRoot);
+    }
+
+    /// @notice Smallest deposit an auction open to anyone may ask: ceil(budget / (100 * maxProviders)),
+    ///         so that the deposits of all slots together are at least 1% of the budget.
+    function minimumDeposit(uint256 budget, uint256 maxProviders) public pure returns (uint256) {
+        uint256 d = MIN_SLOT_BOND_DIVISOR * maxProviders;
+        return (budget + d - 1) / d;
     }
 
     /// @dev λ and the cash escrow each mechanism implies; rejects inconsistent parameters.
@@ -245,17 +272,6 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         cashEscrow = MixedMIA.cashEscrow(p.budget, liquidity);
     }
 
-    /// @dev The buyer's MUT for this asset and model, deployed on first use (this contract is its minter).
-    function _mutToken(address asset, bytes32 modelId) internal returns (address token) {
-        token = mutTokenOf[msg.sender][asset][modelId];
-        if (token == address(0)) {
-            // The factory is this contract's own immutable deployment, and callers hold the reentrancy lock.
-            // slither-disable-next-line reentrancy-no-eth,reentrancy-benign
-            token = mutFactory.create(asset, msg.sender, modelId);
-            mutTokenOf[msg.sender][asset][modelId] = token;
-        }
-    }
-
     // ------------------------------------------------------------------ commit / reveal
 
     /// @notice The commitment a provider posts: binds chain, contract, auction and the sender.
@@ -267,28 +283,49 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         return keccak256(abi.encode(block.chainid, address(this), auctionId, provider, cost, salt, datasetRoot));
     }
 
-    /// @notice Posts a sealed bid with the fixed deposit (ETH value, or an approved ERC-20 amount).
+    /// @notice Posts a sealed bid with the fixed deposit (ETH value, or an approved ERC-20 amount), in an
+    ///         auction open to anyone.
     function commit(uint256 auctionId, bytes32 commitment) external payable nonReentrant {
         Auction storage a = _open(auctionId, Phase.Commit);
+        if (a.allowlistRoot != 0) revert InvitationRequired(auctionId);
+        _commit(auctionId, a, commitment);
+    }
+
+    /// @notice Posts a sealed bid in an auction that admits only listed providers: `proof` shows that the
+    ///         sender is a leaf of the auction's allowlist tree (OpenZeppelin standard, sorted pairs).
+    function commitInvited(uint256 auctionId, bytes32 commitment, bytes32[] calldata proof)
+        external
+        payable
+        nonReentrant
+    {
+        Auction storage a = _open(auctionId, Phase.Commit);
+        bytes32 root = a.allowlistRoot;
+        bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(msg.sender))));
+        if (root == 0 || !MerkleProof.verifyCalldata(proof, root, leaf)) revert NotInvited(msg.sender);
+        _commit(auctionId, a, commitment);
+    }
+
+    function _commit(uint256 auctionId, Auction storage a, bytes32 commitment) internal {
         if (commitment == bytes32(0)) revert ZeroCommitment();
         Bid storage bid = _bids[auctionId][msg.sender];
         if (bid.index != 0) revert AlreadyCommitted(msg.sender);
         if (a.nCommitted >= a.maxProviders) revert TooManyProviders(a.maxProviders);
         uint32 index = ++a.nCommitted;
-        bid.commitment = commitment;
+        bid.datasetRoot = commitment; // the seal, until the reveal replaces it with the dataset root
         bid.index = index;
         _providers[auctionId].push(msg.sender);
         _collect(a.asset, a.deposit);
         emit BidCommitted(auctionId, msg.sender, commitment, index);
     }
 
-    /// @notice Opens the caller's own commitment; the deposit becomes withdrawable.
+    /// @notice Opens the caller's own commitment. The deposit stays in escrow until the auction ends: see
+    ///         `refundDeposit`.
     function reveal(uint256 auctionId, uint256 cost, bytes32 salt, bytes32 datasetRoot) external {
         Auction storage a = _open(auctionId, Phase.Reveal);
         Bid storage bid = _bids[auctionId][msg.sender];
         if (bid.index == 0) revert NotCommitted(msg.sender);
         if (bid.revealed) revert AlreadyRevealed(msg.sender);
-        if (commitmentOf(auctionId, msg.sender, cost, salt, datasetRoot) != bid.commitment) {
+        if (commitmentOf(auctionId, msg.sender, cost, salt, datasetRoot) != bid.datasetRoot) {
             revert CommitmentMismatch(msg.sender);
         }
         if (cost > type(uint96).max) revert CostOutOfRange(cost);
@@ -297,7 +334,6 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         bid.cost = uint96(cost);
         bid.datasetRoot = datasetRoot;
         ++a.nRevealed;
-        credits[a.asset][msg.sender] += a.deposit;
         emit BidRevealed(auctionId, msg.sender, cost, salt, datasetRoot);
     }
 
@@ -721,8 +757,10 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
     }
 
     /// @dev Credits the unspent cash escrow and the forfeited deposits to the buyer; closes the auction.
+    ///      Forfeited: every deposit but those of the scored providers with weight > 0 (`eligible`), that is
+    ///      the deposits of non-revealers and of revealed providers whose aggregated weight is 0.
     function _finishSettlement(uint256 auctionId, Auction storage a, Progress storage g) internal {
-        uint256 forfeited = uint256(a.nCommitted - a.nRevealed) * a.deposit;
+        uint256 forfeited = uint256(a.nCommitted - g.eligible) * a.deposit;
         uint256 totalCash = g.totalCash;
         uint256 refund = a.cashEscrow - totalCash + forfeited;
         credits[a.asset][a.buyer] += refund;
@@ -732,9 +770,9 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
 
     /// @notice Cancels an auction: by anyone once the scoring window has closed with some scoring chunk
     ///         short of the quorum (or nobody revealed), or by the buyer before anyone committed. The
-    ///         budget and forfeited deposits go back to the buyer; revealed providers already hold their
-    ///         deposits. When every chunk reached the quorum the auction cannot be cancelled: anyone can
-    ///         aggregate it (`finalizeScores`) and settle it.
+    ///         budget and the deposits of non-revealers go back to the buyer; revealed providers get theirs
+    ///         through `refundDeposit`. When every chunk reached the quorum the auction cannot be cancelled:
+    ///         anyone can aggregate it (`finalizeScores`) and settle it.
     function cancel(uint256 auctionId) external {
         Auction storage a = _auctions[auctionId];
         Phase current = _phase(auctionId, a);
@@ -746,6 +784,24 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         credits[a.asset][a.buyer] += refund;
         a.status = Status.Cancelled;
         emit AuctionCancelled(auctionId, msg.sender, forfeited, refund);
+    }
+
+    /// @notice Credits a revealed provider's deposit back once the auction has ended: after settlement if
+    ///         its aggregated weight is > 0, after a cancel in every case. Anyone may call (for example a
+    ///         keeper); the credit goes to `provider`. Deposits of weight-0 providers were forfeited to
+    ///         the buyer at settlement, so a slot squatter's junk bid costs it the deposit.
+    function refundDeposit(uint256 auctionId, address provider) external {
+        Auction storage a = _auctions[auctionId];
+        Phase current = _phase(auctionId, a);
+        Bid storage bid = _bids[auctionId][provider];
+        uint256 amount = a.deposit;
+        bool ended = current == Phase.Cancelled || (current == Phase.Settled && uint128(_scores[auctionId][bid.index]) > 0);
+        if (!ended || !bid.revealed || bid.depositRefunded || amount == 0) {
+            revert DepositNotRefundable(auctionId, provider);
+        }
+        bid.depositRefunded = true;
+        credits[a.asset][provider] += amount;
+        emit DepositRefunded(auctionId, provider, amount);
     }
 
     // ------------------------------------------------------------------ withdraw
@@ -779,7 +835,7 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         return _auctions[auctionId];
     }
 
-    /// @notice A provider's bid record in an auction.
+    /// @notice A provider's bid record in an auction (`datasetRoot` holds the commitment until the reveal).
     function getBid(uint256 auctionId, address provider) external view returns (Bid memory) {
         return _bids[auctionId][provider];
     }

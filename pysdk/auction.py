@@ -64,6 +64,7 @@ class AuctionInfo:
     cash_escrow: int = 0
     fault_tolerance: int = 0
     score_chunk: int = 250
+    allowlist_root: bytes = bytes(32)
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ class AuctionClient:
             cash_escrow=a[19],
             fault_tolerance=a[20],
             score_chunk=a[21],
+            allowlist_root=bytes(a[22]),
         )
 
     def phase(self, auction_id: int) -> Phase:
@@ -152,6 +154,20 @@ class AuctionClient:
     def settle(self, auction_id: int) -> TxReceipt:
         """Anyone may settle once scores are in (or nobody revealed)."""
         return self.sender.transact(self.contract.functions.settle(auction_id))
+
+    def refund_deposit(self, auction_id: int, provider: str | None = None) -> TxReceipt:
+        """Credits a revealed provider's deposit back after the auction ended (weight > 0, or cancelled)."""
+        who = Web3.to_checksum_address(provider or self.address)
+        return self.sender.transact(self.contract.functions.refundDeposit(auction_id, who))
+
+    def deposit_refundable(self, auction_id: int, provider: str) -> bool:
+        """Whether `refundDeposit` would credit `provider` now: the same rule as the contract, from its state."""
+        bid = self.contract.functions.getBid(auction_id, Web3.to_checksum_address(provider)).call()
+        revealed, refunded = bid[3], bid[4]
+        phase = self.phase(auction_id)
+        w = self.contract.functions.weightOf(auction_id, Web3.to_checksum_address(provider)).call()
+        ended = phase == Phase.CANCELLED or (phase == Phase.SETTLED and w > 0)
+        return ended and revealed and not refunded and self.auction(auction_id).deposit > 0
 
     def withdraw(self, asset: str = ETH) -> int:
         """Withdraws the caller's whole credit in `asset`; returns the amount."""

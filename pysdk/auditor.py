@@ -6,6 +6,11 @@ member) is re-checked, every posted report is rebuilt from its `ReportPosted` ev
 through a contract wallet audit like any other) and its signature recovered, every chunk's aggregate is
 recomputed over EVERY posted report (median of w = q·max(Δ,0)), the Q-MIA outcome is recomputed with the
 Python reference (`offchain.mechanism`), and the escrow is reconciled against the contract's real balance.
+
+The verdict names the auction's state: only an ended auction (settled or cancelled) can pass; an open or
+scored-but-unsettled one is at most "consistent so far", since money not yet paid cannot be vouched for.
+Money nobody is owed (a forced send: SELFDESTRUCT, a plain token transfer) is reported as a note, never as
+a mismatch.
 """
 
 from __future__ import annotations
@@ -50,19 +55,46 @@ class ProviderLine:
     mut: int = 0
 
 
+#: Auction states an audit can find, in the words of its verdict.
+OPEN, SCORED, SETTLED, CANCELLED = "open", "scored, not settled", "settled", "cancelled"
+
+
 @dataclass
 class AuditReport:
     auction_id: int
     checks: list[Check] = field(default_factory=list)
     providers: list[ProviderLine] = field(default_factory=list)
     budget: int = 0
-    status: str = "open"
+    status: str = OPEN
+    phase: str = ""
     mechanism: str = "Q-MIA"
     mut_token: str | None = None
+    notes: list[str] = field(default_factory=list)  # information, never a mismatch (e.g. a surplus)
 
     @property
     def ok(self) -> bool:
+        """No mismatch found (whatever the state)."""
         return all(c.ok for c in self.checks)
+
+    @property
+    def final(self) -> bool:
+        """The auction has ended: every payment it will make is on the chain."""
+        return self.status in (SETTLED, CANCELLED)
+
+    @property
+    def passed(self) -> bool:
+        """PASSED means: ended, and everything re-derived matches."""
+        return self.ok and self.final
+
+    @property
+    def verdict(self) -> str:
+        """One line naming the state; never PASSED for money not yet paid."""
+        where = self.status + (f", {self.phase} phase" if self.status == OPEN and self.phase else "")
+        if not self.ok:
+            return f"AUDIT FAILED ({where}): {len(self.mismatches)} mismatch(es)"
+        if self.final:
+            return f"AUDIT PASSED ({where})"
+        return f"NO MISMATCH SO FAR ({where}): nothing is paid yet; audit again once it is settled or cancelled"
 
     @property
     def mismatches(self) -> list[Check]:
@@ -147,19 +179,26 @@ class Auditor(AuctionClient):
         # 2. committee policy and oracle reports, verified from the events alone
         settled = self._events("AuctionSettled", auctionId=auction_id)
         cancelled = self._events("AuctionCancelled", auctionId=auction_id)
+        finalized = self._events("ScoresFinalized", auctionId=auction_id)
         self._audit_reports(rep, auction_id, c, revealed)
 
         # 3. mechanism
         payment_events = {e["args"]["provider"]: e["args"] for e in self._events("Payment", auctionId=auction_id)}
-        forfeited = (len(lines) - len(revealed)) * c["deposit"]
+        rep.phase = self.phase(auction_id).name.lower()
+        if finalized:
+            rep.status = SCORED
+        refunded: set[str] = set()
         if settled:
-            rep.status = "settled"
+            rep.status = SETTLED
             s = settled[0]["args"]
             scored = all(x.weight is not None for x in revealed)
             if revealed and not scored:
                 rep.add("settled with scores", False, "settlement without accepted scores")
             bids = [x.cost or 0 for x in revealed]
             weights = [x.weight or 0 for x in revealed]
+            # deposits of non-revealers and of revealed providers with aggregated weight 0 go to the buyer
+            refunded = {x.provider for x, w in zip(revealed, weights, strict=True) if w > 0}
+            forfeited = (len(lines) - len(refunded)) * c["deposit"]
             out = settle(cfg["mechanism"], bids, weights, c["budget"], liquidity=cfg["liquidity"], rho=cfg["rho"])
             for k, x in enumerate(revealed):
                 x.weight, x.won = weights[k], out.won[k]
@@ -185,17 +224,27 @@ class Auditor(AuctionClient):
             refund = cfg["cashEscrow"] - out.total_cash + forfeited
             rep.add("buyer refund", s["buyerRefund"] == refund, f"{s['buyerRefund']} vs {refund}")
         elif cancelled:
-            rep.status = "cancelled"
+            rep.status = CANCELLED
+            refunded = {x.provider for x in revealed}
+            forfeited = (len(lines) - len(revealed)) * c["deposit"]
             a = cancelled[0]["args"]
             rep.add("nothing paid on cancel", not payment_events)
             refund = cfg["cashEscrow"] + forfeited
             rep.add("cancel refund", a["buyerRefund"] == refund, f"{a['buyerRefund']} vs {refund}")
         rep.add("settled at most once", len(settled) + len(cancelled) <= 1)
+        refunds = [e["args"] for e in self._events("DepositRefunded", auctionId=auction_id)]
+        wrong_refunds = [r["provider"] for r in refunds if r["provider"] not in refunded or r["amount"] != c["deposit"]]
+        once = len({r["provider"] for r in refunds}) == len(refunds)
+        rep.add(
+            "deposits refunded only to revealed providers with weight > 0 (all revealers on cancel), once",
+            not wrong_refunds and once,
+            ", ".join(wrong_refunds),
+        )
 
-        # 4. escrow of the whole contract for this asset, and the MUT it mints into
+        # 4. escrow of the whole contract for this asset, and the auction's own MUT
         self._audit_escrow(rep, c["asset"])
         if rep.mut_token:
-            self.audit_mut(rep, rep.mut_token)
+            self.audit_mut(rep, rep.mut_token, auction_id=auction_id, cap=c["budget"])
         return rep
 
     def _audit_reports(self, rep: AuditReport, auction_id: int, c: Any, revealed: list[ProviderLine]) -> None:
@@ -290,21 +339,33 @@ class Auditor(AuctionClient):
         owed = self.total_owed(asset)
         balance = self.escrow_balance(asset)
         rep.add("escrow: events reconcile with what is owed", inflow - outflow == owed, f"{inflow - outflow} vs {owed}")
-        rep.add("escrow: balance equals what is owed", balance == owed, f"balance {balance}, owed {owed}")
+        rep.add("escrow: balance covers what is owed", balance >= owed, f"balance {balance}, owed {owed}")
+        if balance > owed:
+            rep.notes.append(
+                f"surplus of {balance - owed} base units in the auction contract beyond what it owes "
+                "(a forced send or a plain transfer): owed to nobody, changes no payment"
+            )
 
-    def audit_mut(self, rep: AuditReport, token_address: str) -> None:
-        """MUT supply equals every mint its auctions recorded; the revenue pool never owes more than it holds."""
+    def audit_mut(self, rep: AuditReport, token_address: str, *, auction_id: int, cap: int) -> None:
+        """The auction's own MUT: bound to it, supply equal to its mints and within the cap stated at creation;
+        the revenue pool never owes more than it holds."""
         from pysdk.mut import MutToken
 
         token = MutToken(self.chain, token_address)
-        auctions = [
-            e["args"]["auctionId"]
-            for e in self._events("MechanismConfigured")
-            if e["args"]["mutToken"] == token.address
-        ]
-        minted = sum(e["args"]["mutAmount"] for a in auctions for e in self._events("Payment", auctionId=a))
+        configured = self._events("MechanismConfigured")
+        users = [e["args"]["auctionId"] for e in configured if e["args"]["mutToken"] == token.address]
+        f = token.contract.functions
+        binding = (f.auctionId().call(), f.maxSupply().call(), f.minter().call())
+        bound = binding == (auction_id, cap, self.contract.address)
+        rep.add(
+            "MUT belongs to this auction alone (its id, cap = budget, minted only by this contract)",
+            users == [auction_id] and bound,
+            f"used by auctions {users}",
+        )
+        minted = sum(e["args"]["mutAmount"] for e in self._events("Payment", auctionId=auction_id))
         state = token.state()
-        rep.add("MUT supply equals recorded mints", state.supply == minted, f"{state.supply} vs {minted}")
+        rep.add("MUT supply equals this auction's mints", state.supply == minted, f"{state.supply} vs {minted}")
+        rep.add("MUT supply within its cap", state.supply <= cap, f"{state.supply} vs cap {cap}")
         tc = token.contract
         deposits = sum(e["args"]["amount"] for e in self._logs_of(tc, "RevenueDeposited"))
         claims = sum(e["args"]["amount"] for e in self._logs_of(tc, "RevenueClaimed"))

@@ -44,16 +44,19 @@ class Buyer(AuctionClient):
         model_id: bytes = bytes(32),
         fault_tolerance: int = 0,
         score_chunk: int = 0,
+        allowlist_root: bytes = bytes(32),
     ) -> int:
         """Creates and funds an auction; returns its id.
 
         `mechanism` picks the settlement rule: Q-MIA (cash), Mixed-MIA with liquidity λ (18 decimals: λ·p
         in cash, the rest in MUT), pure MUT, or Fairshare posted prices at `rho` (asset units per unit of
         utility). The cash escrowed now is floor(λ·budget) for the MIA family and the budget for Fairshare;
-        for an ERC-20 it is approved first. MUT is one token per (buyer, asset, `model_id`).
+        for an ERC-20 it is approved first. MUT is one token per auction (`model_id` is recorded in it).
         `fault_tolerance` f declares how many oracles may be corrupted: the contract requires
         len(oracles) >= 3f+1, 2f+1 <= threshold <= len(oracles)-f and the buyer off the committee.
         `score_chunk` sets the providers per scoring chunk (0 = the contract's cap, min(250, 1000 // n)).
+        `allowlist_root` (see `pysdk.allowlist.Allowlist`) admits only invited providers; without one the
+        deposit must be at least `minimum_deposit(budget, max_providers)`.
         """
         t0 = start if start is not None else self.chain.now()
         commit_deadline = t0 + schedule.commit
@@ -76,6 +79,7 @@ class Buyer(AuctionClient):
             model_id,
             fault_tolerance,
             score_chunk,
+            allowlist_root,
         )
         escrow = cash_escrow(int(mechanism), budget, liquidity)
         self._approve_if_token(asset, escrow)
@@ -83,6 +87,10 @@ class Buyer(AuctionClient):
         receipt = self.sender.transact(self.contract.functions.createAuction(params), value=value)
         (event,) = self.contract.events.AuctionCreated().process_receipt(receipt, errors=DISCARD)
         return int(event["args"]["auctionId"])
+
+    def minimum_deposit(self, budget: int, max_providers: int) -> int:
+        """Smallest deposit an auction open to anyone accepts (all slots together >= 1% of the budget)."""
+        return self.contract.functions.minimumDeposit(budget, max_providers).call()
 
     def cancel(self, auction_id: int) -> None:
         """Cancels: before any commit (buyer only), or by anyone once the scoring deadline passed unscored."""

@@ -82,10 +82,10 @@ def settlement_order(client: AuctionClient, auction_id: int) -> tuple[list[int],
     bids, weights, indices = [], [], []
     for p in providers:
         b = client.contract.functions.getBid(auction_id, p).call()
-        if not b[4]:
+        if not b[3]:
             continue
-        indices.append(int(b[3]))
-        bids.append(int(b[2]))
+        indices.append(int(b[2]))
+        bids.append(int(b[1]))
         weights.append(int(client.contract.functions.weightOf(auction_id, p).call()))
     if info.n_revealed != len(indices):
         raise MiaError(f"auction {auction_id}: {len(indices)} revealed bids found, {info.n_revealed} expected")

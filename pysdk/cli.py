@@ -91,8 +91,10 @@ def _audit(args: argparse.Namespace) -> int:
     console = Console()
     for c in rep.checks:
         console.print(f"  {'✓' if c.ok else '✗'} {c.name}" + (f" ({c.detail})" if c.detail else ""))
-    console.print("AUDIT PASSED" if rep.ok else f"AUDIT FAILED: {len(rep.mismatches)} mismatch(es)")
-    return 0 if rep.ok else 1
+    for note in rep.notes:
+        console.print(f"  i {note}")
+    console.print(rep.verdict)
+    return 0 if rep.ok else 1  # non-zero on a real mismatch only, not for an auction still running
 
 
 def _amount(text: str) -> int:
@@ -176,6 +178,11 @@ def _auction_create(args: argparse.Namespace) -> int:
         raise MiaError("--rho is required for fairshare")
     if not 0 <= args.liquidity <= 10**18:
         raise MiaError("--liquidity must be between 0 and 1")
+    allowlist_root = bytes(32)
+    if args.allowlist:
+        from pysdk.allowlist import load_allowlist
+
+        allowlist_root = load_allowlist(args.allowlist).root
     chain = _chain_for(args, signer=True)
     buyer = Buyer(chain, args.contract, chain.funder)
     aid = buyer.create_auction(
@@ -184,6 +191,7 @@ def _auction_create(args: argparse.Namespace) -> int:
         schedule=Schedule(args.commit_period, args.reveal_period, args.scoring_period),
         max_providers=args.max_providers, mechanism=mechanism, liquidity=args.liquidity, rho=args.rho,
         model_id=args.model_id, fault_tolerance=args.fault_tolerance, score_chunk=args.score_chunk,
+        allowlist_root=allowlist_root,
     )  # fmt: skip
     print(f"auction {aid} created ({mechanism.name}); escrowed {buyer.auction(aid).cash_escrow} base units")
     return 0
@@ -250,11 +258,16 @@ def _bid_commit(args: argparse.Namespace) -> int:
     urls = _oracle_urls(args.oracle_url, args.committee)
     vault = _bid_vault(args)
     chain = _chain_for(args, signer=True)
+    proof = None
+    if args.allowlist:
+        from pysdk.allowlist import load_allowlist
+
+        proof = load_allowlist(args.allowlist).proof(chain.funder.address)
     provider = Provider(chain, args.contract, chain.funder, vault)
     root, receipts = deliver_dataset(provider, args.auction, records, urls)
     for r in receipts:
         print(f"uploaded {r.size} encrypted bytes to oracle {r.oracle} (sha256 {r.sha256[:16]}…)")
-    opening = provider.commit(args.auction, args.cost, root)
+    opening = provider.commit(args.auction, args.cost, root, proof=proof)
     print(f"committed to auction {args.auction}: {len(records)} records, root 0x{root.hex()}")
     print(f"bid opening saved to {args.vault}")
     print(f"commitment {opening.commitment}")
@@ -275,6 +288,10 @@ def _bid_withdraw(args: argparse.Namespace) -> int:
 
     chain = _chain_for(args, signer=True)
     client = Provider(chain, args.contract, chain.funder, vault=None)  # type: ignore[arg-type]
+    for auction_id in args.auction:
+        if client.deposit_refundable(auction_id, chain.funder.address):
+            client.refund_deposit(auction_id)
+            print(f"deposit of auction {auction_id} refunded")
     if client.credit(chain.funder.address) == 0:
         raise MiaError(f"nothing to withdraw for {chain.funder.address}")
     print(f"withdrew {client.withdraw()} wei")
@@ -307,6 +324,10 @@ def _add_oracle_and_bid(sub) -> None:
         c.add_argument("--key-env", default="MIA_PRIVATE_KEY")
         c.set_defaults(func=func)
         if name == "withdraw":
+            c.add_argument(
+                "--auction", type=int, action="append", default=[],
+                help="first reclaim the deposit of this ended auction (repeatable)",
+            )  # fmt: skip
             continue
         c.add_argument("--auction", type=int, required=True)
         c.add_argument("--vault", default="mia-salts.vault", help="encrypted salt backup file")
@@ -316,6 +337,7 @@ def _add_oracle_and_bid(sub) -> None:
             c.add_argument("--cost", type=_amount, required=True, help="your private cost in asset units")
             c.add_argument("--committee", help="JSON file of oracle addresses and URLs")
             c.add_argument("--oracle-url", action="append", help="ADDRESS=URL of an oracle (repeat)")
+            c.add_argument("--allowlist", help="the auction's allowlist file (invited auctions): proves membership")
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -456,6 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--reveal-period", type=int, default=3600)
     c.add_argument("--scoring-period", type=int, default=3600)
     c.add_argument("--max-providers", type=int, default=100)
+    c.add_argument("--allowlist", help="admit only these providers: a file with one address per line")
     c.set_defaults(func=_auction_create)
     s_ = auc_sub.add_parser("show", help="print an auction's parameters and phase")
     s_.add_argument("--rpc-url", required=True)

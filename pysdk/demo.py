@@ -186,6 +186,8 @@ class DemoMarket:
         self.buyer.settle(aid)
         progress.advance(task)
         for s in self.specs:
+            if self.providers[s.name].deposit_refundable(aid, self.accounts[s.name].address):
+                self.providers[s.name].refund_deposit(aid)  # weight > 0: deposit back (weight 0: forfeited)
             if self.providers[s.name].credit(self.accounts[s.name].address):
                 self.providers[s.name].withdraw()
             progress.advance(task)
@@ -245,7 +247,8 @@ def _round_table(market: DemoMarket, r: RoundResult) -> Table:
                           f"{-deposit / ETHER:.3f} (deposit)")  # fmt: skip
             continue
         cash, mut = line.paid / ETHER, line.mut / ETHER
-        utility = cash + mut - cost if line.won else 0.0
+        forfeit = -deposit / ETHER if not line.weight else 0.0  # weight 0: the deposit went to the buyer
+        utility = cash + mut - cost if line.won else forfeit
         table.add_row(
             spec.name,
             spec.kind,
@@ -313,7 +316,7 @@ def run_demo(
             f"buyer refund {r.buyer_refund / ETHER:.4f} ETH (incl. forfeited deposit)"
         )
         _print_audit(console, r)
-        verdict = verdict and r.audit.ok
+        verdict = verdict and r.audit.passed
     table = Table(title=f"MUT revenue: buyer deposits {revenue / ETHER:.2f} ETH of model revenue; holders claim")
     for col in ("holder", "MUT held", "share", "claimed ETH"):
         table.add_column(col, justify="left" if col == "holder" else "right", no_wrap=True)

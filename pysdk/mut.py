@@ -28,7 +28,7 @@ class PoolState:
 
 
 class MutToken:
-    """One buyer/model's MUT, bound to a chain and (optionally) an account."""
+    """One auction's MUT (its winners alone hold it), bound to a chain and (optionally) an account."""
 
     def __init__(self, chain: Chain, address: str, account: LocalAccount | None = None) -> None:
         self.chain = chain
@@ -44,6 +44,16 @@ class MutToken:
     @property
     def asset(self) -> str:
         return self.contract.functions.asset().call()
+
+    @property
+    def auction_id(self) -> int:
+        """The auction whose settlement minted this token (and no other can)."""
+        return self.contract.functions.auctionId().call()
+
+    @property
+    def max_supply(self) -> int:
+        """Cap fixed at the auction's creation: its budget."""
+        return self.contract.functions.maxSupply().call()
 
     def balance_of(self, account: str) -> int:
         return self.contract.functions.balanceOf(Web3.to_checksum_address(account)).call()

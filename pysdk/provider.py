@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from web3.types import TxReceipt
 
 from pysdk.auction import AuctionClient
@@ -19,8 +21,20 @@ class Provider(AuctionClient):
         super().__init__(chain, contract, account)
         self.vault = vault
 
-    def commit(self, auction_id: int, cost: int, dataset_root: bytes, *, salt: bytes | None = None) -> BidOpening:
-        """Saves the opening to the encrypted vault, then posts the commitment with the deposit."""
+    def commit(
+        self,
+        auction_id: int,
+        cost: int,
+        dataset_root: bytes,
+        *,
+        salt: bytes | None = None,
+        proof: Sequence[bytes] | None = None,
+    ) -> BidOpening:
+        """Saves the opening to the encrypted vault, then posts the commitment with the deposit.
+
+        `proof` (from `pysdk.allowlist.Allowlist.proof`) is required by auctions that admit only invited
+        providers, and sends `commitInvited` instead of `commit`.
+        """
         if not 0 <= cost <= MAX_COST:
             raise MiaError(f"cost must be between 0 and 2**96-1 wei, got {cost}")
         if len(dataset_root) != 32 or dataset_root == bytes(32):
@@ -43,7 +57,11 @@ class Provider(AuctionClient):
         self.vault.save(opening)  # durable before anything goes on-chain
         self._approve_if_token(info.asset, info.deposit)
         value = info.deposit if int(info.asset, 16) == 0 else 0
-        self.sender.transact(self.contract.functions.commit(auction_id, c), value=value)
+        if proof is None:
+            call = self.contract.functions.commit(auction_id, c)
+        else:
+            call = self.contract.functions.commitInvited(auction_id, c, list(proof))
+        self.sender.transact(call, value=value)
         return opening
 
     def reveal(self, auction_id: int) -> TxReceipt:

@@ -378,6 +378,12 @@ class AuctionRun:
         return self
 
     # -- results ------------------------------------------------------------------------------------
+    def refund_deposits(self) -> None:
+        """After the auction ended: credits back every refundable deposit (revealed, weight > 0 or cancelled)."""
+        for p in self.revealers:
+            if p.deposit_refundable(self.id, p.address):
+                p.refund_deposit(self.id)
+
     def payments(self, receipt: Any = None) -> dict[str, int]:
         """Payment events of this auction: provider -> amount."""
         logs = self.env.mia.events.Payment().get_logs(

@@ -31,6 +31,8 @@ from tests.conftest import TASK, TRANSCRIPT, WAD, Env, dataset_root_for, oracle_
 ETHER = 10**18
 N = 11
 
+DEPOSIT = ETHER // 50  # at least the minimum for 7 ETH over 6 open slots (7 ETH / 600)
+
 
 def _scores(rng: random.Random, n: int) -> list[tuple[int, int]]:
     """Per-provider (q, Δ): some Δ ≤ 0 (ineligible), some equal virtual costs (index tie-breaks)."""
@@ -48,7 +50,7 @@ def _auction(
 ) -> int:
     aid = buyer.create_auction(
         budget=7 * ETHER,
-        deposit=ETHER // 100,
+        deposit=DEPOSIT,
         oracles=oracle_infos(committee),
         threshold=2,
         task_hash=TASK,
@@ -142,7 +144,9 @@ def test_chunked_equals_one_shot_and_reference(fresh_env: Env, mechanism: Mechan
         expected[k] = (out.cash[j], out.mut[j])
     assert outcomes[1][0] == expected
     escrow = cash_escrow(int(mechanism), 7 * ETHER, WAD // 3)
-    assert outcomes[1][1] == escrow - out.total_cash + ETHER // 100  # one provider forfeited its deposit
+    # forfeited to the buyer: the non-revealer's deposit and those of revealed providers with weight 0
+    forfeits = N - sum(weight(q, d) > 0 for q, d in medians)
+    assert outcomes[1][1] == escrow - out.total_cash + forfeits * DEPOSIT
 
 
 def _scored_auction(env: Env, n: int = 6, chunk: int = 2):

@@ -183,7 +183,7 @@ def test_invalid_mechanism_parameters_rejected(market):
     buyer_acct = Account.create()
     chain.fund(buyer_acct.address, 10 * ETHER)
     buyer = Buyer(chain, contract, buyer_acct)
-    kw = dict(budget=ETHER, deposit=0, threshold=1, task_hash=bytes(32), method_id=1,
+    kw = dict(budget=ETHER, deposit=ETHER // 100, threshold=1, task_hash=bytes(32), method_id=1,
               oracles=[OracleInfo(Account.create().address, bytes(32))])  # fmt: skip
     before = chain.balance(contract.address)
     with pytest.raises(InvalidParameter):
@@ -192,9 +192,9 @@ def test_invalid_mechanism_parameters_rejected(market):
         buyer._approve_if_token  # noqa: B018 - keep attribute access honest
         contract_fn = contract.functions.createAuction
         params = (
-            "0x" + "00" * 20, ETHER, 0, chain.now() + 100, chain.now() + 200, chain.now() + 300, 10, 1,
+            "0x" + "00" * 20, ETHER, ETHER // 100, chain.now() + 100, chain.now() + 200, chain.now() + 300, 10, 1,
             [Account.create().address], [bytes(32)], bytes(32), 1, int(Mechanism.MIXED_MIA), WAD + 1, 0, bytes(32),
-            0, 0,
+            0, 0, bytes(32),
         )  # fmt: skip
         chain.sender(buyer_acct).transact(contract_fn(params), value=ETHER)
     assert chain.balance(contract.address) == before

@@ -9,11 +9,12 @@ import pytest
 from eth_account import Account
 
 from pysdk.chain import Chain
-from pysdk.errors import NoHolders, NothingToClaim, NotMinter, WrongPaymentValue, ZeroAmount
+from pysdk.errors import NoHolders, NothingToClaim, NotMinter, SupplyCapExceeded, WrongPaymentValue, ZeroAmount
 from pysdk.mut import MutToken
 
 ETHER = 10**18
 ETH = "0x" + "00" * 20
+CAP = 10**30  # the auction's budget in production; far above every mint below
 
 
 @pytest.fixture()
@@ -22,7 +23,7 @@ def pool():
     minter = Account.create()
     chain.fund(minter.address, 1000 * ETHER)
     token = chain.deploy(
-        "MarginalUtilityToken", "MUT", "MUT", ETH, minter.address, bytes(32), minter.address, deployer=minter
+        "MarginalUtilityToken", "MUT", "MUT", ETH, minter.address, bytes(32), minter.address, 1, CAP, deployer=minter
     )
     holders = [Account.create() for _ in range(4)]
     for h in holders:
@@ -114,7 +115,16 @@ def test_erc20_revenue(pool):
     chain, _, minter, holders = pool
     usd = chain.deploy("TestToken", "USD", "USD", deployer=minter)
     token = chain.deploy(
-        "MarginalUtilityToken", "MUT", "MUT", usd.address, minter.address, bytes(32), minter.address, deployer=minter
+        "MarginalUtilityToken",
+        "MUT",
+        "MUT",
+        usd.address,
+        minter.address,
+        bytes(32),
+        minter.address,
+        1,
+        CAP,
+        deployer=minter,
     )
     chain.sender(minter).transact(token.functions.mint(holders[0].address, 3))
     chain.sender(minter).transact(token.functions.mint(holders[1].address, 1))
@@ -123,3 +133,13 @@ def test_erc20_revenue(pool):
     assert MutToken(chain, token.address, holders[0]).claim() == 750
     assert usd.functions.balanceOf(holders[0].address).call() == 750
     assert token.functions.claimable(holders[1].address).call() == 250
+
+
+def test_mint_stops_at_the_cap_stated_at_creation(pool):
+    """No mint, not even the minter's, takes the supply past `maxSupply` (the auction's budget)."""
+    chain, contract, minter, holders = pool
+    chain.sender(minter).transact(contract.functions.mint(holders[0].address, CAP - 1))
+    with pytest.raises(SupplyCapExceeded):
+        chain.sender(minter).transact(contract.functions.mint(holders[1].address, 2))
+    chain.sender(minter).transact(contract.functions.mint(holders[1].address, 1))
+    assert contract.functions.totalSupply().call() == CAP == contract.functions.maxSupply().call()

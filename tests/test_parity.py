@@ -138,7 +138,7 @@ def test_full_auction_matches_reference_and_audits(fresh_env, seed):
     n_reports = 3 if threshold == 3 else rng.choice([2, 3])
     oracle_scores = [[_score(rng) for _ in range(n)] for _ in range(n_reports)]
     budget = rng.randint(1, 8 * ETHER)
-    deposit = rng.choice([0, ETHER // 100])
+    deposit = rng.choice([-(-budget // 10_000), ETHER // 100])  # the minimum for 100 open slots, or more
 
     run = AuctionRun(env, costs, budget=budget, deposit=deposit, threshold=threshold, reveal=reveal)
     run.through("revealed")
@@ -155,14 +155,15 @@ def test_full_auction_matches_reference_and_audits(fresh_env, seed):
     expected = {run.providers[i].address: p for i, p, w in zip(revealed, ref.payments, ref.won, strict=True) if w}
 
     assert run.payments() == expected
+    run.refund_deposits()
     for k, i in enumerate(revealed):
         p = run.providers[i]
-        assert run.credit(p.address) == deposit + ref.payments[k]
+        assert run.credit(p.address) == deposit * (weights[k] > 0) + ref.payments[k]  # weight 0: forfeited
         assert env.mia.functions.weightOf(run.id, p.address).call() == weights[k]  # stored aggregate
     for i in range(n):
         if not reveal[i]:
             assert run.credit(run.providers[i].address) == 0
-    forfeited = deposit * (n - len(revealed))
+    forfeited = deposit * (n - sum(w > 0 for w in weights))
     assert run.credit(run.buyer.address) == budget - ref.total_paid + forfeited
 
     report = env.auditor().audit(run.id)

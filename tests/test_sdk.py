@@ -178,7 +178,7 @@ def test_opening_is_saved_before_the_commit_and_reveal_works_from_a_reopened_vau
     run.to_reveal()
     again.reveal(run.id)
     bid = env.mia.functions.getBid(run.id, account.address).call()
-    assert bid[4] is True and bid[2] == 3 * ETHER
+    assert bid[3] is True and bid[1] == 3 * ETHER and bytes(bid[0]) == dataset_root_for(5)  # root replaced seal
 
     # the opening is written before the transaction: a commit that reverts still left it behind
     late = Provider(env.chain, env.mia, env.account(ETHER), SaltVault(tmp_path / "late.vault", "pw"))

@@ -31,7 +31,10 @@ interface IMiaAuction {
     /// @notice Everything the buyer fixes when creating an auction.
     /// @param asset Payment asset: address(0) for ETH, otherwise an ERC-20 token.
     /// @param budget Budget B escrowed at creation (same transaction).
-    /// @param deposit Fixed, bid-independent provider deposit (same asset), refunded on reveal.
+    /// @param deposit Fixed, bid-independent provider deposit (same asset). Refundable after settlement to
+    ///        revealed providers whose aggregated weight is > 0 (to every revealed provider on cancel);
+    ///        forfeited to the buyer otherwise. Unless `allowlistRoot` is set, at least
+    ///        ceil(budget / (MIN_SLOT_BOND_DIVISOR * maxProviders)): filling every slot costs >= 1% of B.
     /// @param commitDeadline Commits are accepted strictly before this timestamp.
     /// @param revealDeadline Reveals are accepted from commitDeadline strictly before this timestamp.
     /// @param scoringDeadline Oracle scores are accepted from revealDeadline strictly before this timestamp.
@@ -50,6 +53,10 @@ interface IMiaAuction {
     ///        n >= 3f+1 members and the quorum `threshold` must satisfy 2f+1 <= threshold <= n-f.
     /// @param scoreChunk Providers per scoring chunk, at most min(MAX_SCORE_CHUNK, MAX_SCORE_CELLS / n)
     ///        (0 = that cap); reports cover one chunk each.
+    /// @param modelId Names the buyer's model; recorded in the auction's MUT (one MUT token per auction).
+    /// @param allowlistRoot 0 = anyone may commit; otherwise the root of an OpenZeppelin-standard Merkle
+    ///        tree over the admitted providers (leaf = keccak256(bytes.concat(keccak256(abi.encode(provider))))),
+    ///        and only `commitInvited` with a valid proof is accepted.
     struct AuctionParams {
         address asset;
         uint128 budget;
@@ -69,6 +76,7 @@ interface IMiaAuction {
         bytes32 modelId;
         uint8 faultTolerance;
         uint16 scoreChunk;
+        bytes32 allowlistRoot;
     }
 
     /// @notice One oracle's EIP-712 signed valuation of every revealed provider.
@@ -159,6 +167,10 @@ interface IMiaAuction {
     );
     event AuctionCancelled(uint256 indexed auctionId, address indexed caller, uint256 forfeited, uint256 buyerRefund);
     event Withdrawal(address indexed asset, address indexed account, uint256 amount);
+    /// @dev The auction admits only providers proven to be in the Merkle tree of root `allowlistRoot`.
+    event AllowlistSet(uint256 indexed auctionId, bytes32 allowlistRoot);
+    /// @dev A revealed provider's deposit was credited back (aggregated weight > 0, or the auction was cancelled).
+    event DepositRefunded(uint256 indexed auctionId, address indexed provider, uint256 amount);
 
     error AuctionNotFound(uint256 auctionId);
     error WrongPhase(uint256 auctionId, Phase current);
@@ -210,4 +222,13 @@ interface IMiaAuction {
     error SettlementOrderMismatch(uint256 position);
     error SettlementOrderIncomplete(uint256 ordered, uint256 eligible);
     error SettlementInProgress(uint256 auctionId, uint256 paid);
+    /// @notice An auction open to anyone needs deposit >= `minimum` (see AuctionParams.deposit).
+    error DepositTooLow(uint256 minimum);
+    /// @notice The auction admits only invited providers: use `commitInvited` with a Merkle proof.
+    error InvitationRequired(uint256 auctionId);
+    /// @notice The proof does not place `provider` in the auction's allowlist (or it has none).
+    error NotInvited(address provider);
+    /// @notice Nothing to refund: not revealed, already refunded, zero deposit, not yet settled or
+    ///         cancelled, or forfeited (aggregated weight 0 at settlement).
+    error DepositNotRefundable(uint256 auctionId, address provider);
 }

@@ -8,10 +8,12 @@ import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
 /// @title MarginalUtilityToken (MUT)
-/// @notice ERC-20 share in a buyer's future model revenue. Only the auction contract mints, at
-///         settlement, in proportion to each winner's critical payment. Anyone may deposit revenue in
-///         the payment asset; every holder can claim its pro-rata share of each deposit, correctly
-///         across transfers, mints and claims made at any time.
+/// @notice ERC-20 share in a buyer's future model revenue, one token per auction. Only the auction
+///         contract mints, at that auction's settlement, in proportion to each winner's critical payment,
+///         and never more than `maxSupply` (the auction's budget, fixed at creation): no later
+///         auction can dilute its holders. Anyone may deposit revenue in the payment asset; every holder
+///         can claim its pro-rata share of each deposit, correctly across transfers, mints and claims
+///         made at any time.
 /// @dev Cumulative revenue-per-token accounting (no loops over holders): `revenuePerToken` grows by
 ///      amount·1e36/supply on each deposit; an account's entitlement is settled into `accrued` whenever
 ///      its balance changes. Divisions round down, so claims never exceed deposits; the sub-unit
@@ -29,6 +31,10 @@ contract MarginalUtilityToken is ERC20, ReentrancyGuard {
     address public immutable buyer;
     /// @notice Identifier of the model (the auction's task commitment or a buyer-chosen id).
     bytes32 public immutable modelId;
+    /// @notice The auction whose winners alone hold this token.
+    uint256 public immutable auctionId;
+    /// @notice Most MUT that can ever exist: the auction's budget (the payments it mints for add up to at most B).
+    uint256 public immutable maxSupply;
 
     /// @notice Revenue per token, scaled by 1e36, accumulated over all deposits.
     uint256 public revenuePerToken;
@@ -45,6 +51,7 @@ contract MarginalUtilityToken is ERC20, ReentrancyGuard {
     event RevenueClaimed(address indexed account, uint256 amount);
 
     error NotMinter(address caller);
+    error SupplyCapExceeded(uint256 maxSupply, uint256 supply);
     error NoHolders();
     error ZeroAmount();
     error WrongPaymentValue(uint256 expected, uint256 received);
@@ -58,17 +65,23 @@ contract MarginalUtilityToken is ERC20, ReentrancyGuard {
         address asset_,
         address buyer_,
         bytes32 modelId_,
-        address minter_
+        address minter_,
+        uint256 auctionId_,
+        uint256 maxSupply_
     ) ERC20(name_, symbol_) {
         minter = minter_;
         asset = asset_;
         buyer = buyer_;
         modelId = modelId_;
+        auctionId = auctionId_;
+        maxSupply = maxSupply_;
     }
 
-    /// @notice Mints `amount` MUT to `to`; only the auction contract.
+    /// @notice Mints `amount` MUT to `to`; only the auction contract, never beyond `maxSupply`.
     function mint(address to, uint256 amount) external {
         if (msg.sender != minter) revert NotMinter(msg.sender);
+        uint256 supply = totalSupply() + amount;
+        if (supply > maxSupply) revert SupplyCapExceeded(maxSupply, supply);
         _mint(to, amount);
     }
 

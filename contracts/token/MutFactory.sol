@@ -17,9 +17,16 @@ contract MutFactory {
         auction = msg.sender;
     }
 
-    /// @notice A new MUT for (`buyer`, `asset`, `modelId`), minted only by the auction.
-    function create(address asset, address buyer, bytes32 modelId) external returns (address) {
+    /// @notice A new MUT for auction `auctionId` alone (at most `maxSupply`), minted only by the auction.
+    function create(address asset, address buyer, bytes32 modelId, uint256 auctionId, uint256 maxSupply)
+        external
+        returns (address)
+    {
         if (msg.sender != auction) revert NotAuction(msg.sender);
-        return address(new MarginalUtilityToken("mia Marginal Utility Token", "MUT", asset, buyer, modelId, auction));
+        return address(
+            new MarginalUtilityToken(
+                "mia Marginal Utility Token", "MUT", asset, buyer, modelId, auction, auctionId, maxSupply
+            )
+        );
     }
 }

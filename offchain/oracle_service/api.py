@@ -148,7 +148,7 @@ def build_app(svc: OracleService) -> Starlette:
             (ph,), (bid,) = _read(("phase", (aid,)), ("getBid", (aid, provider)))
         except ReadReverted:
             raise Refusal(404, f"auction {aid} {not_found}") from None
-        return Phase(int(ph)), int(bid[3]) > 0, bool(bid[4])
+        return Phase(int(ph)), int(bid[2]) > 0, bool(bid[3])  # (root, cost, index, revealed, ...)
 
     def auction_id(request: Request) -> int:
         """The path's auction id; parsed here (not by the router) so any string is a 404, never a 500."""

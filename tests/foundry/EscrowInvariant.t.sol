@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {MiaAuction} from "../../contracts/MiaAuction.sol";
 import {IMiaAuction} from "../../contracts/interfaces/IMiaAuction.sol";
 import {TestToken} from "../../contracts/test/TestToken.sol";
+import {ForceSend} from "../../contracts/test/ForceSend.sol";
 import {Vm, VM} from "./utils/Vm.sol";
 import {TestBase} from "./utils/TestBase.sol";
 import {QMIAHarness} from "../../contracts/test/QMIAHarness.sol";
@@ -42,6 +43,8 @@ contract MiaHandler {
     uint256 public ghostOverBudget; // settlements paying more than the budget
     uint256 public ghostQmiaMismatch; // Payment events differing from QMIA.settle on the same inputs
     uint256 public ghostWithdrawMismatch; // withdrawals not paying exactly the credit
+    mapping(uint256 auctionId => uint256) public ghostRefunded; // deposits credited back by refundDeposit
+    mapping(address asset => uint256) public ghostForced; // sent to the auction outside its functions
     mapping(bytes32 action => uint256) public calls; // coverage counters
 
     constructor(MiaAuction auction_, TestToken token_, QMIAHarness qmia_) {
@@ -80,16 +83,15 @@ contract MiaHandler {
         address buyer = actors[actorSeed % N_ACTORS];
         address asset = useToken ? address(token) : ETH;
         budget = uint128(1 + budget % 100 ether);
-        deposit = uint128(deposit % 1 ether); // zero deposits included
         uint64 t = uint64(vm.getBlockTimestamp());
         IMiaAuction.AuctionParams memory p;
         p.asset = asset;
         p.budget = budget;
-        p.deposit = deposit;
         p.commitDeadline = t + 1 hours + (durations & 0xffff);
         p.revealDeadline = p.commitDeadline + 1 hours + ((durations >> 16) & 0xffff);
         p.scoringDeadline = p.revealDeadline + 1 hours + ((durations >> 32) & 0xffff);
         p.maxProviders = uint32(1 + maxProviders % N_ACTORS);
+        p.deposit = uint128(auction.minimumDeposit(budget, p.maxProviders) + deposit % 1 ether);
         p.threshold = uint8(1 + threshold % 3);
         p.oracles = new address[](3);
         p.oracleEncryptionKeys = new bytes32[](3);
@@ -224,6 +226,37 @@ contract MiaHandler {
         ++calls["cancel"];
     }
 
+    /// Credits back a deposit that is due (revealed; weight > 0 after settlement, any after a cancel).
+    function refundDeposit(uint256 auctionSeed, uint256 actorSeed) public {
+        (uint256 id, bool ok) = _pick(auctionSeed);
+        if (!ok) return;
+        address who = actors[actorSeed % N_ACTORS];
+        MiaAuction.Auction memory a = auction.getAuction(id);
+        MiaAuction.Bid memory b = auction.getBid(id, who);
+        bool ended = a.status == MiaAuction.Status.Cancelled
+            || (a.status == MiaAuction.Status.Settled && qmia.weight(b.q, b.delta) > 0);
+        if (!ended || !b.revealed || b.depositRefunded || a.deposit == 0) return;
+        auction.refundDeposit(id, who);
+        ++ghostRefunded[id];
+        ++calls["refundDeposit"];
+    }
+
+    /// A griefer forces value into the auction without calling it: ETH by SELFDESTRUCT in a
+    /// constructor, tokens by a plain transfer. Nothing may change but a surplus nobody can withdraw.
+    function forceSend(bool useToken, uint64 amount) external {
+        amount = 1 + amount % 1 ether;
+        if (useToken) {
+            token.mint(address(this), amount);
+            token.transfer(address(auction), amount);
+            ghostForced[address(token)] += amount;
+        } else {
+            vm.deal(address(this), address(this).balance + amount);
+            new ForceSend{value: amount}(payable(address(auction)));
+            ghostForced[ETH] += amount;
+        }
+        ++calls["forceSend"];
+    }
+
     function withdraw(uint256 actorSeed, bool useToken) external {
         address who = actors[actorSeed % N_ACTORS];
         address asset = useToken ? address(token) : ETH;
@@ -346,7 +379,7 @@ contract EscrowInvariantTest is TestBase {
         );
 
         targetContract(address(handler));
-        bytes4[] memory selectors = new bytes4[](8);
+        bytes4[] memory selectors = new bytes4[](10);
         selectors[0] = MiaHandler.createAuction.selector;
         selectors[1] = MiaHandler.commit.selector;
         selectors[2] = MiaHandler.reveal.selector;
@@ -355,17 +388,22 @@ contract EscrowInvariantTest is TestBase {
         selectors[5] = MiaHandler.cancel.selector;
         selectors[6] = MiaHandler.withdraw.selector;
         selectors[7] = MiaHandler.warp.selector;
+        selectors[8] = MiaHandler.refundDeposit.selector;
+        selectors[9] = MiaHandler.forceSend.selector;
         targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
     }
 
-    /// The contract's balance of each asset equals everything it owes.
+    /// The contract's balance of each asset covers everything it owes; the surplus is exactly what
+    /// griefers forced in (SELFDESTRUCT, plain transfers), which no accounting ever counts.
     function invariant_escrowBalanceEqualsTotalOwed() public view {
-        vm.assertEq(address(auction).balance, auction.totalOwed(address(0)), "ETH balance == totalOwed");
-        vm.assertEq(token.balanceOf(address(auction)), auction.totalOwed(address(token)), "token balance == totalOwed");
+        uint256 eth = auction.totalOwed(address(0)) + handler.ghostForced(address(0));
+        uint256 tok = auction.totalOwed(address(token)) + handler.ghostForced(address(token));
+        vm.assertEq(address(auction).balance, eth, "ETH balance == totalOwed + forced surplus");
+        vm.assertEq(token.balanceOf(address(auction)), tok, "token balance == totalOwed + forced surplus");
     }
 
-    /// totalOwed is exactly the sum of withdrawable credits plus what open auctions still hold
-    /// (budget and unrevealed deposits): no wei is unaccounted for.
+    /// totalOwed is exactly the sum of withdrawable credits plus what auctions still hold (open: budget
+    /// and every deposit; ended: the deposits due but not yet refunded): no wei is unaccounted for.
     function invariant_totalOwedIsCreditsPlusOpenEscrow() public view {
         address[2] memory assets = [address(0), address(token)];
         for (uint256 x = 0; x < 2; ++x) {
@@ -375,10 +413,17 @@ contract EscrowInvariantTest is TestBase {
             }
             uint256 n = handler.auctionCount();
             for (uint256 k = 0; k < n; ++k) {
-                MiaAuction.Auction memory a = auction.getAuction(handler.auctionIds(k));
+                uint256 id = handler.auctionIds(k);
+                MiaAuction.Auction memory a = auction.getAuction(id);
                 if (a.asset != assets[x]) continue;
-                if (a.status == MiaAuction.Status.Settled || a.status == MiaAuction.Status.Cancelled) continue;
-                sum += uint256(a.budget) + uint256(a.nCommitted - a.nRevealed) * a.deposit;
+                // deposits still held for their providers: refundable ones once ended, all while open
+                if (a.status == MiaAuction.Status.Settled) {
+                    sum += uint256(auction.settlementProgress(id).eligible - handler.ghostRefunded(id)) * a.deposit;
+                } else if (a.status == MiaAuction.Status.Cancelled) {
+                    sum += uint256(a.nRevealed - handler.ghostRefunded(id)) * a.deposit;
+                } else {
+                    sum += uint256(a.budget) + uint256(a.nCommitted) * a.deposit;
+                }
             }
             vm.assertEq(auction.totalOwed(assets[x]), sum, "totalOwed == credits + open escrow");
         }
@@ -421,6 +466,10 @@ contract EscrowInvariantTest is TestBase {
         handler.settle(0);
         handler.settle(4);
         for (uint256 i = 0; i < 6; ++i) {
+            handler.refundDeposit(0, i);
+            handler.refundDeposit(4, i);
+        }
+        for (uint256 i = 0; i < 6; ++i) {
             handler.withdraw(i, false);
             handler.withdraw(i, true);
         }
@@ -430,6 +479,7 @@ contract EscrowInvariantTest is TestBase {
         vm.assertEq(handler.calls("submitScores"), 2, "scored");
         vm.assertEq(handler.calls("settle"), 2, "settled");
         vm.assertGt(handler.calls("withdraw"), 0, "withdrew");
+        vm.assertGt(handler.calls("refundDeposit"), 0, "deposits refunded");
         vm.assertGt(handler.ghostPaid(1), 0, "auction 1 paid winners");
         vm.assertGt(handler.ghostPaid(2), 0, "auction 2 paid winners");
         invariant_escrowBalanceEqualsTotalOwed();

@@ -68,6 +68,9 @@ contract MechanismHandler {
     mapping(uint256 auctionId => uint256) public ghostMut;
     mapping(uint256 auctionId => uint256) public ghostPayments;
     mapping(address mut => uint256) public ghostMinted;
+    mapping(address mut => uint256) public mutAuction; // the one auction that created (and mints) each MUT
+    mapping(uint256 auctionId => uint256) public ghostRefunded; // deposits credited back by refundDeposit
+    uint256 public ghostBadRefund; // a refund of a forfeited / unrevealed / repeated deposit that succeeded
     mapping(address mut => uint256) public ghostDeposited;
     mapping(address mut => uint256) public ghostDeposits; // number of deposits (bounds rounding dust)
     uint256 public ghostReferenceMismatch; // a Payment differing from the harness, or a winner unpaid
@@ -105,7 +108,8 @@ contract MechanismHandler {
     // ----------------------------------------------------------------- actions
 
     /// Creates an auction with a random mechanism, asset, budget, deposit, committee threshold and
-    /// schedule. λ is 0, 1 or random; ρ is random; the model id is one of two, so MUTs are shared.
+    /// schedule. λ is 0, 1 or random; ρ is random; the model id is one of two, yet every MUT/Mixed
+    /// auction gets its own token (no auction can mint into another's).
     function createAuction(uint256 seed, uint128 budget, uint128 deposit, uint64 liquidity, uint128 rho) public {
         if (auctionIds.length >= MAX_AUCTIONS) return;
         address buyer = actors[seed % N_ACTORS];
@@ -137,7 +141,11 @@ contract MechanismHandler {
             corrupt[id] |= 1 << (uint8(seed >> (96 + 8 * k)) % p.oracles.length);
         }
         address mut = auction.getAuction(id).mutToken;
-        if (mut != address(0) && !_knownMut(mut)) muts.push(mut);
+        if (mut != address(0)) {
+            if (_knownMut(mut)) ++ghostReferenceMismatch; // a MUT shared by two auctions
+            muts.push(mut);
+            mutAuction[mut] = id;
+        }
         ++calls["create"];
     }
 
@@ -424,6 +432,30 @@ contract MechanismHandler {
         ++calls["cancel"];
     }
 
+    /// A random caller asks for a random actor's deposit back in the picked auction. It must succeed
+    /// exactly when the actor revealed, has not been refunded, and the auction was cancelled or settled
+    /// with the actor's weight > 0; otherwise revert and move nothing.
+    function refundDeposit(uint256 auctionSeed, uint256 actorSeed) public {
+        (uint256 id, bool ok) = _pick(auctionSeed);
+        if (!ok) return;
+        _refund(id, actors[actorSeed % N_ACTORS], actors[(actorSeed >> 8) % N_ACTORS]);
+    }
+
+    function _refund(uint256 id, address who, address caller) internal {
+        MiaAuction.Auction memory a = auction.getAuction(id);
+        MiaAuction.Bid memory b = auction.getBid(id, who);
+        bool ended = a.status == MiaAuction.Status.Cancelled
+            || (a.status == MiaAuction.Status.Settled && harness.weight(b.q, b.delta) > 0);
+        bool due = ended && b.revealed && !b.depositRefunded && a.deposit > 0;
+        uint256 before = auction.credits(a.asset, who);
+        (bool done,) = _call(caller, address(auction), 0, abi.encodeCall(MiaAuction.refundDeposit, (id, who)));
+        if (done != due || auction.credits(a.asset, who) != before + (done ? a.deposit : 0)) ++ghostBadRefund;
+        if (done) {
+            ++ghostRefunded[id];
+            ++calls["refundDeposit"];
+        }
+    }
+
     function withdraw(uint256 actorSeed, bool useToken) public {
         _withdraw(actors[actorSeed % N_ACTORS], useToken ? address(token) : ETH);
     }
@@ -478,6 +510,7 @@ contract MechanismHandler {
         address buyer = actors[(seed >> 8) % (N_ACTORS - 1)];
         IMiaAuction.AuctionParams memory p = _params(seed, budget, 0);
         p.budget = uint128(200 + budget % 100 ether); // cash escrow ≥ 100, so the 1% fee is at least one unit
+        p.deposit = uint128(auction.minimumDeposit(p.budget, p.maxProviders));
         p.asset = asset;
         // A mechanism that escrows cash (an all-MUT auction escrows nothing, so no token moves at all).
         uint256 m = (seed >> 16) % 3;
@@ -562,6 +595,7 @@ contract MechanismHandler {
                 cancel(0, h);
             } else {
                 for (uint256 i = 0; i < N_ACTORS; ++i) {
+                    _refund(id, actors[i], actors[(i + 1) % N_ACTORS]);
                     _withdraw(actors[i], auction.getAuction(id).asset);
                 }
                 return;
@@ -593,6 +627,11 @@ contract MechanismHandler {
             while (_settleable(id)) {
                 _settleStep(id, actors[h % N_ACTORS], false, h);
                 h = uint256(keccak256(abi.encode(h)));
+            }
+        }
+        for (uint256 k = 0; k < auctionIds.length; ++k) {
+            for (uint256 i = 0; i < N_ACTORS; ++i) {
+                _refund(auctionIds[k], actors[i], actors[0]);
             }
         }
         for (uint256 i = 0; i < N_ACTORS; ++i) {
@@ -637,11 +676,12 @@ contract MechanismHandler {
     {
         uint64 t = uint64(vm.getBlockTimestamp());
         p.budget = uint128(1 + budget % 100 ether);
-        p.deposit = uint128(deposit % 1 ether); // zero deposits included
         p.commitDeadline = t + 1 hours + uint64(seed % 1 hours);
         p.revealDeadline = p.commitDeadline + 1 hours;
         p.scoringDeadline = p.revealDeadline + 1 hours;
         p.maxProviders = uint32(1 + uint8(seed >> 40) % N_ACTORS);
+        // the minimum for open slots (1% of B over all of them), plus a random extra
+        p.deposit = uint128(auction.minimumDeposit(p.budget, p.maxProviders) + deposit % 1 ether);
         // Committee policy: f in {0, 1, 2}, n in [3f+1, 7], quorum k in [2f+1, n-f]; chunks of 1-4 providers.
         uint256 f = uint8(seed >> 56) % 3;
         uint256 n = 3 * f + 1 + uint8(seed >> 64) % (N_ORACLES - 3 * f);
@@ -899,7 +939,7 @@ contract MechanismInvariantTest is TestBase {
             )
         );
         targetContract(address(handler));
-        bytes4[] memory selectors = new bytes4[](16);
+        bytes4[] memory selectors = new bytes4[](17);
         selectors[0] = MechanismHandler.createAuction.selector;
         selectors[14] = MechanismHandler.finalize.selector;
         selectors[15] = MechanismHandler.griefOrder.selector;
@@ -916,6 +956,7 @@ contract MechanismInvariantTest is TestBase {
         selectors[11] = MechanismHandler.warp.selector;
         selectors[12] = MechanismHandler.drive.selector;
         selectors[13] = MechanismHandler.setTokenFailing.selector;
+        selectors[16] = MechanismHandler.refundDeposit.selector;
         targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
     }
 
@@ -938,11 +979,20 @@ contract MechanismInvariantTest is TestBase {
             }
             uint256 n = handler.auctionCount();
             for (uint256 k = 0; k < n; ++k) {
-                MiaAuction.Auction memory a = auction.getAuction(handler.auctionIds(k));
+                uint256 id = handler.auctionIds(k);
+                MiaAuction.Auction memory a = auction.getAuction(id);
                 if (a.asset != asset) continue;
-                if (a.status == MiaAuction.Status.Settled || a.status == MiaAuction.Status.Cancelled) continue;
+                // deposits still held for their providers: refundable ones once ended, all while open
+                if (a.status == MiaAuction.Status.Settled) {
+                    sum += uint256(auction.settlementProgress(id).eligible - handler.ghostRefunded(id)) * a.deposit;
+                    continue;
+                }
+                if (a.status == MiaAuction.Status.Cancelled) {
+                    sum += uint256(a.nRevealed - handler.ghostRefunded(id)) * a.deposit;
+                    continue;
+                }
                 vm.assertEq(a.cashEscrow, _cashEscrow(a), "cash escrow by mechanism");
-                sum += uint256(a.cashEscrow) + uint256(a.nCommitted - a.nRevealed) * a.deposit;
+                sum += uint256(a.cashEscrow) + uint256(a.nCommitted) * a.deposit;
             }
             vm.assertEq(owed, sum, "totalOwed == credits + open escrow");
         }
@@ -962,6 +1012,7 @@ contract MechanismInvariantTest is TestBase {
         vm.assertEq(handler.ghostOverBudget(), 0, "cash <= escrow, cash + MUT <= budget");
         vm.assertEq(handler.ghostTransferMismatch(), 0, "withdraw/claim pay exactly what is owed");
         vm.assertEq(handler.ghostBadTokenAccepted(), 0, "misbehaving-token calls revert and move nothing");
+        vm.assertEq(handler.ghostBadRefund(), 0, "refundDeposit succeeds exactly when the deposit is due");
         vm.assertEq(ReentrantActor(payable(handler.actors(5))).reentrySuccesses(), 0, "no re-entry succeeds");
         uint256 n = handler.auctionCount();
         for (uint256 k = 0; k < n; ++k) {
@@ -999,6 +1050,11 @@ contract MechanismInvariantTest is TestBase {
         for (uint256 k = 0; k < m; ++k) {
             MarginalUtilityToken mut = MarginalUtilityToken(handler.muts(k));
             vm.assertEq(mut.totalSupply(), handler.ghostMinted(address(mut)), "MUT supply == sum minted");
+            uint256 id = handler.mutAuction(address(mut));
+            vm.assertEq(mut.auctionId(), id, "one MUT per auction");
+            vm.assertEq(mut.totalSupply(), handler.ghostMut(id), "MUT supply == its own auction's MUT payments");
+            vm.assertLe(mut.totalSupply(), mut.maxSupply(), "MUT supply <= cap stated at creation");
+            vm.assertEq(mut.maxSupply(), auction.getAuction(id).budget, "cap == the auction's budget");
             vm.assertEq(mut.totalDeposited(), handler.ghostDeposited(address(mut)), "deposits recorded");
             address asset = mut.asset();
             uint256 pool = asset == ETH ? address(mut).balance : TestToken(asset).balanceOf(address(mut));

@@ -76,12 +76,12 @@ contract MiaAuctionTest is MiaFixture {
             vm.prank(provider[i]);
             auction.commit{value: asset == ETH ? DEPOSIT : 0}(id, c);
             vm.assertEq(_balance(asset, address(auction)), BUDGET + (i + 1) * DEPOSIT, "deposit escrowed");
-            vm.assertEq(auction.getBid(id, provider[i]).commitment, c, "commitment stored");
+            vm.assertEq(auction.getBid(id, provider[i]).datasetRoot, c, "commitment stored (in the root's slot until the reveal)");
             _assertEscrow();
         }
     }
 
-    /// Reveal (provider 3 never reveals): the deposit becomes a credit.
+    /// Reveal (provider 3 never reveals): the deposit stays in escrow until the auction ends.
     function _lcReveal(uint256 id, address asset) internal {
         vm.warp(COMMIT_END);
         vm.assertEq(uint256(auction.phase(id)), uint256(IMiaAuction.Phase.Reveal), "reveal phase");
@@ -89,7 +89,7 @@ contract MiaAuctionTest is MiaFixture {
             vm.expectEmit(true, true, false, true, address(auction));
             emit IMiaAuction.BidRevealed(id, provider[i], cost[i], _salt(id, i), _root(i));
             _reveal(id, i);
-            vm.assertEq(auction.credits(asset, provider[i]), DEPOSIT, "deposit credited on reveal");
+            vm.assertEq(auction.credits(asset, provider[i]), 0, "deposit held until the auction ends");
             MiaAuction.Bid memory bid = auction.getBid(id, provider[i]);
             vm.assertTrue(bid.revealed, "revealed");
             vm.assertEq(uint256(bid.cost), cost[i], "cost stored");
@@ -141,6 +141,17 @@ contract MiaAuctionTest is MiaFixture {
         refund = BUDGET - totalPaid + DEPOSIT; // unspent budget + provider 3's forfeited deposit
         _checkSettledLog(logs, id, 2, totalPaid, DEPOSIT, refund);
         vm.assertEq(uint256(auction.phase(id)), uint256(IMiaAuction.Phase.Settled), "settled");
+        // every revealer has weight > 0: anyone may credit each deposit back, once
+        for (uint256 i = 0; i < 3; ++i) {
+            vm.expectEmit(true, true, false, true, address(auction));
+            emit IMiaAuction.DepositRefunded(id, provider[i], DEPOSIT);
+            vm.prank(relayer);
+            auction.refundDeposit(id, provider[i]);
+        }
+        for (uint256 i = 0; i < 4; ++i) {
+            vm.expectRevert(abi.encodeWithSelector(IMiaAuction.DepositNotRefundable.selector, id, provider[i]));
+            auction.refundDeposit(id, provider[i]); // refunded already, or (3) never revealed
+        }
         vm.assertEq(auction.credits(asset, provider[0]), DEPOSIT + PAY_0, "credit 0");
         vm.assertEq(auction.credits(asset, provider[1]), DEPOSIT + PAY_1, "credit 1");
         vm.assertEq(auction.credits(asset, provider[2]), DEPOSIT, "credit 2: deposit only");
@@ -258,10 +269,14 @@ contract MiaAuctionTest is MiaFixture {
         vm.assertEq(auction.weightOf(id, provider[1]), 0, "lower middle w1");
         vm.assertEq(auction.weightOf(id, provider[2]), 0.2e18, "lower middle w2");
         auction.settle(id);
+        auction.refundDeposit(id, provider[0]);
+        auction.refundDeposit(id, provider[2]);
+        vm.expectRevert(abi.encodeWithSelector(IMiaAuction.DepositNotRefundable.selector, id, provider[1]));
+        auction.refundDeposit(id, provider[1]); // weight 0: forfeited to the buyer
         vm.assertEq(auction.credits(ETH, provider[0]), DEPOSIT + BUDGET, "p_0 = B");
-        vm.assertEq(auction.credits(ETH, provider[1]), DEPOSIT, "w = 0 cannot win");
+        vm.assertEq(auction.credits(ETH, provider[1]), 0, "w = 0 cannot win and forfeits its deposit");
         vm.assertEq(auction.credits(ETH, provider[2]), DEPOSIT, "loser");
-        vm.assertEq(auction.credits(ETH, buyer), DEPOSIT, "buyer: forfeited deposit only");
+        vm.assertEq(auction.credits(ETH, buyer), 2 * DEPOSIT, "buyer: the forfeited deposits only");
         _assertEscrow();
     }
 
@@ -381,7 +396,7 @@ contract MiaAuctionTest is MiaFixture {
     function test_attack_copiedCommitmentCannotBeRevealed() public {
         uint256 id = _create(ETH);
         _commit(id, 0);
-        bytes32 copied = auction.getBid(id, provider[0]).commitment;
+        bytes32 copied = auction.getBid(id, provider[0]).datasetRoot; // the seal, before the reveal
         vm.deal(attacker, DEPOSIT);
         vm.prank(attacker);
         auction.commit{value: DEPOSIT}(id, copied);
@@ -783,6 +798,7 @@ contract MiaAuctionTest is MiaFixture {
         vm.warp(REVEAL_END);
         _submitStandard(id); // rr gets provider 0's standard scores, provider 1 its own
         auction.settle(id);
+        auction.refundDeposit(id, address(rr));
         _assertEscrow();
         uint256 credit = auction.credits(ETH, address(rr));
         vm.assertEq(credit, DEPOSIT + PAY_0, "rr won p_0 (same bids and weights as the lifecycle)");
@@ -916,8 +932,11 @@ contract MiaAuctionTest is MiaFixture {
         vm.assertEq(uint256(auction.phase(id)), uint256(IMiaAuction.Phase.Cancelled), "cancelled");
         vm.assertEq(auction.credits(asset, buyer), BUDGET + DEPOSIT, "buyer: budget + forfeited deposit");
         for (uint256 i = 0; i < 3; ++i) {
+            auction.refundDeposit(id, provider[i]); // on cancel every revealer, whatever its data
             vm.assertEq(auction.credits(asset, provider[i]), DEPOSIT, "revealers keep their deposits");
         }
+        vm.expectRevert(abi.encodeWithSelector(IMiaAuction.DepositNotRefundable.selector, id, provider[3]));
+        auction.refundDeposit(id, provider[3]);
         vm.assertEq(auction.credits(asset, provider[3]), 0, "non-revealer forfeits");
         _assertEscrow();
 

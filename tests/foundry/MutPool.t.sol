@@ -26,7 +26,9 @@ contract MutHandler {
     mapping(bytes32 => uint256) public calls;
 
     constructor() {
-        mut = new MarginalUtilityToken("MUT", "MUT", address(0), address(this), bytes32("model"), address(this));
+        mut = new MarginalUtilityToken(
+            "MUT", "MUT", address(0), address(this), bytes32("model"), address(this), 1, type(uint128).max
+        );
         for (uint256 i = 0; i < N; ++i) {
             holders[i] = address(uint160(uint256(keccak256(abi.encode("holder", i)))));
         }
@@ -152,7 +154,7 @@ contract MutPoolTest is TestBase {
     function testFuzz_erc20Revenue(uint96 amount) public {
         amount = uint96(bound(amount, 2, type(uint96).max)); // 1 wei over 3 tokens is all dust
         TestToken usd = TestToken(deploy("TestToken.sol:TestToken", abi.encode("USD", "USD")));
-        MarginalUtilityToken t = new MarginalUtilityToken("M", "M", address(usd), address(this), bytes32(0), address(this));
+        MarginalUtilityToken t = new MarginalUtilityToken("M", "M", address(usd), address(this), bytes32(0), address(this), 1, 3);
         t.mint(address(0xBEEF), 3);
         usd.mint(address(this), amount);
         usd.approve(address(t), amount);

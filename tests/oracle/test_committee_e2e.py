@@ -199,7 +199,7 @@ def test_corrupted_oracle_moves_nothing(rounds: dict) -> None:
     if c.client.phase(aid) == Phase.SCORED:
         AuctionClient(c.chain, c.contract, c.chain.funder).settle(aid)
     info = c.client.auction(aid)
-    bids = [c.client.contract.functions.getBid(aid, p).call()[2] for p in honest.providers]
+    bids = [c.client.contract.functions.getBid(aid, p).call()[1] for p in honest.providers]
     ref = settle(int(info.mechanism), bids, [weight(qi, di) for qi, di in zip(honest.q, honest.delta, strict=True)],
                  info.budget)  # fmt: skip
     paid = {e["args"]["provider"]: e["args"]["amount"] for e in _events(c, "Payment", aid)}
@@ -275,6 +275,9 @@ def test_two_oracles_down_cancels_and_everything_is_withdrawn(rounds: dict) -> N
     everyone = [*rounds["good"], *rounds["bad"].values(), rounds["buyer"]]
     for acct in everyone:
         client = Provider(c.chain, c.contract, acct, SaltVault(c.workdir / "unused", "pw"))
+        for aid in aids:  # deposits come back once an auction ends (weight > 0, or cancelled)
+            if client.deposit_refundable(aid, acct.address):
+                client.refund_deposit(aid)
         if client.credit(acct.address):
             client.withdraw()
     assert c.chain.balance(c.contract) == 0

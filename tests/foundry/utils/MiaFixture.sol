@@ -106,7 +106,8 @@ abstract contract MiaFixture is TestBase {
             rho: 0,
             modelId: bytes32(0),
             faultTolerance: 0,
-            scoreChunk: 0
+            scoreChunk: 0,
+            allowlistRoot: bytes32(0)
         });
     }
 
