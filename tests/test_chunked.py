@@ -145,7 +145,7 @@ def test_chunked_equals_one_shot_and_reference(fresh_env: Env, mechanism: Mechan
     assert outcomes[1][0] == expected
     escrow = cash_escrow(int(mechanism), 7 * ETHER, WAD // 3)
     # forfeited to the buyer: the non-revealer's deposit and those of revealed providers with weight 0
-    forfeits = N - sum(weight(q, d) > 0 for q, d in medians)
+    forfeits = N - sum(w > 0 for w in weights)
     assert outcomes[1][1] == escrow - out.total_cash + forfeits * DEPOSIT
 
 
