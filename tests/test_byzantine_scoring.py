@@ -38,9 +38,10 @@ def _raw(env: Env, sender: LocalAccount, data: bytes | str, *, value: int = 0) -
 
 def _params(env: Env, oracles: list[str], *, f: int, k: int, budget: int, max_providers: int = 20) -> tuple:
     t = env.chain.now()
+    deposit = max(ETHER // 100, -(-budget // (100 * max_providers)))  # at least the open-auction minimum
     return (
-        "0x" + "00" * 20, budget, ETHER // 100, t + 600, t + 1200, t + 1800, max_providers, k, oracles,
-        [bytes(32)] * len(oracles), TASK, 1, 0, 0, 0, bytes(32), f, 0,
+        "0x" + "00" * 20, budget, deposit, t + 600, t + 1200, t + 1800, max_providers, k, oracles,
+        [bytes(32)] * len(oracles), TASK, 1, 0, 0, 0, bytes(32), f, 0, bytes(32),
     )  # fmt: skip
 
 
@@ -59,10 +60,11 @@ def _setup(env: Env, n: int, f: int, k: int, costs: list[int], budget: int = 10 
     )
     aid = env.mia.functions.auctionCount().call()
     providers = [env.account(10 * ETHER) for _ in costs]
+    deposit = env.mia.functions.getAuction(aid).call()[7]
     for j, (p, c) in enumerate(zip(providers, costs, strict=True)):
         salt = bytes([j + 1]) * 32
         commitment = env.mia.functions.commitmentOf(aid, p.address, c, salt, dataset_root_for(j)).call()
-        assert _raw(env, p, env.mia.encode_abi("commit", [aid, commitment]), value=ETHER // 100)
+        assert _raw(env, p, env.mia.encode_abi("commit", [aid, commitment]), value=deposit)
     info = env.mia.functions.getAuction(aid).call()
     env.chain.advance_to(info[1])
     for j, (p, c) in enumerate(zip(providers, costs, strict=True)):

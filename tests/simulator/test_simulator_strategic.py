@@ -84,21 +84,20 @@ def test_sybil_split_keeps_records_and_cost(small_market):
         assert r["gain_wei"] == r["utility_identities_wei"] - r["utility_single_wei"]
 
 
-def test_copying_after_the_victim_earns_no_credit(small_market):
+def test_copying_earns_no_credit_in_either_commit_order(small_market):
+    """A record held by several providers is credited to nobody (docs/valuation.md), so a copier is paid
+    nothing more under the truthful rules whether it commits before or after its victim, and the victim
+    loses the shared records' credit. (The copier's own weight can still rise: copying the victim's whole
+    dataset moves it +13% here, a finding recorded in the docs.)"""
     ws = small_market.scores.weights
     victim = max(range(len(ws)), key=lambda i: ws[i])
     copier = next(i for i in range(len(ws)) if i != victim)
     rows = copying(small_market, pairs=[(copier, victim)])
-    after = [r for r in rows if r["copier_commits"] == "after"]
-    before = [r for r in rows if r["copier_commits"] == "before"]
-    assert after and before
-    for r in after:  # duplicates of an earlier record get zero credit and lower the copier's quality
-        assert r["copier_w_after"] <= r["copier_w_before"]
-        assert r["victim_w_after"] == r["victim_w_before"]
+    assert {r["copier_commits"] for r in rows} == {"after", "before"}
+    for r in rows:
+        assert r["victim_w_after"] <= r["victim_w_before"]
         if r["rule"] in DSIC_RULES:
             assert r["copier_gain_wei"] <= 0
-    for r in before:  # committing first takes the victim's credit: the limitation the docs report
-        assert r["victim_w_after"] < r["victim_w_before"]
 
 
 def test_baselines_rank_as_stated():
