@@ -234,7 +234,7 @@ contract MiaHandler {
         MiaAuction.Auction memory a = auction.getAuction(id);
         MiaAuction.Bid memory b = auction.getBid(id, who);
         bool ended = a.status == MiaAuction.Status.Cancelled
-            || (a.status == MiaAuction.Status.Settled && qmia.weight(b.q, b.delta) > 0);
+            || (a.status == MiaAuction.Status.Settled && auction.weightOf(id, who) > 0);
         if (!ended || !b.revealed || b.depositRefunded || a.deposit == 0) return;
         auction.refundDeposit(id, who);
         ++ghostRefunded[id];

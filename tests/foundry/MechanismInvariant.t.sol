@@ -445,7 +445,7 @@ contract MechanismHandler {
         MiaAuction.Auction memory a = auction.getAuction(id);
         MiaAuction.Bid memory b = auction.getBid(id, who);
         bool ended = a.status == MiaAuction.Status.Cancelled
-            || (a.status == MiaAuction.Status.Settled && harness.weight(b.q, b.delta) > 0);
+            || (a.status == MiaAuction.Status.Settled && auction.weightOf(id, who) > 0);
         bool due = ended && b.revealed && !b.depositRefunded && a.deposit > 0;
         uint256 before = auction.credits(a.asset, who);
         (bool done,) = _call(caller, address(auction), 0, abi.encodeCall(MiaAuction.refundDeposit, (id, who)));
