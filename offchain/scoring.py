@@ -94,12 +94,19 @@ def score_providers(
     if method_id not in METHODS:
         raise ValueError(f"unknown valuation method id {method_id}")
     result = value_providers(providers, validation, method="knn_shapley", k=k, device=device)
-    fp = result.to_fixed_point()
     record_key = secrets.token_bytes(32)
     transcript = build_transcript(
         result, providers, validation, inputs="none", extra={"method_id": method_id, **(context or {})},
         record_key=record_key,
     )  # fmt: skip
+    return signed_scores(result, transcript, signing_key, record_key)
+
+
+def signed_scores(
+    result: ValuationResult, transcript: dict[str, Any], signing_key: nacl.signing.SigningKey, record_key: bytes
+) -> OracleScores:
+    """The oracle's quantised scores with its Ed25519 signature over the transcript hash (every method)."""
+    fp = result.to_fixed_point()
     th = bytes.fromhex(transcript["transcript_hash"])
     return OracleScores(
         provider_ids=fp.provider_ids,

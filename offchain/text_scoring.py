@@ -9,13 +9,14 @@ task hash before its scores count.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
 import nacl.signing
 from eth_utils import keccak
 
-from offchain.scoring import OracleScores
+from offchain.scoring import OracleScores, signed_scores
 from offchain.valuation import ProviderData, value_providers
 from offchain.valuation.lm_gradient import LMGradientFeaturizer, featurize_text_inputs, text_transcript_extra
 from offchain.valuation.text_records import TextRecord, hash_text_records
@@ -57,15 +58,8 @@ def score_text_providers(
     featurized, val = featurize_text_inputs(providers, validation, featurizer)
     result = value_providers(featurized, val, method="lm-gradient", score=score, device=featurizer.device)
     extra = {"method_id": METHOD_LM_GRADIENT, **text_transcript_extra(providers, validation), **(context or {})}
-    transcript = build_transcript(result, featurized, val, inputs="none", featurizer=featurizer.params(), extra=extra)
-    fp = result.to_fixed_point()
-    th = bytes.fromhex(transcript["transcript_hash"])
-    return OracleScores(
-        provider_ids=fp.provider_ids,
-        q_wad=fp.q_wad,
-        delta_wad=fp.delta_wad,
-        result=result,
-        transcript=transcript,
-        transcript_hash=th,
-        transcript_signature=bytes(signing_key.sign(th).signature),
+    record_key = secrets.token_bytes(32)  # kept by the oracle: opens per-record values to an auditor
+    transcript = build_transcript(
+        result, featurized, val, inputs="none", featurizer=featurizer.params(), extra=extra, record_key=record_key
     )
+    return signed_scores(result, transcript, signing_key, record_key)
