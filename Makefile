@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
-# The native forge/anvil binaries, linked here by deploy/toolchain.py: node_modules/.bin/forge is a
+# The native forge/anvil binaries, linked here by mia/sdk/toolchain.py: node_modules/.bin/forge is a
 # JavaScript wrapper that exits 0 even when tests fail, so nothing may call it.
 TOOLBIN := build/bin
 FORGE  := $(TOOLBIN)/forge
@@ -35,8 +35,8 @@ $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-$(TOOLS_STAMP): $(NPM_STAMP) $(PY_STAMP) deploy/toolchain.py
-	$(PY) -m deploy.toolchain --link $(TOOLBIN)
+$(TOOLS_STAMP): $(NPM_STAMP) $(PY_STAMP) mia/sdk/toolchain.py
+	$(PY) -m mia.sdk.toolchain --link $(TOOLBIN)
 	touch $@
 
 $(BUILD_STAMP): $(SOL_SOURCES) $(PY_STAMP) $(NPM_STAMP)
@@ -81,8 +81,8 @@ test-forge: setup forge-gate
 	$(FORGE) test --offline
 
 lint: setup
-	$(BIN)/ruff check pysdk offchain deploy tests bench tools
-	$(BIN)/ruff format --check pysdk offchain deploy tests bench tools
+	$(BIN)/ruff check mia tests bench tools
+	$(BIN)/ruff format --check mia tests bench tools
 
 bench: setup
 	$(PY) bench/gas.py

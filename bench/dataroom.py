@@ -33,8 +33,8 @@ import numpy as np
 from eth_account import Account
 from eth_utils import to_checksum_address
 
-from offchain.oracle_service.cluster import ETHER, Cluster, OracleProcess, digits_task
-from pysdk.dataroom import API_PREFIX, encode_records, records_from_arrays, records_root, upload_headers
+from mia.sdk.dataroom import API_PREFIX, encode_records, records_from_arrays, records_root, upload_headers
+from mia.testing.cluster import ETHER, Cluster, OracleProcess, digits_task
 
 RECORDS = 1500
 
@@ -169,7 +169,7 @@ def main() -> None:
     ap.add_argument("--flood-rate", type=float, default=100.0)
     ap.add_argument("--only", choices=["ours", "peer"], help="run one service's measurements")
     args = ap.parse_args()
-    from deploy.anvil import REPO_ROOT
+    from mia.sdk.anvil import REPO_ROOT
 
     peer_root = (args.peer_tree or REPO_ROOT).resolve()
     with tempfile.TemporaryDirectory(prefix="mia-bench-dataroom-") as tmp:

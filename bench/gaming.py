@@ -37,8 +37,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from offchain.valuation import Dataset, ProviderData, value_providers  # noqa: E402
-from offchain.valuation.quality import validation_nn_scale  # noqa: E402
+from mia.valuation import Dataset, ProviderData, value_providers  # noqa: E402
+from mia.valuation.quality import validation_nn_scale  # noqa: E402
 
 N_HONEST = 4
 GOAL_RATIO = 1.0
@@ -144,7 +144,7 @@ def paraphrase(text: str, edits: int, rng: np.random.Generator) -> str:
 
 
 def text_world(per_provider: int = 200, n_val: int = 300, seed: int = 0) -> World:
-    from offchain.valuation.featurizers import SentenceEmbeddingFeaturizer, bundled_minilm_path
+    from mia.valuation.featurizers import SentenceEmbeddingFeaturizer, bundled_minilm_path
 
     feat = SentenceEmbeddingFeaturizer(bundled_minilm_path())
     cache: dict[str, np.ndarray] = {}

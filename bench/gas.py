@@ -28,11 +28,11 @@ from eth_account import Account
 from rich.console import Console
 from web3 import Web3
 
-from pysdk.auction import OracleInfo
-from pysdk.buyer import Buyer, Schedule
-from pysdk.chain import Chain
-from pysdk.commitment import commitment_of, new_salt
-from pysdk.oracle import Oracle
+from mia.protocol.commitment import commitment_of, new_salt
+from mia.sdk.auction import OracleInfo
+from mia.sdk.buyer import Buyer, Schedule
+from mia.sdk.chain import Chain
+from mia.sdk.oracle import Oracle
 
 ETHER = 10**18
 ANCHORS = {
@@ -126,7 +126,7 @@ def submit_breakdown(chain: Chain, receipt) -> tuple[int, int]:
 
 def invited_commit_gas(chain: Chain, contract, n: int = 8) -> int:
     """Average gas of `commitInvited` in an auction admitting `n` providers (Merkle proofs of depth log2 n)."""
-    from pysdk.allowlist import Allowlist
+    from mia.sdk.allowlist import Allowlist
 
     buyer_acct = Account.create()
     chain.fund(buyer_acct.address, 100 * ETHER)
@@ -149,8 +149,8 @@ def invited_commit_gas(chain: Chain, contract, n: int = 8) -> int:
 
 def mut_gas(chain: Chain, contract) -> list[tuple[str, int, str]]:
     """Gas of the MUT paths: Mixed-MIA settlement (mints), revenue deposit, claim, transfer."""
-    from pysdk.auction import Mechanism
-    from pysdk.mut import MutToken
+    from mia.sdk.auction import Mechanism
+    from mia.sdk.mut import MutToken
 
     rows = []
     qmia = run_auction(chain, contract, 10, k=3, rng_seed=3)["settle"][0]
@@ -179,7 +179,7 @@ def run_chunked(chain: Chain, contract, n: int, mechanism: int = 0, rng_seed: in
     250, aggregated chunk by chunk, settled in chunks: gas per transaction."""
     import random
 
-    from pysdk.chunked import settle_in_chunks
+    from mia.sdk.chunked import settle_in_chunks
 
     rng = random.Random(rng_seed)
     buyer_acct = Account.create()
@@ -217,8 +217,8 @@ def run_chunked(chain: Chain, contract, n: int, mechanism: int = 0, rng_seed: in
 
 
 def chunked_table(sizes: list[int], mechanisms: list[int]) -> None:
-    from deploy.networks import connect
-    from pysdk.auction import Mechanism
+    from mia.sdk.auction import Mechanism
+    from mia.sdk.networks import connect
 
     chain = connect("anvil")
     try:
@@ -244,7 +244,7 @@ def chunked_table(sizes: list[int], mechanisms: list[int]) -> None:
 
 
 def time_demo(network: str) -> float:
-    from pysdk.demo import run_demo
+    from mia.demo.numeric import run_demo
 
     t = time.perf_counter()
     ok = run_demo(network, console=Console(file=io.StringIO(), width=120))

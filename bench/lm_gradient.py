@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def _records(n: int, m: int, seed: int) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
-    from offchain.valuation.tiny_lm import arithmetic_records
+    from mia.valuation.tiny_lm import arithmetic_records
 
     kinds = ("clean", "clean", "wrong", "shuffled", "offtask")
     train = []
@@ -55,14 +55,14 @@ def _records(n: int, m: int, seed: int) -> tuple[list[dict[str, str]], list[dict
 
 
 def _load(work: Path) -> tuple[list[Any], list[Any], dict[str, Any]]:
-    from offchain.valuation.text_records import TextRecord
+    from mia.valuation.text_records import TextRecord
 
     spec = json.loads((work / "data.json").read_text())
     return [TextRecord(**r) for r in spec["train"]], [TextRecord(**r) for r in spec["val"]], spec
 
 
 def worker_ours(work: Path, target: str, out: Path) -> dict[str, Any]:
-    from offchain.valuation.lm_gradient import LMGradientFeaturizer
+    from mia.valuation.lm_gradient import LMGradientFeaturizer
 
     train, val, spec = _load(work)
     f = LMGradientFeaturizer(
@@ -88,7 +88,7 @@ def worker_trak(work: Path, out: Path) -> dict[str, Any]:
     from trak.projectors import BasicProjector, ProjectionType
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from offchain.valuation.lm_gradient import collate, encode_records, response_loss
+    from mia.valuation.lm_gradient import collate, encode_records, response_loss
 
     train, val, spec = _load(work)
     dev = spec["device"]
@@ -176,7 +176,7 @@ def main() -> None:
 
     from scipy.stats import spearmanr
 
-    from offchain.valuation.tiny_lm import build_tiny_lm
+    from mia.valuation.tiny_lm import build_tiny_lm
 
     with tempfile.TemporaryDirectory(prefix="mia-bench-lm-") as tmp:
         work = Path(tmp)

@@ -19,11 +19,11 @@ from pathlib import Path
 
 from eth_account import Account
 
-from offchain.oracle_service.cluster import ETHER, Cluster, digits_task, wait_for
-from pysdk.auction import AuctionClient, Phase
-from pysdk.dataroom import DataroomClient, deliver_dataset, load_committee, records_from_arrays
-from pysdk.provider import Provider
-from pysdk.salts import SaltVault
+from mia.sdk.auction import AuctionClient, Phase
+from mia.sdk.dataroom import DataroomClient, deliver_dataset, load_committee, records_from_arrays
+from mia.sdk.provider import Provider
+from mia.sdk.salts import SaltVault
+from mia.testing.cluster import ETHER, Cluster, digits_task, wait_for
 
 ROWS = 60
 

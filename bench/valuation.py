@@ -80,7 +80,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"threads": torch.get_num_threads()}
     if args.worker == "ours":
         sys.path.insert(0, str(ROOT))
-        from offchain.valuation import knn_shapley
+        from mia.valuation import knn_shapley
 
         dev = torch.device(args.device)
         if dev.type == "cuda":
@@ -101,7 +101,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         from concurrent.futures import ThreadPoolExecutor
 
         sys.path.insert(0, str(ROOT))
-        from offchain.valuation.knn_shapley import DEFAULT_MEMORY_BUDGET, ROW_BLOCK, auto_batch_size
+        from mia.valuation.knn_shapley import DEFAULT_MEMORY_BUDGET, ROW_BLOCK, auto_batch_size
 
         xt_t, xv_t = torch.tensor(xt), torch.tensor(xv)
         sq = (xt_t * xt_t).sum(1)
@@ -140,8 +140,8 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         vals[res.indices] = res.values
     elif args.worker == "mc":
         sys.path.insert(0, str(ROOT))
-        from offchain.valuation import MCShapleyEstimator
-        from offchain.valuation.estimators import ValuationTask
+        from mia.valuation import MCShapleyEstimator
+        from mia.valuation.estimators import ValuationTask
 
         dev = torch.device(args.device)
         groups = torch.arange(args.n) * args.providers // args.n

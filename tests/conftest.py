@@ -4,7 +4,7 @@ One embedded chain with a deployed MiaAuction per test module (`env`); every tes
 auction, accounts and vaults through the factories on `Env`, so tests never depend on each other.
 `AuctionRun` drives one auction through any phase with given costs and scores.
 
-Speed: `Chain.embedded()` installs `pysdk.pyevm_speedups` (one-run gas estimation, indexed
+Speed: `Chain.embedded()` installs `mia.sdk.pyevm_speedups` (one-run gas estimation, indexed
 transaction lookup); the salt vault's Argon2id limits are lowered to libsodium's minimum except in
 tests marked `real_kdf` (the vault's own tests).
 """
@@ -24,15 +24,15 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from web3.contract import Contract
 
-import pysdk.salts
-from pysdk.auction import ETH, OracleInfo, Phase
-from pysdk.auditor import Auditor
-from pysdk.buyer import Buyer, Schedule
-from pysdk.chain import Chain
-from pysdk.oracle import Oracle
-from pysdk.provider import Provider
-from pysdk.reports import ScoreReport
-from pysdk.salts import SaltVault
+from mia.protocol.reports import ScoreReport
+from mia.sdk import salts as sdk_salts
+from mia.sdk.auction import ETH, OracleInfo, Phase
+from mia.sdk.auditor import Auditor
+from mia.sdk.buyer import Buyer, Schedule
+from mia.sdk.chain import Chain
+from mia.sdk.oracle import Oracle
+from mia.sdk.provider import Provider
+from mia.sdk.salts import SaltVault
 
 ETHER = 10**18
 WAD = 10**18
@@ -49,14 +49,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def embedded_chain() -> Chain:
-    return Chain.embedded()  # with pysdk.pyevm_speedups installed
+    return Chain.embedded()  # with mia.sdk.pyevm_speedups installed
 
 
 @pytest.fixture(autouse=True)
 def _fast_vault_kdf(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     if request.node.get_closest_marker("real_kdf") is None:
-        monkeypatch.setattr(pysdk.salts, "_OPSLIMIT", nacl.pwhash.argon2id.OPSLIMIT_MIN)
-        monkeypatch.setattr(pysdk.salts, "_MEMLIMIT", nacl.pwhash.argon2id.MEMLIMIT_MIN)
+        monkeypatch.setattr(sdk_salts, "_OPSLIMIT", nacl.pwhash.argon2id.OPSLIMIT_MIN)
+        monkeypatch.setattr(sdk_salts, "_MEMLIMIT", nacl.pwhash.argon2id.MEMLIMIT_MIN)
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -80,7 +80,7 @@ def asset_balance(chain: Chain, asset: str | Contract, holder: str) -> int:
         return chain.balance(holder)
     token = asset if isinstance(asset, Contract) else None
     if token is None:
-        from pysdk.contracts import contract_at
+        from mia.protocol.artifacts import contract_at
 
         token = contract_at(chain.w3, "TestToken", addr)
     return token.functions.balanceOf(to_checksum_address(holder)).call()

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from conftest import new_account
 
-from pysdk.allowlist import Allowlist, NotOnAllowlist, allowlist_leaf, load_allowlist
-from pysdk.errors import MiaError
-from pysdk.merkle import verify_proof
+from mia.protocol.errors import MiaError
+from mia.protocol.merkle import verify_proof
+from mia.sdk.allowlist import Allowlist, NotOnAllowlist, allowlist_leaf, load_allowlist
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 8, 13])

@@ -22,11 +22,9 @@ from conftest import (
 from eth_account import Account
 from eth_utils import keccak
 
-import pysdk.auditor
-from offchain.mechanism import Settlement
-from pysdk.auction import ETH, Phase
-from pysdk.commitment import commitment_of
-from pysdk.errors import (
+from mia.mechanism import Settlement
+from mia.protocol.commitment import commitment_of
+from mia.protocol.errors import (
     AlreadyCommitted,
     AlreadyPosted,
     CannotCancel,
@@ -46,7 +44,9 @@ from pysdk.errors import (
     TokenAmountMismatch,
     WrongPhase,
 )
-from pysdk.reports import SECP256K1_N, ScoreReport, digest, sign_report
+from mia.protocol.reports import SECP256K1_N, ScoreReport, digest, sign_report
+from mia.sdk import auditor as sdk_auditor
+from mia.sdk.auction import ETH, Phase
 
 ONE = (WAD, WAD)  # q = 1, Δ = 1: every provider weighs the same
 
@@ -595,13 +595,13 @@ def test_auditor_detects_payments_that_differ_from_the_reference(fresh_env: Env,
     env = fresh_env
     run = AuctionRun(env, [ETHER, 2 * ETHER]).through("settled", [ONE, ONE])
     assert env.auditor().audit(run.id).ok
-    honest = pysdk.auditor.settle
+    honest = sdk_auditor.settle
 
     def inflated(mechanism, bids, weights, budget, **kw) -> Settlement:
         out = honest(mechanism, bids, weights, budget, **kw)
         return dataclasses.replace(out, cash=tuple(p + 1 if w else p for p, w in zip(out.cash, out.won, strict=True)))
 
-    monkeypatch.setattr(pysdk.auditor, "settle", inflated)
+    monkeypatch.setattr(sdk_auditor, "settle", inflated)
     report = env.auditor().audit(run.id)
     assert not report.ok
     failed = {c.name for c in report.mismatches}

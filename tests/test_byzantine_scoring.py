@@ -11,9 +11,9 @@ from typing import Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from offchain.mechanism import aggregate_weights, report_weights
-from pysdk.auction import Phase
-from pysdk.reports import ScoreReport, sign_report
+from mia.mechanism import aggregate_weights, report_weights
+from mia.protocol.reports import ScoreReport, sign_report
+from mia.sdk.auction import Phase
 from tests.conftest import TASK, TRANSCRIPT, WAD, Env, dataset_root_for
 
 ETHER = 10**18
@@ -235,7 +235,7 @@ def test_largest_committee_and_largest_chunk_fit_in_one_transaction(env: Env):
     """The worst case of aggregation: 32 members (f = 10) and a full chunk, every member posted. The chunk
     size is capped at MAX_SCORE_CELLS / n = 31 providers for 32 members (250 for up to 4), so each post
     and the aggregation stay far under the 16,777,216-gas per-transaction cap."""
-    from pysdk.oracle import Oracle
+    from mia.sdk.oracle import Oracle
 
     s = _setup(env, 32, 10, 21, [ETHER + j for j in range(31)], budget=100 * ETHER)
     assert env.mia.functions.getAuction(s["aid"]).call()[21] == 31  # the chunk size the cap implies

@@ -2,7 +2,7 @@
 
 Two twin auctions (same bids, same signed scores) per mechanism: one scored and settled in one
 transaction each, the other in chunks of every size; each provider's cash credit, MUT and the buyer's
-refund must agree with each other and with `offchain.mechanism.settle`. Plus the misuse paths: a
+refund must agree with each other and with `mia.mechanism.settle`. Plus the misuse paths: a
 wrong settlement order, a skipped provider in a score chunk, one-shot calls over a chunked run.
 """
 
@@ -12,20 +12,20 @@ import random
 
 import pytest
 
-from offchain.mechanism import settle as reference_settle
-from offchain.mechanism import weight
-from offchain.mechanism.settlement import cash_escrow
-from pysdk.auction import Mechanism, Phase
-from pysdk.auditor import Auditor
-from pysdk.buyer import Buyer, Schedule
-from pysdk.chunked import (
+from mia.mechanism import settle as reference_settle
+from mia.mechanism import weight
+from mia.mechanism.settlement import cash_escrow
+from mia.protocol.errors import MiaError
+from mia.sdk.auction import Mechanism, Phase
+from mia.sdk.auditor import Auditor
+from mia.sdk.buyer import Buyer, Schedule
+from mia.sdk.chunked import (
     progress,
     settle_in_chunks,
     settlement_order,
     split_report,
     submit_score_chunks,
 )
-from pysdk.errors import MiaError
 from tests.conftest import TASK, TRANSCRIPT, WAD, Env, dataset_root_for, oracle_infos
 
 ETHER = 10**18

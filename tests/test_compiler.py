@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-import pysdk.compiler as compiler
-from pysdk.compiler import FOUNDRY_TOML, SHIM, CompilerSettings, compile_contracts, standard_input
-from pysdk.contracts import artifact
+import mia.protocol.compiler as compiler
+from mia.protocol.artifacts import artifact
+from mia.protocol.compiler import FOUNDRY_TOML, SHIM, CompilerSettings, compile_contracts, standard_input
 
 DEPLOYED = ("MiaAuction", "QMIAHarness", "TestToken", "FalseReturnToken", "FeeOnTransferToken", "ReentrantReceiver")
 

@@ -11,14 +11,14 @@ from eth_account import Account
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from offchain.mechanism import WAD, cash_escrow, fairshare, fairshare_prices, mixed_mia, qmia, settle
-from offchain.mechanism.settlement import MIXED_MIA, MUT, QMIA
-from pysdk.auction import Mechanism, OracleInfo
-from pysdk.auditor import Auditor
-from pysdk.buyer import Buyer, Schedule
-from pysdk.chain import Chain
-from pysdk.commitment import commitment_of, new_salt
-from pysdk.oracle import Oracle
+from mia.mechanism import WAD, cash_escrow, fairshare, fairshare_prices, mixed_mia, qmia, settle
+from mia.mechanism.settlement import MIXED_MIA, MUT, QMIA
+from mia.protocol.commitment import commitment_of, new_salt
+from mia.sdk.auction import Mechanism, OracleInfo
+from mia.sdk.auditor import Auditor
+from mia.sdk.buyer import Buyer, Schedule
+from mia.sdk.chain import Chain
+from mia.sdk.oracle import Oracle
 
 ETHER = 10**18
 bids_st = st.lists(st.integers(0, 10**20), min_size=1, max_size=8)
@@ -177,7 +177,7 @@ def test_whole_auctions_match_reference(market, mechanism, seed):
 
 
 def test_invalid_mechanism_parameters_rejected(market):
-    from pysdk.errors import InvalidParameter
+    from mia.protocol.errors import InvalidParameter
 
     chain, contract = market
     buyer_acct = Account.create()

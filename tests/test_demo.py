@@ -7,8 +7,8 @@ import io
 import pytest
 from rich.console import Console
 
-from deploy.anvil import anvil_available
-from pysdk.demo import SPECS, run_demo
+from mia.demo.numeric import SPECS, run_demo
+from mia.sdk.anvil import anvil_available
 
 
 def _run(network: str, tmp_path) -> str:

@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from pysdk.demo_text import TEXT_SPECS, run_text_demo
+from mia.demo.text import TEXT_SPECS, run_text_demo
 
 
 def test_text_demo_pays_clean_data_only(tmp_path):

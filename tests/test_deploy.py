@@ -7,11 +7,12 @@ import json
 import pytest
 from eth_account import Account
 
-from deploy import connect, deploy_mia
-from deploy.anvil import AnvilNode, anvil_available
-from pysdk.cli import main
-from pysdk.errors import MiaError
-from pysdk.keys import KeyLoadError, load_env_key, load_keystore
+from mia.cli.commands import main
+from mia.protocol.errors import MiaError
+from mia.sdk.anvil import AnvilNode, anvil_available
+from mia.sdk.deployer import deploy_mia
+from mia.sdk.keys import KeyLoadError, load_env_key, load_keystore
+from mia.sdk.networks import connect
 
 
 def test_embedded_deploy_record(tmp_path):
@@ -38,7 +39,7 @@ def test_anvil_started_and_stopped():
         proc_url = chain.w3.provider.endpoint_uri
         chain.close()
     with pytest.raises(MiaError):
-        from pysdk.chain import Chain
+        from mia.sdk.chain import Chain
 
         Chain.rpc(proc_url)
 
@@ -50,8 +51,8 @@ def test_rpc_deploy_with_keystore(tmp_path, monkeypatch):
     ks = tmp_path / "key.json"
     ks.write_text(json.dumps(Account.encrypt(acct.key, "pw", iterations=2)))
     with AnvilNode() as node:
-        from deploy.anvil import ANVIL_DEV_KEY
-        from pysdk.chain import Chain
+        from mia.sdk.anvil import ANVIL_DEV_KEY
+        from mia.sdk.chain import Chain
 
         dev = Chain.rpc(node.url, funder=Account.from_key(ANVIL_DEV_KEY))
         dev.fund(acct.address, 10**18)

@@ -16,22 +16,22 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from offchain.oracle_service.dataroom import UploadInvalid, check_plaintext
-from offchain.oracle_service.worker import report_from_json, report_to_json, signed_report_from_json
-from offchain.valuation.loaders import (
+from mia.cli.commands import main
+from mia.oracle.dataroom import UploadInvalid, check_plaintext
+from mia.oracle.worker import report_from_json, report_to_json, signed_report_from_json
+from mia.protocol.errors import MiaError
+from mia.protocol.reports import ReportFormatError, ScoreReport
+from mia.sdk.dataroom import DataroomError, load_committee, load_dataset
+from mia.sdk.keys import KeyLoadError, load_keystore
+from mia.sdk.salts import SaltVault, VaultError
+from mia.valuation.loaders import (
     LoaderError,
     load_provider_arrays,
     load_provider_jsonl,
     load_validation_arrays,
     load_validation_jsonl,
 )
-from offchain.valuation.transcript import TranscriptError, load_transcript, verify_transcript
-from pysdk.cli import main
-from pysdk.dataroom import DataroomError, load_committee, load_dataset
-from pysdk.errors import MiaError
-from pysdk.keys import KeyLoadError, load_keystore
-from pysdk.reports import ReportFormatError, ScoreReport
-from pysdk.salts import SaltVault, VaultError
+from mia.valuation.transcript import TranscriptError, load_transcript, verify_transcript
 
 FUZZ = settings(
     deadline=None, max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
@@ -115,13 +115,13 @@ def test_signed_report_bodies(body, field, value):
 
 @pytest.fixture(scope="module")
 def real_transcript():
-    from offchain.valuation import Dataset, ProviderData
-    from offchain.valuation.transcript import build_transcript
+    from mia.valuation import Dataset, ProviderData
+    from mia.valuation.transcript import build_transcript
 
     rng = np.random.default_rng(0)
     val = Dataset(rng.normal(size=(12, 3)), rng.integers(0, 2, 12))
     provs = [ProviderData(f"p{i}", rng.normal(size=(6, 3)), rng.integers(0, 2, 6)) for i in range(2)]
-    from offchain.valuation.api import value_providers
+    from mia.valuation.api import value_providers
 
     result = value_providers(provs, val, method="knn_shapley", k=3)
     return build_transcript(result, provs, val)
@@ -277,7 +277,7 @@ def test_committee_files(tmp_path, value, payload):
 def test_salt_vault_files(tmp_path, payload, keep_header):
     path = tmp_path / "salts.vault"
     good = SaltVault(tmp_path / "good.vault", "pass phrase")
-    from pysdk.salts import BidOpening
+    from mia.sdk.salts import BidOpening
 
     good.save(
         BidOpening(1, "0x" + "11" * 20, 1, "0x" + "22" * 20, 5, "0x" + "01" * 32, "0x" + "02" * 32, "0x" + "33" * 32)

@@ -1,4 +1,4 @@
-"""Economic properties of the Q-MIA reference (`offchain.mechanism.qmia`), checked on random instances.
+"""Economic properties of the Q-MIA reference (`mia.mechanism.qmia`), checked on random instances.
 
 The checks use independent exact-rational re-derivations (fractions.Fraction) of the allocation and
 of the threshold payment, rather than re-running the module's own formulas.
@@ -12,8 +12,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from offchain.mechanism import aggregate_weights, lower_median, qmia, report_weights, weight
-from offchain.mechanism.qmia import WAD, critical_payment_bruteforce
+from mia.mechanism import aggregate_weights, lower_median, qmia, report_weights, weight
+from mia.mechanism.qmia import WAD, critical_payment_bruteforce
 
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True)
 

@@ -8,9 +8,9 @@ from fractions import Fraction
 import pytest
 from eth_account import Account
 
-from pysdk.chain import Chain
-from pysdk.errors import NoHolders, NothingToClaim, NotMinter, SupplyCapExceeded, WrongPaymentValue, ZeroAmount
-from pysdk.mut import MutToken
+from mia.protocol.errors import NoHolders, NothingToClaim, NotMinter, SupplyCapExceeded, WrongPaymentValue, ZeroAmount
+from mia.sdk.chain import Chain
+from mia.sdk.mut import MutToken
 
 ETHER = 10**18
 ETH = "0x" + "00" * 20

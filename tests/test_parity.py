@@ -1,6 +1,6 @@
 """The contract and the Python reference agree to the wei (SPEC §4).
 
-1. `QMIAHarness` (the Solidity libraries as view calls) vs `offchain.mechanism` on hundreds of seeded
+1. `QMIAHarness` (the Solidity libraries as view calls) vs `mia.mechanism` on hundreds of seeded
    random instances, including ties, zero weights, extreme budgets and the largest allowed values.
 2. Whole auctions through MiaAuction: random providers, costs, per-oracle scores, non-revealers and
    2-of-3 / 3-of-3 reports; the Payment events and credits must equal the reference applied to the
@@ -14,8 +14,8 @@ import random
 import pytest
 from conftest import ETHER, WAD, AuctionRun, escrow_ok
 
-from offchain.mechanism import aggregate_weights, lower_median, qmia, weight
-from offchain.mechanism.qmia import MAX_ABS_DELTA, MAX_BID
+from mia.mechanism import aggregate_weights, lower_median, qmia, weight
+from mia.mechanism.qmia import MAX_ABS_DELTA, MAX_BID
 
 MAX_WEIGHT = 10**36
 MAX_BUDGET = 2**128 - 1

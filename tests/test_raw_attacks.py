@@ -18,13 +18,9 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from pysdk.allowlist import Allowlist
-from pysdk.auction import ETH, Mechanism, Phase
-from pysdk.auditor import CANCELLED, OPEN, SCORED, SETTLED, Auditor
-from pysdk.chain import decode_revert
-from pysdk.commitment import commitment_of, new_salt
-from pysdk.contracts import artifact
-from pysdk.errors import (
+from mia.protocol.artifacts import artifact
+from mia.protocol.commitment import commitment_of, new_salt
+from mia.protocol.errors import (
     ContractRevert,
     DepositNotRefundable,
     DepositTooLow,
@@ -33,8 +29,12 @@ from pysdk.errors import (
     NotMinter,
     TooManyProviders,
 )
-from pysdk.mut import MutToken
-from pysdk.oracle import Oracle
+from mia.sdk.allowlist import Allowlist
+from mia.sdk.auction import ETH, Mechanism, Phase
+from mia.sdk.auditor import CANCELLED, OPEN, SCORED, SETTLED, Auditor
+from mia.sdk.chain import decode_revert
+from mia.sdk.mut import MutToken
+from mia.sdk.oracle import Oracle
 
 GAS = 5_000_000
 
@@ -366,8 +366,8 @@ def test_forced_sends_change_nothing_and_audit_as_a_surplus(fresh_env: Env):
 def test_verdict_names_the_state_and_never_passes_unpaid_money(fresh_env: Env, monkeypatch, capsys):
     """Open and scored-but-unsettled auctions are at most "no mismatch so far" (exit 0); settled and
     cancelled ones pass; a real mismatch fails with a non-zero exit."""
-    from pysdk import cli
-    from pysdk.chain import Chain
+    from mia.cli import commands as cli
+    from mia.sdk.chain import Chain
 
     env = fresh_env
     monkeypatch.setattr(Chain, "rpc", classmethod(lambda cls, url, **kw: env.chain))
@@ -401,18 +401,18 @@ def test_verdict_names_the_state_and_never_passes_unpaid_money(fresh_env: Env, m
     assert code == 0 and "AUDIT PASSED (settled)" in out
 
     # a real mismatch: the reference says otherwise
-    import pysdk.auditor
+    import mia.sdk.auditor
 
-    honest = pysdk.auditor.settle
+    honest = mia.sdk.auditor.settle
 
     def inflated(*args, **kw):
         out = honest(*args, **kw)
         return dataclasses.replace(out, cash=tuple(c + 1 if w else c for c, w in zip(out.cash, out.won, strict=True)))
 
-    monkeypatch.setattr(pysdk.auditor, "settle", inflated)
+    monkeypatch.setattr(mia.sdk.auditor, "settle", inflated)
     code, out = audit(aid)
     assert code == 1 and "AUDIT FAILED (settled)" in out
-    monkeypatch.setattr(pysdk.auditor, "settle", honest)
+    monkeypatch.setattr(mia.sdk.auditor, "settle", honest)
 
     # cancelled: ended, nothing left to pay but refunds, which the audit re-derives
     other = create(env, buyer, params(env, committee), 10 * ETHER)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from deploy.anvil import anvil_available
-from pysdk.auditor import Auditor
-from pysdk.chain import Chain
-from pysdk.cli import main
-from pysdk.events import DEFAULT_CONFIRMATIONS, EventReader, default_confirmations
+from mia.cli.commands import main
+from mia.sdk.anvil import anvil_available
+from mia.sdk.auditor import Auditor
+from mia.sdk.chain import Chain
+from mia.sdk.events import DEFAULT_CONFIRMATIONS, EventReader, default_confirmations
 from tests.conftest import ETHER, AuctionRun, Env, embedded_chain
 
 
@@ -19,7 +19,7 @@ def _revert(chain: Chain, snapshot: str) -> None:
 
 @pytest.fixture
 def anvil_env(tmp_path):
-    from deploy import connect
+    from mia.sdk.networks import connect
 
     chain = connect("anvil")
     try:

@@ -12,11 +12,10 @@ from conftest import ETHER, WAD, AuctionRun, Env, dataset_root_for, new_account
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 
-import pysdk.errors
-from pysdk.chain import decode_revert
-from pysdk.commitment import commitment_of
-from pysdk.contracts import error_decoder
-from pysdk.errors import (
+from mia.protocol import errors as protocol_errors
+from mia.protocol.artifacts import error_decoder
+from mia.protocol.commitment import commitment_of
+from mia.protocol.errors import (
     AuctionNotFound,
     CommitmentMismatch,
     ContractRevert,
@@ -26,10 +25,11 @@ from pysdk.errors import (
     UnknownRevert,
     WrongPhase,
 )
-from pysdk.merkle import canonical_record, dataset_root, leaf_hash, merkle_proof, merkle_root, verify_proof
-from pysdk.provider import Provider
-from pysdk.reports import SECP256K1_N, ScoreReport, digest, recover_signer, sign_report
-from pysdk.salts import BidOpening, SaltVault, VaultError
+from mia.protocol.merkle import canonical_record, dataset_root, leaf_hash, merkle_proof, merkle_root, verify_proof
+from mia.protocol.reports import SECP256K1_N, ScoreReport, digest, recover_signer, sign_report
+from mia.sdk.chain import decode_revert
+from mia.sdk.provider import Provider
+from mia.sdk.salts import BidOpening, SaltVault, VaultError
 
 
 def _error_data(signature: str, types: list[str], values: list) -> bytes:
@@ -49,7 +49,7 @@ def test_custom_error_decodes_to_its_named_class_with_args():
     assert type(err) is CommitmentMismatch and err.args_dict == {"provider": who}  # checksummed
     hexdata = "0x" + _error_data("ReportExpired(uint256,uint64)", ["uint256", "uint64"], [1, 99]).hex()
     err = error_decoder().decode(hexdata)
-    assert type(err) is pysdk.errors.ReportExpired and err.args_dict == {"report": 1, "deadline": 99}
+    assert type(err) is protocol_errors.ReportExpired and err.args_dict == {"report": 1, "deadline": 99}
 
 
 def test_unknown_selector_and_empty_data_are_unknown_reverts():

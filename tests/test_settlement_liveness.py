@@ -14,13 +14,13 @@ import secrets
 import pytest
 from eth_account import Account
 
-from deploy.anvil import anvil_available
-from pysdk.auction import OracleInfo, Phase
-from pysdk.auditor import Auditor
-from pysdk.buyer import Buyer, Schedule
-from pysdk.chunked import PAY_CHUNK, progress, settlement_order
-from pysdk.commitment import commitment_of, new_salt
-from pysdk.oracle import Oracle
+from mia.protocol.commitment import commitment_of, new_salt
+from mia.sdk.anvil import anvil_available
+from mia.sdk.auction import OracleInfo, Phase
+from mia.sdk.auditor import Auditor
+from mia.sdk.buyer import Buyer, Schedule
+from mia.sdk.chunked import PAY_CHUNK, progress, settlement_order
+from mia.sdk.oracle import Oracle
 
 ETHER = 10**18
 WAD = 10**18
@@ -44,7 +44,7 @@ def _raw_many(chain, txs: list[tuple]) -> list:
 
 @pytest.fixture
 def anvil_chain():
-    from deploy import connect
+    from mia.sdk.networks import connect
 
     chain = connect("anvil")
     try:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from deploy.anvil import anvil_available
-from deploy.toolchain import NODE_MODULES, ToolchainError, is_script_wrapper, native_binary, platform_suffix
+from mia.sdk.anvil import anvil_available
+from mia.sdk.toolchain import NODE_MODULES, ToolchainError, is_script_wrapper, native_binary, platform_suffix
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "tools"))
@@ -109,7 +109,14 @@ def _listening(port: int) -> bool:
 
 def _start_mia_node(port: int) -> subprocess.Popen[bytes]:
     mia = subprocess.Popen(
-        [sys.executable, "-c", "from pysdk.cli import main; raise SystemExit(main())", "node", "--port", str(port)],
+        [
+            sys.executable,
+            "-c",
+            "from mia.cli.commands import main; raise SystemExit(main())",
+            "node",
+            "--port",
+            str(port),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

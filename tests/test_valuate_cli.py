@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from pysdk.cli import main
+from mia.cli.commands import main
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +79,8 @@ def test_unreadable_validation_is_a_clear_error(tmp_path, capsys):
 
 
 def test_cli_methods_are_registered_estimators():
-    from offchain.valuation import ESTIMATORS
-    from pysdk.cli import VALUATE_METHODS
+    from mia.cli.commands import VALUATE_METHODS
+    from mia.valuation import ESTIMATORS
 
     assert set(VALUATE_METHODS) <= set(ESTIMATORS)
 
@@ -89,7 +89,7 @@ def test_unconverged_sampling_is_visible_in_the_output(files, tmp_path, capsys, 
     """A Monte-Carlo run stopped by its sample cap says so on screen, not only in metadata."""
     import functools
 
-    import offchain.valuation.api as api
+    import mia.valuation.api as api
 
     capped = functools.partial(api.value_providers, max_permutations=8, stderr_tol=0.0)
     monkeypatch.setattr(api, "value_providers", capped)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-import offchain.oracle_service.worker as worker
-from pysdk.cli import main
+import mia.oracle.worker as worker
+from mia.cli.commands import main
 
 _honest = worker.score_providers
 
@@ -24,4 +24,4 @@ def _corrupted(*args, **kwargs):
 worker.score_providers = _corrupted
 
 if __name__ == "__main__":
-    sys.exit(main(["oracle", "serve", *sys.argv[1:]]))
+    sys.exit(main(sys.argv[1:]))

@@ -20,17 +20,15 @@ import nacl.signing
 import pytest
 from eth_account import Account
 
-from deploy.anvil import anvil_available
-from offchain.mechanism.median import aggregate_weights, report_weights
-from offchain.mechanism.qmia import weight
-from offchain.mechanism.settlement import settle
-from offchain.oracle_service.cluster import ETHER, Cluster, digits_task, run_all, wait_for
-from offchain.oracle_service.keys import BOX_KEY_FILE, SIGN_KEY_FILE
-from offchain.oracle_service.worker import report_from_json
-from offchain.scoring import score_providers
-from offchain.valuation import ProviderData
-from pysdk.auction import AuctionClient, Phase
-from pysdk.dataroom import (
+from mia.mechanism.median import aggregate_weights, report_weights
+from mia.mechanism.qmia import weight
+from mia.mechanism.settlement import settle
+from mia.oracle.keys import BOX_KEY_FILE, SIGN_KEY_FILE
+from mia.oracle.scoring import score_providers
+from mia.oracle.worker import report_from_json
+from mia.sdk.anvil import anvil_available
+from mia.sdk.auction import AuctionClient, Phase
+from mia.sdk.dataroom import (
     DataroomClient,
     UploadRejected,
     deliver_dataset,
@@ -40,8 +38,10 @@ from pysdk.dataroom import (
     records_root,
     upload_headers,
 )
-from pysdk.provider import Provider
-from pysdk.salts import SaltVault
+from mia.sdk.provider import Provider
+from mia.sdk.salts import SaltVault
+from mia.testing.cluster import ETHER, Cluster, digits_task, run_all, wait_for
+from mia.valuation import ProviderData
 
 pytestmark = [
     pytest.mark.anvil,
@@ -63,7 +63,7 @@ def _get(url: str):
 def world(tmp_path_factory: pytest.TempPathFactory):
     wd = tmp_path_factory.mktemp("committee")
     cluster = Cluster(wd)
-    mods = ["offchain.oracle_service"] * 3 + ["tests.oracle.faulty_oracle", "offchain.oracle_service"]
+    mods = ["mia.cli"] * 3 + ["tests.oracle.faulty_oracle", "mia.cli"]
     try:
         cluster.start(5, modules=mods, extra_args=[["--max-upload", str(MAX_UPLOAD)]] * 5, grace=3.0)
         yield run_world(cluster, wd)
@@ -94,7 +94,7 @@ def run_world(c: Cluster, wd: Path) -> dict:
         c.python(
             [
                 "-m",
-                "offchain.oracle_service.provider_proc",
+                "mia.testing.provider_proc",
                 c.node.url,
                 c.contract,
                 str(c.committee_file),

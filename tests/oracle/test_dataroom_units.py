@@ -12,10 +12,10 @@ from eth_account import Account
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from offchain.oracle_service.dataroom import UploadInvalid, check_upload, provider_input
-from offchain.oracle_service.relay import posted_slots, relay_delay
-from offchain.oracle_service.store import Store
-from pysdk.dataroom import (
+from mia.oracle.dataroom import UploadInvalid, check_upload, provider_input
+from mia.oracle.relay import posted_slots, relay_delay
+from mia.oracle.store import Store
+from mia.sdk.dataroom import (
     DataroomError,
     encode_records,
     parse_records,
@@ -103,8 +103,8 @@ def test_relay_rules() -> None:
 DEEP_IN_A_THREAD = """
 import sys, threading
 import eth_account  # raises the recursion limit to 100,000 (through py_ecc)
-from pysdk.dataroom import DataroomError, parse_records
-from pysdk.safejson import restore_recursion_limit
+from mia.sdk.dataroom import DataroomError, parse_records
+from mia.protocol.safejson import restore_recursion_limit
 assert sys.getrecursionlimit() >= 100_000, sys.getrecursionlimit()
 deep = b'{"features":' + b"[" * 80_000 + b"]" * 80_000 + b',"label":1}\\n'
 out = []
@@ -132,7 +132,7 @@ def test_an_80000_deep_record_is_refused_in_a_worker_thread_not_a_segfault() -> 
 
 
 def test_bounded_json_limits_and_semantics() -> None:
-    from pysdk.safejson import JSONLimitError, loads_bounded, loads_lines, max_depth
+    from mia.protocol.safejson import JSONLimitError, loads_bounded, loads_lines, max_depth
 
     assert max_depth(b'{"a":[1,{"b":"[[[[[[[[[["}]}') == 3  # brackets inside strings do not count
     assert max_depth(b'"\\"[[[["') == 0  # nor after an escaped quote
@@ -169,7 +169,7 @@ def test_fast_signature_recovery_matches_eth_account() -> None:
 
 
 def test_token_buckets_and_upload_budget(monkeypatch: pytest.MonkeyPatch) -> None:
-    from offchain.oracle_service import limits
+    from mia.oracle import limits
 
     now = [100.0]
     monkeypatch.setattr(limits.time, "monotonic", lambda: now[0])
@@ -190,7 +190,7 @@ def test_token_buckets_and_upload_budget(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_byte_slots_queue_large_checks() -> None:
     import asyncio
 
-    from offchain.oracle_service.limits import ByteSlots
+    from mia.oracle.limits import ByteSlots
 
     async def main() -> list[str]:
         slots, order = ByteSlots(100), []
@@ -217,7 +217,7 @@ def test_one_failing_round_never_blocks_another(tmp_path, monkeypatch: pytest.Mo
     reason, and round 2 is stepped on every tick meanwhile."""
     from types import SimpleNamespace
 
-    from offchain.oracle_service import watcher as watcher_mod
+    from mia.oracle import watcher as watcher_mod
 
     now = [1000.0]
     monkeypatch.setattr(watcher_mod.time, "monotonic", lambda: now[0])
@@ -257,9 +257,9 @@ def test_upload_label_check_agrees_with_valuation(labels: list) -> None:
     """The data room checks labels without valuation's feature copies; both must accept and refuse alike."""
     import numpy as np
 
-    from offchain.oracle_service.dataroom import _check_labels
-    from offchain.valuation import ProviderData
-    from offchain.valuation.data import validate_provider
+    from mia.oracle.dataroom import _check_labels
+    from mia.valuation import ProviderData
+    from mia.valuation.data import validate_provider
 
     label_set = np.arange(10, dtype=np.int64)
     feats = np.zeros((len(labels), 2))

@@ -28,11 +28,10 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
-from deploy.anvil import anvil_available
-from offchain.oracle_service.cluster import ETHER, Cluster, OracleProcess, digits_task, wait_for
-from offchain.oracle_service.store import Store
-from pysdk.auction import Phase
-from pysdk.dataroom import (
+from mia.oracle.store import Store
+from mia.sdk.anvil import anvil_available
+from mia.sdk.auction import Phase
+from mia.sdk.dataroom import (
     API_PREFIX,
     encode_records,
     records_from_arrays,
@@ -40,8 +39,9 @@ from pysdk.dataroom import (
     status_headers,
     upload_headers,
 )
-from pysdk.provider import Provider
-from pysdk.salts import SaltVault
+from mia.sdk.provider import Provider
+from mia.sdk.salts import SaltVault
+from mia.testing.cluster import ETHER, Cluster, OracleProcess, digits_task, wait_for
 
 pytestmark = [
     pytest.mark.anvil,
@@ -507,7 +507,7 @@ def test_uncommitted_storage_is_capped_per_address_and_committed_providers_still
 def test_an_unusable_data_directory_stops_the_service_with_a_reason(tmp_path: Path) -> None:
     import sys
 
-    from deploy.anvil import REPO_ROOT
+    from mia.sdk.anvil import REPO_ROOT
 
     data = tmp_path / "data"
     data.mkdir()
@@ -517,7 +517,7 @@ def test_an_unusable_data_directory_stops_the_service_with_a_reason(tmp_path: Pa
             "--validation", str(tmp_path / "v.npz"), "--model-id", "m"]  # fmt: skip
     env = {**os.environ, "MIA_PRIVATE_KEY": Account.create().key.hex(), "PYTHONPATH": str(REPO_ROOT)}
     with _read_only([data]):
-        r = subprocess.run([sys.executable, "-m", "offchain.oracle_service", *args], capture_output=True, text=True,
+        r = subprocess.run([sys.executable, "-m", "mia.cli", "oracle", "serve", *args], capture_output=True, text=True,
                            env=env, cwd=REPO_ROOT, timeout=120)  # fmt: skip
     assert r.returncode == 2, r.stderr[-2000:]
     assert f"the data directory {data} is not usable" in r.stderr and "Traceback" not in r.stderr

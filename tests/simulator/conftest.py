@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from offchain.simulator.experiments import SIZES
-from offchain.simulator.market import Market, build_market
-from offchain.simulator.repeated import RepeatedMarket, build_repeated
+from mia.sim.experiments import SIZES
+from mia.sim.market import Market, build_market
+from mia.sim.repeated import RepeatedMarket, build_repeated
 
 
 @pytest.fixture(scope="session")

@@ -6,12 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from offchain.mechanism import WAD
-from offchain.simulator.accounting import AccountingError, Ledger
-from offchain.simulator.market import TOKEN
-from offchain.simulator.repeated import PRICING_RULES, run_repeated
-from offchain.simulator.rules import RULES, Allocation, RoundInput
-from offchain.simulator.single_round import round_input, run_single_round
+from mia.mechanism import WAD
+from mia.sim.accounting import AccountingError, Ledger
+from mia.sim.market import TOKEN
+from mia.sim.repeated import PRICING_RULES, run_repeated
+from mia.sim.rules import RULES, Allocation, RoundInput
+from mia.sim.single_round import round_input, run_single_round
 
 
 def test_single_round_books_balance(small_market):

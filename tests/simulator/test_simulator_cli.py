@@ -6,7 +6,7 @@ import csv
 import itertools
 import json
 
-from pysdk.cli import main
+from mia.cli.commands import main
 
 
 def test_simulate_all_writes_tables_and_plots(tmp_path, capsys):
@@ -38,7 +38,7 @@ def test_single_round_alone_writes_its_plot(tmp_path):
 def test_coinciding_series_stay_distinguishable():
     """Q-MIA, Mixed-MIA and MUT often draw the same line: each series needs its own dashes and marker,
     and a line drawn earlier must be wider than the ones drawn over it."""
-    from offchain.simulator.plots import _style
+    from mia.sim.plots import _style
 
     n = 8
     styles = [_style(i, n) for i in range(n)]

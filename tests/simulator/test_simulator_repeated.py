@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from offchain.simulator.repeated import PRICING_RULES, build_repeated, crossover, run_repeated
+from mia.sim.repeated import PRICING_RULES, build_repeated, crossover, run_repeated
 
 
 def test_exploitative_early_gain_is_overtaken(small_repeated):

@@ -7,11 +7,11 @@ from fractions import Fraction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from offchain.mechanism import WAD
-from offchain.simulator import baselines
-from offchain.simulator.market import TOKEN
-from offchain.simulator.rules import DSIC_RULES, RULES, RoundInput, provider_utilities
-from offchain.simulator.strategic import (
+from mia.mechanism import WAD
+from mia.sim import baselines
+from mia.sim.market import TOKEN
+from mia.sim.rules import DSIC_RULES, RULES, RoundInput, provider_utilities
+from mia.sim.strategic import (
     MULTIPLIERS,
     _split,
     collusion,

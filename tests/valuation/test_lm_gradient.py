@@ -17,8 +17,8 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from offchain.valuation import ProviderData, value_providers
-from offchain.valuation.lm_gradient import (
+from mia.valuation import ProviderData, value_providers
+from mia.valuation.lm_gradient import (
     LMGradientFeaturizer,
     ModelMismatchError,
     RademacherProjector,
@@ -27,15 +27,15 @@ from offchain.valuation.lm_gradient import (
     featurizer_from_params,
     model_content_hash,
 )
-from offchain.valuation.loaders import LoaderError
-from offchain.valuation.text_records import TextRecord, load_text_provider, load_text_records, parse_text_record
-from offchain.valuation.tiny_lm import (
+from mia.valuation.loaders import LoaderError
+from mia.valuation.text_records import TextRecord, load_text_provider, load_text_records, parse_text_record
+from mia.valuation.tiny_lm import (
     arithmetic_records,
     build_tiny_lm,
     mean_response_loss,
     train_response_loss,
 )
-from offchain.valuation.transcript import build_transcript, verify_transcript
+from mia.valuation.transcript import build_transcript, verify_transcript
 
 BAD_KINDS = ("wrong", "shuffled", "offtask")
 
@@ -244,7 +244,7 @@ def test_transcript_verifies_and_model_hash_binds(model_dir, featurizer, validat
 
 
 def test_cli_valuate_and_verify(model_dir, tmp_path, capsys):
-    from pysdk.cli import main
+    from mia.cli.commands import main
 
     def dump(name, recs):
         path = tmp_path / name

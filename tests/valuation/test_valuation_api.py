@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from offchain.valuation import (
+from mia.valuation import (
     WAD,
     Dataset,
     ProviderData,
@@ -99,7 +99,7 @@ def test_repeats_of_own_records_count_once(round_inputs):
     x, y = xp[900:950], yp[900:950]
     import torch
 
-    from offchain.valuation.quality import validation_nn_scale
+    from mia.valuation.quality import validation_nn_scale
 
     scale = validation_nn_scale(torch.tensor(val.features))
     near = x + rng.normal(0, 0.3 * scale / 8.0, x.shape)  # |noise| ~ 0.3 x scale: beyond the shared tolerance
@@ -254,7 +254,7 @@ def test_quality_quantisation_is_floor(q):
 def test_smallest_k_mask_matches_stable_sort():
     import torch
 
-    from offchain.valuation.quality import smallest_k_mask
+    from mia.valuation.quality import smallest_k_mask
 
     rng = np.random.default_rng(0)
     d = torch.tensor(rng.integers(0, 4, size=(200, 30)), dtype=torch.float64)  # ties
@@ -276,7 +276,7 @@ def test_near_duplicate_search_matches_brute_force(clustered):
     cell holds more than the cap; a far outlier changes nothing for the other rows."""
     import torch
 
-    from offchain.valuation.quality import find_duplicates
+    from mia.valuation.quality import find_duplicates
 
     rng = np.random.default_rng(11)
     base = rng.normal(size=(300, 8))
@@ -304,7 +304,7 @@ def test_near_duplicate_search_work_is_bounded():
 
     import torch
 
-    import offchain.valuation.quality as quality
+    import mia.valuation.quality as quality
 
     rng = np.random.default_rng(2)
     flood = rng.normal(0, 1e-3, (3000, 16))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from offchain.valuation import Dataset, ProviderData, value_providers
+from mia.valuation import Dataset, ProviderData, value_providers
 
 FLIP_RATE = 0.2
 
@@ -58,8 +58,8 @@ def test_noisier_provider_gets_lower_quality_and_utility(digits_split):
 def test_validation_scale_ignores_self_distance_rounding_on_text():
     """Hashed text: the matmul self-distance is ~1e-16, not 0; the scale must still be
     the nearest *other* text's distance (checked against the direct difference form)."""
-    from offchain.valuation.featurizers import HashingNGramFeaturizer
-    from offchain.valuation.quality import validation_nn_scale
+    from mia.valuation.featurizers import HashingNGramFeaturizer
+    from mia.valuation.quality import validation_nn_scale
 
     rng = np.random.default_rng(0)
     words = [f"w{i}" for i in range(40)]

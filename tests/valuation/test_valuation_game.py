@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from offchain.valuation import (
+from mia.valuation import (
     BanzhafMSREstimator,
     Dataset,
     KNNCoalitionUtility,
@@ -19,8 +19,8 @@ from offchain.valuation import (
     knn_shapley,
     value_providers,
 )
-from offchain.valuation.estimators import ValuationTask
-from offchain.valuation.game import all_coalitions
+from mia.valuation.estimators import ValuationTask
+from mia.valuation.game import all_coalitions
 
 
 def _task(digits_split, n_groups: int, per_group: int = 40, noisy_group: int | None = None):

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from offchain.valuation import (
+from mia.valuation import (
     Dataset,
     HashingNGramFeaturizer,
     LoaderError,
@@ -247,7 +247,7 @@ def test_transcript_detects_tampering(small_round):
 def test_transcript_commits_to_record_values_and_opens_them_to_an_auditor(small_round):
     """No per-record value is published; the Merkle root binds them; an opening with the
     oracle's key proves them; a changed value, row or key does not open."""
-    from offchain.valuation.commitment import OpeningError, open_records, values_array, verify_opening
+    from mia.valuation.commitment import OpeningError, open_records, values_array, verify_opening
 
     providers, val = small_round
     res = value_providers(providers, val)

@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from offchain.valuation import knn_shapley, knn_shapley_similarity
+from mia.valuation import knn_shapley, knn_shapley_similarity
 
 
 def _pydvl_knn_shapley(xt, yt, xv, yv, k):
@@ -140,7 +140,7 @@ def test_packed_sort_matches_stable_argsort_on_near_ties():
     ordered exactly as a stable float64 argsort orders them."""
     import importlib
 
-    ks = importlib.import_module("offchain.valuation.knn_shapley")
+    ks = importlib.import_module("mia.valuation.knn_shapley")
     rng = np.random.default_rng(9)
     pool = [1.0, 1 + 2**-52, 1 + 2**-50, 1 - 2**-53, -2.0, -2 - 2**-51, 0.0, -0.0, 5.0, 2**-1074]
     for _ in range(100):
@@ -149,7 +149,7 @@ def test_packed_sort_matches_stable_argsort_on_near_ties():
 
 
 def test_overflowing_feature_scale_is_a_named_error():
-    from offchain.valuation.data import FeatureScaleError
+    from mia.valuation.data import FeatureScaleError
 
     with pytest.raises(FeatureScaleError, match="overflows squared distances"):
         knn_shapley(np.full((3, 2), 1e160), [0, 1, 0], np.zeros((2, 2)), [0, 1])
@@ -192,7 +192,7 @@ def test_cuda_matches_cpu():
 
 
 def test_label_encoding_is_consistent_across_container_types():
-    from offchain.valuation.knn_shapley import encode_labels
+    from mia.valuation.knn_shapley import encode_labels
 
     a, b = encode_labels(np.array(["dog", "cat"]), ["cat", "emu", "dog"])
     assert a.tolist() == [1, 0]

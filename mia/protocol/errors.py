@@ -1,0 +1,131 @@
+"""Readable Python exceptions for the contracts' custom errors.
+
+Every `error Name(args)` in the compiled ABIs becomes a subclass of `ContractRevert` with the same
+name (e.g. `mia.protocol.errors.CommitmentMismatch`), raised with its decoded arguments, so callers can
+`except CommitmentMismatch as e: e.args_dict["provider"]`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+
+PANIC_REASONS = {
+    0x01: "assertion failed",
+    0x11: "arithmetic overflow or underflow",
+    0x12: "division by zero",
+    0x21: "invalid enum value",
+    0x31: "pop on empty array",
+    0x32: "array index out of bounds",
+    0x41: "out of memory",
+    0x51: "call to an uninitialised function",
+}
+PHASES = ("Commit", "Reveal", "Scoring", "Scored", "Expired", "Settled", "Cancelled")
+
+
+class MiaError(Exception):
+    """Base of every error the mia SDK raises on purpose."""
+
+
+class ContractRevert(MiaError):
+    """A contract call reverted. Subclasses are named after the contract's custom errors."""
+
+    error_name: str = "ContractRevert"
+
+    def __init__(self, message: str, args_dict: dict[str, Any] | None = None, data: bytes = b"") -> None:
+        super().__init__(message)
+        self.args_dict = args_dict or {}
+        self.data = data
+
+
+class UnknownRevert(ContractRevert):
+    """Revert data that matches no known error (or none at all)."""
+
+
+class Panic(ContractRevert):
+    """Solidity `Panic(uint256)`: an assertion, overflow or bounds failure inside a contract."""
+
+
+class RevertString(ContractRevert):
+    """Solidity `Error(string)`: a `require` with a message."""
+
+
+def _type_str(inp: dict[str, Any]) -> str:
+    if inp["type"].startswith("tuple"):
+        inner = ",".join(_type_str(c) for c in inp["components"])
+        return f"({inner}){inp['type'][5:]}"
+    return inp["type"]
+
+
+def _format_value(name: str, typ: str, value: Any) -> str:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if name in ("current", "expected") and typ == "uint8" and value < len(PHASES):
+        return PHASES[value]
+    return repr(value)
+
+
+class ErrorDecoder:
+    """Maps 4-byte selectors to custom-error classes for a set of ABIs."""
+
+    def __init__(self, abis: Iterable[list[dict[str, Any]]]) -> None:
+        self._by_selector: dict[bytes, tuple[type[ContractRevert], list[dict[str, Any]]]] = {}
+        for abi in abis:
+            for item in abi:
+                if item.get("type") != "error":
+                    continue
+                types = [_type_str(i) for i in item["inputs"]]
+                selector = function_signature_to_4byte_selector(f"{item['name']}({','.join(types)})")
+                self._by_selector[selector] = (error_class(item["name"]), item["inputs"])
+
+    def decode(self, data: bytes | str | None) -> ContractRevert:
+        """Turns raw revert data into the matching exception instance."""
+        if isinstance(data, str):
+            data = bytes.fromhex(data.removeprefix("0x"))
+        data = data or b""
+        selector, body = data[:4], data[4:]
+        if selector == function_signature_to_4byte_selector("Error(string)"):
+            (msg,) = abi_decode(["string"], body)
+            return RevertString(f"reverted: {msg}", {"message": msg}, data)
+        if selector == function_signature_to_4byte_selector("Panic(uint256)"):
+            (code,) = abi_decode(["uint256"], body)
+            return Panic(f"panic 0x{code:02x}: {PANIC_REASONS.get(code, 'unknown')}", {"code": code}, data)
+        if selector in self._by_selector:
+            cls, inputs = self._by_selector[selector]
+            values = abi_decode([_type_str(i) for i in inputs], body)
+            # eth-abi decodes addresses in lower case; web3 (events, calls) and accounts use checksums
+            values = tuple(
+                to_checksum_address(v) if i["type"] == "address" else v for i, v in zip(inputs, values, strict=True)
+            )
+            args = {i["name"] or f"arg{k}": v for k, (i, v) in enumerate(zip(inputs, values, strict=True))}
+            shown = ", ".join(
+                f"{i['name']}={_format_value(i['name'], i['type'], v)}" for i, v in zip(inputs, values, strict=True)
+            )
+            return cls(f"{cls.error_name}({shown})", args, data)
+        if not data:
+            return UnknownRevert("reverted without data (out of gas, or a call to a non-contract)", {}, data)
+        return UnknownRevert(f"reverted with unknown data 0x{data.hex()}", {}, data)
+
+
+_CLASSES: dict[str, type[ContractRevert]] = {}
+
+
+def error_class(name: str) -> type[ContractRevert]:
+    """The exception class for custom error `name` (created once, also importable from this module)."""
+    cls = _CLASSES.get(name)
+    if cls is None:
+        cls = type(name, (ContractRevert,), {"error_name": name, "__doc__": f"Contract custom error `{name}`."})
+        cls.__module__ = __name__
+        _CLASSES[name] = cls
+        globals().setdefault(name, cls)
+    return cls
+
+
+def __getattr__(name: str) -> type[ContractRevert]:
+    # `from mia.protocol.errors import CommitmentMismatch` works before any ABI was loaded.
+    if name[:1].isupper():
+        return error_class(name)
+    raise AttributeError(name)

@@ -1,0 +1,119 @@
+"""mia valuation engine: quality checks and data valuation for the oracle (SPEC §5).
+
+One call for the oracle::
+
+    from mia.valuation import ProviderData, Dataset, value_providers
+
+    result = value_providers(providers, Dataset(x_val, y_val), k=5, device="cpu")
+    fp = result.to_fixed_point()   # fp.provider_ids, fp.q_wad, fp.delta_wad (ints)
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .api import deterministic_mode, prepare_validation, value_providers
+from .data import Dataset, ProviderData, hash_array, normalize_labels, validate_provider
+from .estimators import (
+    ESTIMATORS,
+    Estimator,
+    EstimatorOutput,
+    KNNShapleyEstimator,
+    KNNSimilarityShapleyEstimator,
+    ValuationTask,
+    get_estimator,
+    register_estimator,
+)
+from .featurizers import (
+    Featurizer,
+    HashingNGramFeaturizer,
+    PrecomputedFeaturizer,
+    SentenceEmbeddingFeaturizer,
+    bundled_minilm_path,
+)
+from .fixed_point import WAD, delta_to_wad, quality_to_wad
+from .game import (
+    BanzhafMSREstimator,
+    ExactBanzhafEstimator,
+    ExactShapleyEstimator,
+    KNNCoalitionUtility,
+    LeaveOneOutEstimator,
+    LogisticCoalitionUtility,
+    MCShapleyEstimator,
+    exact_banzhaf,
+    exact_shapley,
+)
+from .influence import GradientSimilarityEstimator, gradient_similarity
+from .knn_shapley import knn_shapley, knn_shapley_similarity
+from .loaders import (
+    LoaderError,
+    load_provider_arrays,
+    load_provider_jsonl,
+    load_validation_arrays,
+    load_validation_jsonl,
+)
+from .quality import CheckResult, QualityConfig
+from .result import FixedPointScores, ProviderValuation, ValuationResult
+from .transcript import (
+    VerifyResult,
+    build_transcript,
+    transcript_digest,
+    verify_transcript,
+    write_transcript,
+)
+
+__all__ = [
+    "ESTIMATORS",
+    "WAD",
+    "BanzhafMSREstimator",
+    "CheckResult",
+    "Dataset",
+    "Estimator",
+    "EstimatorOutput",
+    "ExactBanzhafEstimator",
+    "ExactShapleyEstimator",
+    "Featurizer",
+    "FixedPointScores",
+    "GradientSimilarityEstimator",
+    "HashingNGramFeaturizer",
+    "KNNCoalitionUtility",
+    "KNNShapleyEstimator",
+    "KNNSimilarityShapleyEstimator",
+    "LeaveOneOutEstimator",
+    "LoaderError",
+    "LogisticCoalitionUtility",
+    "MCShapleyEstimator",
+    "PrecomputedFeaturizer",
+    "ProviderData",
+    "ProviderValuation",
+    "QualityConfig",
+    "SentenceEmbeddingFeaturizer",
+    "ValuationResult",
+    "ValuationTask",
+    "VerifyResult",
+    "__version__",
+    "build_transcript",
+    "bundled_minilm_path",
+    "delta_to_wad",
+    "deterministic_mode",
+    "exact_banzhaf",
+    "exact_shapley",
+    "get_estimator",
+    "gradient_similarity",
+    "hash_array",
+    "knn_shapley",
+    "knn_shapley_similarity",
+    "load_provider_arrays",
+    "load_provider_jsonl",
+    "load_validation_arrays",
+    "load_validation_jsonl",
+    "normalize_labels",
+    "prepare_validation",
+    "quality_to_wad",
+    "register_estimator",
+    "transcript_digest",
+    "validate_provider",
+    "value_providers",
+    "verify_transcript",
+    "write_transcript",
+]

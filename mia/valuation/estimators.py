@@ -1,0 +1,184 @@
+"""One interface for every valuation estimator.
+
+An estimator sees the credited training pool (features, optional label codes, the
+provider index of each record) and the buyer's validation set, and returns per-record
+values (when the method has them), per-provider values and metadata (convergence,
+timings). :func:`~mia.valuation.value_providers` only talks to this interface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from .knn_shapley import Metric, knn_shapley, knn_shapley_similarity
+
+__all__ = [
+    "ESTIMATORS",
+    "Estimator",
+    "EstimatorOutput",
+    "KNNShapleyEstimator",
+    "KNNSimilarityShapleyEstimator",
+    "ValuationTask",
+    "get_estimator",
+    "register_estimator",
+]
+
+
+@dataclass
+class ValuationTask:
+    """Inputs of one valuation game.
+
+    ``groups[r]`` is the position (0..n_groups-1) of record ``r``'s provider among the
+    valued providers; ``y_train`` / ``y_val`` are int64 label codes or ``None``.
+    """
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor | None
+    groups: torch.Tensor
+    n_groups: int
+    x_val: torch.Tensor
+    y_val: torch.Tensor | None
+    n_classes: int = 0
+
+    @property
+    def device(self) -> torch.device:
+        return self.x_train.device
+
+
+@dataclass
+class EstimatorOutput:
+    """Per-record values (``None`` for provider-level methods), per-provider values."""
+
+    record_values: np.ndarray | None
+    group_values: np.ndarray
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Estimator(Protocol):
+    """A valuation method. ``params()`` goes into transcripts verbatim."""
+
+    name: ClassVar[str]
+    record_level: ClassVar[bool]
+
+    def params(self) -> dict[str, Any]: ...
+
+    def estimate(self, task: ValuationTask, *, seed: int = 0, progress: bool = False) -> EstimatorOutput: ...
+
+
+def group_sum(values: torch.Tensor, groups: torch.Tensor, n_groups: int) -> np.ndarray:
+    """Per-provider sums in float64, deterministic (bincount on CPU, fixed order).
+
+    Records in group ``n_groups`` (copies shared between providers) are valued with
+    the rest but their values are summed into no provider.
+    """
+    v = values.detach().to("cpu", torch.float64).numpy()
+    g = groups.detach().to("cpu").numpy()
+    return np.bincount(g, weights=v, minlength=n_groups + 1)[:n_groups].astype(np.float64)
+
+
+@dataclass
+class KNNShapleyEstimator:
+    """Exact KNN-Shapley per record; provider value = sum over its records."""
+
+    k: int = 5
+    metric: Metric = "euclidean"
+    batch_size: int | None = None
+
+    name: ClassVar[str] = "knn_shapley"
+    record_level: ClassVar[bool] = True
+
+    def params(self) -> dict[str, Any]:
+        return {"k": self.k, "metric": self.metric}
+
+    def estimate(self, task: ValuationTask, *, seed: int = 0, progress: bool = False) -> EstimatorOutput:
+        if task.y_train is None or task.y_val is None:
+            raise ValueError("knn_shapley needs labels; use knn_shapley_similarity without labels")
+        v = knn_shapley(
+            task.x_train,
+            task.y_train,
+            task.x_val,
+            task.y_val,
+            k=self.k,
+            device=task.device,
+            batch_size=self.batch_size,
+            metric=self.metric,
+            progress=progress,
+        )
+        return EstimatorOutput(
+            record_values=v.detach().cpu().numpy().astype(np.float64),
+            group_values=group_sum(v, task.groups, task.n_groups),
+            metadata={"exact": True},
+        )
+
+
+@dataclass
+class KNNSimilarityShapleyEstimator:
+    """Label-free exact KNN-Shapley (utility = mean cosine similarity of the top-K)."""
+
+    k: int = 5
+    batch_size: int | None = None
+
+    name: ClassVar[str] = "knn_shapley_similarity"
+    record_level: ClassVar[bool] = True
+
+    def params(self) -> dict[str, Any]:
+        return {"k": self.k, "metric": "cosine"}
+
+    def estimate(self, task: ValuationTask, *, seed: int = 0, progress: bool = False) -> EstimatorOutput:
+        v = knn_shapley_similarity(
+            task.x_train,
+            task.x_val,
+            k=self.k,
+            device=task.device,
+            batch_size=self.batch_size,
+            progress=progress,
+        )
+        return EstimatorOutput(
+            record_values=v.detach().cpu().numpy().astype(np.float64),
+            group_values=group_sum(v, task.groups, task.n_groups),
+            metadata={"exact": True},
+        )
+
+
+ESTIMATORS: dict[str, type] = {}
+
+
+def register_estimator(cls: type) -> type:
+    """Class decorator / call: make an estimator available by its ``name``."""
+    ESTIMATORS[cls.name] = cls
+    return cls
+
+
+register_estimator(KNNShapleyEstimator)
+register_estimator(KNNSimilarityShapleyEstimator)
+
+
+def get_estimator(method: str | Estimator, **kwargs: Any) -> Estimator:
+    """Instantiate a registered estimator by name, dropping kwargs it lacks."""
+    if not isinstance(method, str):
+        return method
+    _load_optional_estimators()
+    try:
+        cls = ESTIMATORS[method]
+    except KeyError:
+        raise ValueError(f"unknown valuation method {method!r}; known: {sorted(ESTIMATORS)}") from None
+    fields = getattr(cls, "__dataclass_fields__", {})
+    return cls(**{k: v for k, v in kwargs.items() if k in fields and v is not None})
+
+
+def _load_optional_estimators() -> None:
+    """Import modules that register more estimators (kept lazy to keep import light)."""
+    import importlib
+
+    for mod in (".game", ".influence", ".lm_gradient"):
+        full = f"{__package__}{mod}"
+        try:
+            importlib.import_module(full)
+        except ModuleNotFoundError as exc:
+            if exc.name != full:
+                raise
