@@ -17,6 +17,7 @@ import torch
 
 from mia.valuation import Dataset, ProviderData, value_providers
 from mia.valuation.estimators import ValuationTask, get_estimator
+from mia.valuation.transcript import build_transcript
 
 REFERENCE = Path(__file__).parent / "data" / "provider_game_reference.json"
 
@@ -81,8 +82,14 @@ def compute() -> dict[str, Any]:
         )
     xv, yv, xp, yp = _data()
     providers = [ProviderData(f"p{i}", xp[30 * i : 30 * (i + 1)], yp[30 * i : 30 * (i + 1)]) for i in range(5)]
-    res = value_providers(providers, Dataset(xv, yv), method="mc_shapley", seed=11, max_permutations=64)
-    return {"cases": cases, "round": res.to_fixed_point().to_dict()}
+    val = Dataset(xv, yv)
+    res = value_providers(providers, val, method="mc_shapley", seed=11, max_permutations=64)
+    transcripts = {}
+    for method, options in (("mc_shapley", {"max_permutations": 64}), ("knn_shapley", {}), ("loo", {})):
+        r = value_providers(providers, val, method=method, seed=11, **options)
+        t = build_transcript(r, providers, val, inputs="none", record_key=bytes(range(32)))
+        transcripts[method] = t["transcript_hash"]
+    return {"cases": cases, "round": res.to_fixed_point().to_dict(), "transcripts": transcripts}
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +103,7 @@ def test_split_changed_no_value(reference):
     for new, old in zip(got["cases"], reference["cases"], strict=True):
         assert new == old, f"{old['method']} {old['options']} changed"
     assert got["round"] == reference["round"]
+    assert got["transcripts"] == reference["transcripts"]  # same inputs, same transcript bytes
 
 
 if __name__ == "__main__":  # writes the reference; run only on the code the reference is meant to pin
