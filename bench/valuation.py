@@ -159,7 +159,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         est = MCShapleyEstimator(
             k=args.k,
             max_permutations=10**9,
-            stderr_tol=0.0,
+            stderr_tol=None,
             max_seconds=args.mc_seconds,
         )
         res = est.estimate(task, seed=0, progress=args.progress)

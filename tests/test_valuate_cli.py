@@ -91,7 +91,7 @@ def test_unconverged_sampling_is_visible_in_the_output(files, tmp_path, capsys, 
 
     import mia.valuation.api as api
 
-    capped = functools.partial(api.value_providers, max_permutations=8, stderr_tol=0.0)
+    capped = functools.partial(api.value_providers, max_permutations=8, stderr_tol=None)
     monkeypatch.setattr(api, "value_providers", capped)
     out = tmp_path / "t.json"
     assert main([*_args(files, out), "--method", "mc_shapley"]) == 0

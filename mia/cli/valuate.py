@@ -98,8 +98,10 @@ def run(args: argparse.Namespace, console: Console | None = None) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from mia.protocol.errors import MiaError
     from mia.valuation.api import value_providers
     from mia.valuation.featurizers import HashingNGramFeaturizer
+    from mia.valuation.options import EstimatorOptionError
     from mia.valuation.transcript import build_transcript, verify_transcript, write_transcript
 
     console = console or Console(width=None if Console().is_terminal else 160)
@@ -139,10 +141,13 @@ def run(args: argparse.Namespace, console: Console | None = None) -> int:
     else:
         providers, validation = load_inputs(args)
         featurizer_params = HashingNGramFeaturizer().params() if args.text else None
-    result = value_providers(
-        providers, validation, method=args.method, k=args.k, device=args.device, seed=args.seed, progress=True,
-        **method_kwargs,
-    )  # fmt: skip
+    try:
+        result = value_providers(
+            providers, validation, method=args.method, k=args.k, device=args.device, seed=args.seed, progress=True,
+            **method_kwargs,
+        )  # fmt: skip
+    except EstimatorOptionError as exc:  # e.g. --k 0: one line naming the option, not a traceback
+        raise MiaError(f"--method {args.method}: {exc}") from None
     record_key = secrets.token_bytes(32)
     transcript = build_transcript(
         result, providers, validation, inputs="inline" if args.inline_inputs else "none",

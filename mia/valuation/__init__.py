@@ -13,6 +13,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .api import deterministic_mode, prepare_validation, value_providers
+from .banzhaf_msr import BanzhafMSREstimator
 from .data import Dataset, ProviderData, hash_array, normalize_labels, validate_provider
 from .estimators import (
     ESTIMATORS,
@@ -24,6 +25,7 @@ from .estimators import (
     get_estimator,
     register_estimator,
 )
+from .exact import ExactBanzhafEstimator, ExactShapleyEstimator, exact_banzhaf, exact_shapley
 from .featurizers import (
     Featurizer,
     HashingNGramFeaturizer,
@@ -32,17 +34,6 @@ from .featurizers import (
     bundled_minilm_path,
 )
 from .fixed_point import WAD, delta_to_wad, quality_to_wad
-from .game import (
-    BanzhafMSREstimator,
-    ExactBanzhafEstimator,
-    ExactShapleyEstimator,
-    KNNCoalitionUtility,
-    LeaveOneOutEstimator,
-    LogisticCoalitionUtility,
-    MCShapleyEstimator,
-    exact_banzhaf,
-    exact_shapley,
-)
 from .influence import GradientSimilarityEstimator, gradient_similarity
 from .knn_shapley import knn_shapley, knn_shapley_similarity
 from .loaders import (
@@ -52,8 +43,11 @@ from .loaders import (
     load_validation_arrays,
     load_validation_jsonl,
 )
+from .loo import LeaveOneOutEstimator
+from .options import EstimatorOptionError
 from .quality import CheckResult, QualityConfig
-from .result import FixedPointScores, ProviderValuation, ValuationResult
+from .result import Convergence, FixedPointScores, ProviderValuation, ValuationResult
+from .shapley_mc import MCShapleyEstimator
 from .transcript import (
     VerifyResult,
     build_transcript,
@@ -61,14 +55,17 @@ from .transcript import (
     verify_transcript,
     write_transcript,
 )
+from .utility import KNNCoalitionUtility, LogisticCoalitionUtility
 
 __all__ = [
     "ESTIMATORS",
     "WAD",
     "BanzhafMSREstimator",
     "CheckResult",
+    "Convergence",
     "Dataset",
     "Estimator",
+    "EstimatorOptionError",
     "EstimatorOutput",
     "ExactBanzhafEstimator",
     "ExactShapleyEstimator",

@@ -21,9 +21,10 @@ from .data import (
     normalize_labels,
     validate_provider,
 )
-from .estimators import Estimator, ValuationTask, get_estimator
+from .estimators import Estimator, ValuationTask, estimator_class, get_estimator
+from .options import option_names
 from .quality import QualityConfig, run_quality_checks
-from .result import ProviderValuation, ValuationResult
+from .result import Convergence, ProviderValuation, ValuationResult
 
 __all__ = ["deterministic_mode", "prepare_validation", "value_providers"]
 
@@ -98,15 +99,18 @@ def value_providers(
         validation: the buyer's committed validation set.
         method: estimator name (``"knn_shapley"``, ``"knn_shapley_similarity"``,
             ``"mc_shapley"``, ``"banzhaf"``, ``"loo"``, ...) or an estimator instance.
-        k: neighbours for KNN-based estimators.
+        k: neighbours for the estimators that have a ``k`` option (the others ignore it).
         device: torch device; the same code runs on CPU and GPU.
         seed: seed for sampling-based estimators (exact methods ignore it).
         quality: quality-check configuration (defaults documented in ``quality``).
         progress: tqdm bars on long steps.
-        **method_kwargs: extra estimator fields (e.g. ``max_permutations``).
+        **method_kwargs: the estimator's other options (e.g. ``max_permutations``); an option it
+            does not declare, of the wrong type or out of range raises
+            :class:`~.options.EstimatorOptionError` naming it (and listing the valid ones).
 
     Returns:
-        :class:`ValuationResult`; ``result.to_fixed_point()`` gives the report integers.
+        :class:`ValuationResult`; ``result.to_fixed_point()`` gives the report integers and
+        ``result.convergence`` the standard errors and what stopped sampling.
     """
     with deterministic_mode():
         return _value_providers(providers, validation, method, k, device, seed, quality, progress, method_kwargs)
@@ -126,7 +130,10 @@ def _value_providers(
     t0 = time.perf_counter()
     dev = torch.device(device)
     qcfg = quality or QualityConfig()
-    estimator = get_estimator(method, k=k, **method_kwargs)
+    options = dict(method_kwargs)
+    if isinstance(method, str) and "k" in option_names(estimator_class(method)):
+        options["k"] = k
+    estimator = get_estimator(method, **options)
     labelled = estimator.name != "knn_shapley_similarity" and validation.labels is not None
     x_val, y_val, label_set = prepare_validation(validation, labelled=labelled)
     dim = x_val.shape[1]
@@ -172,6 +179,7 @@ def _value_providers(
     est_meta: dict[str, Any] = {}
     rec_vals: np.ndarray | None = None
     group_vals = np.zeros(n_groups, dtype=np.float64)
+    group_conv = Convergence.deterministic(n_groups)
     if n_groups and group_of.size:
         xt = torch.as_tensor(np.concatenate(pool_x, axis=0), dtype=torch.float64, device=dev)
         xv = torch.as_tensor(x_val, dtype=torch.float64, device=dev)
@@ -195,6 +203,7 @@ def _value_providers(
             out.group_values,
             out.metadata,
         )
+        group_conv = out.group_convergence()
 
     record_level = bool(estimator.record_level)
     results: list[ProviderValuation] = []
@@ -235,6 +244,7 @@ def _value_providers(
                 n_records=v.n_records,
                 input_hash=v.input_hash,
                 credited=keep,
+                stderr=group_conv.stderr[g],
             )
         )
 
@@ -254,4 +264,13 @@ def _value_providers(
         "estimator": est_meta,
         "seconds": time.perf_counter() - t0,
     }
-    return ValuationResult(providers=results, method=estimator.name, params=params, metadata=metadata)
+    convergence = Convergence(
+        stderr=tuple(p.stderr for p in results),
+        samples=group_conv.samples,
+        converged=group_conv.converged,
+        stop_reason=group_conv.stop_reason,
+        utility_evals=group_conv.utility_evals,
+    )
+    return ValuationResult(
+        providers=results, method=estimator.name, params=params, metadata=metadata, convergence=convergence
+    )

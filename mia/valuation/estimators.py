@@ -4,17 +4,22 @@ An estimator sees the credited training pool (features, optional label codes, th
 provider index of each record) and the buyer's validation set, and returns per-record
 values (when the method has them), per-provider values and metadata (convergence,
 timings). :func:`~mia.valuation.value_providers` only talks to this interface.
+
+Every estimator declares its options as dataclass fields (:mod:`.options`); :func:`get_estimator`
+refuses an option the estimator does not declare, and building one checks types and ranges.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
 from .knn_shapley import Metric, knn_shapley, knn_shapley_similarity
+from .options import CheckedOptions, EstimatorOptionError, option, reject_unknown
+from .result import Convergence
 
 __all__ = [
     "ESTIMATORS",
@@ -23,6 +28,7 @@ __all__ = [
     "KNNShapleyEstimator",
     "KNNSimilarityShapleyEstimator",
     "ValuationTask",
+    "estimator_class",
     "get_estimator",
     "register_estimator",
 ]
@@ -51,11 +57,26 @@ class ValuationTask:
 
 @dataclass
 class EstimatorOutput:
-    """Per-record values (``None`` for provider-level methods), per-provider values."""
+    """Per-record values (``None`` for provider-level methods), per-provider values, and their
+    sampling error (``convergence``; ``None``: computed, not sampled, so zero error)."""
 
     record_values: np.ndarray | None
     group_values: np.ndarray
     metadata: dict[str, Any] = field(default_factory=dict)
+    convergence: Convergence | None = None
+
+    @classmethod
+    def provider_level(
+        cls, values: torch.Tensor, metadata: dict[str, Any], convergence: Convergence | None = None
+    ) -> EstimatorOutput:
+        """Output of a method that values providers directly (no per-record values)."""
+        return cls(None, values.cpu().numpy().astype(np.float64), metadata, convergence)
+
+    def group_convergence(self) -> Convergence:
+        """``convergence``, or zero error for each group when the values were computed, not sampled."""
+        if self.convergence is not None:
+            return self.convergence
+        return Convergence.deterministic(len(self.group_values), self.metadata.get("utility_evals"))
 
 
 @runtime_checkable
@@ -82,12 +103,12 @@ def group_sum(values: torch.Tensor, groups: torch.Tensor, n_groups: int) -> np.n
 
 
 @dataclass
-class KNNShapleyEstimator:
+class KNNShapleyEstimator(CheckedOptions):
     """Exact KNN-Shapley per record; provider value = sum over its records."""
 
-    k: int = 5
+    k: int = option(5, ge=1)
     metric: Metric = "euclidean"
-    batch_size: int | None = None
+    batch_size: int | None = option(None, ge=1)
 
     name: ClassVar[str] = "knn_shapley"
     record_level: ClassVar[bool] = True
@@ -117,11 +138,16 @@ class KNNShapleyEstimator:
 
 
 @dataclass
-class KNNSimilarityShapleyEstimator:
-    """Label-free exact KNN-Shapley (utility = mean cosine similarity of the top-K)."""
+class KNNSimilarityShapleyEstimator(CheckedOptions):
+    """Label-free exact KNN-Shapley (utility = mean cosine similarity of the top-K).
 
-    k: int = 5
-    batch_size: int | None = None
+    ``metric`` is always cosine; it is an option so that ``params()`` (which records it) builds the
+    same estimator again when a transcript is verified.
+    """
+
+    k: int = option(5, ge=1)
+    batch_size: int | None = option(None, ge=1)
+    metric: Literal["cosine"] = "cosine"
 
     name: ClassVar[str] = "knn_shapley_similarity"
     record_level: ClassVar[bool] = True
@@ -158,24 +184,42 @@ register_estimator(KNNShapleyEstimator)
 register_estimator(KNNSimilarityShapleyEstimator)
 
 
-def get_estimator(method: str | Estimator, **kwargs: Any) -> Estimator:
-    """Instantiate a registered estimator by name, dropping kwargs it lacks."""
-    if not isinstance(method, str):
-        return method
+def estimator_class(method: str) -> type:
+    """The registered estimator class called ``method``."""
     _load_optional_estimators()
     try:
-        cls = ESTIMATORS[method]
+        return ESTIMATORS[method]
     except KeyError:
         raise ValueError(f"unknown valuation method {method!r}; known: {sorted(ESTIMATORS)}") from None
-    fields = getattr(cls, "__dataclass_fields__", {})
-    return cls(**{k: v for k, v in kwargs.items() if k in fields and v is not None})
+
+
+def get_estimator(method: str | Estimator, **options: Any) -> Estimator:
+    """Build a registered estimator by name from its options.
+
+    Raises :class:`~.options.EstimatorOptionError` for an option the estimator does not declare, or a
+    value of the wrong type or out of range. An estimator instance is returned as it is; options
+    given with one would be ignored, so they are refused.
+    """
+    if not isinstance(method, str):
+        if options:
+            raise EstimatorOptionError(
+                f"options {', '.join(sorted(options))} given with a {method.name} instance; set them on the instance"
+            )
+        return method
+    cls = estimator_class(method)
+    reject_unknown(cls, options)
+    return cls(**options)  # type: ignore[no-any-return]
+
+
+#: Modules whose import registers more estimators.
+_ESTIMATOR_MODULES = (".exact", ".loo", ".shapley_mc", ".banzhaf_msr", ".influence", ".lm_gradient")
 
 
 def _load_optional_estimators() -> None:
     """Import modules that register more estimators (kept lazy to keep import light)."""
     import importlib
 
-    for mod in (".game", ".influence", ".lm_gradient"):
+    for mod in _ESTIMATOR_MODULES:
         full = f"{__package__}{mod}"
         try:
             importlib.import_module(full)

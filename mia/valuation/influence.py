@@ -20,7 +20,8 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from .estimators import EstimatorOutput, ValuationTask, group_sum, register_estimator
-from .game import standardizer
+from .options import CheckedOptions, option
+from .utility import standardizer
 
 __all__ = [
     "GradientSimilarityEstimator",
@@ -168,7 +169,7 @@ def train_head(
 
 @register_estimator
 @dataclass
-class GradientSimilarityEstimator:
+class GradientSimilarityEstimator(CheckedOptions):
     """Gradient-similarity influence of each record for a head trained on the pool.
 
     The head is trained on the credited pool (standardised with validation
@@ -176,12 +177,12 @@ class GradientSimilarityEstimator:
     Units are "validation-loss decrease per unit step", not accuracy.
     """
 
-    hidden: int = 0
-    steps: int = 200
-    lr: float = 0.05
-    proj_dim: int | None = 512
+    hidden: int = option(0, ge=0)
+    steps: int = option(200, ge=1)
+    lr: float = option(0.05, gt=0)
+    proj_dim: int | None = option(512, ge=1)
     normalize: bool = False
-    batch_size: int = 1024
+    batch_size: int = option(1024, ge=1)
 
     name: ClassVar[str] = "influence"
     record_level: ClassVar[bool] = True

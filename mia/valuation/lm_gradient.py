@@ -34,6 +34,7 @@ import torch
 from .api import deterministic_mode
 from .data import Dataset, ProviderData
 from .estimators import EstimatorOutput, ValuationTask, group_sum, register_estimator
+from .options import CheckedOptions
 from .text_records import TextRecord, hash_text_records
 
 __all__ = [
@@ -438,7 +439,7 @@ def aggregate_provider_values(record_values: torch.Tensor, groups: torch.Tensor,
 
 
 @dataclass
-class LMGradientEstimator:
+class LMGradientEstimator(CheckedOptions):
     """Score records against the buyer's validation gradients (features from :class:`LMGradientFeaturizer`).
 
     ``score="cosine"`` (LESS): mean over validation records of the cosine between the record's and the

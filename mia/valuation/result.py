@@ -1,21 +1,61 @@
-"""Valuation outputs: per-provider scores, per-record values, check reasons, and the
-fixed-point integers that go on-chain."""
+"""Valuation outputs: per-provider scores, per-record values, check reasons, how far a sampled
+estimate can be trusted (standard errors, samples, why sampling stopped), and the fixed-point
+integers that go on-chain."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from .fixed_point import delta_to_wad, quality_to_wad
 from .quality import CheckResult
 
-__all__ = ["ENVIRONMENT_KEYS", "FixedPointScores", "ProviderValuation", "ValuationResult"]
+__all__ = ["ENVIRONMENT_KEYS", "Convergence", "FixedPointScores", "ProviderValuation", "StopReason", "ValuationResult"]
 
 #: Metadata that varies between identical runs; excluded from hashed views.
 ENVIRONMENT_KEYS = ("seconds", "device", "torch_version")
+
+#: Why an estimate is what it is: ``"deterministic"`` -- computed, not sampled (no sampling error);
+#: ``"converged"`` -- every standard error reached the tolerance; ``"max_samples"`` / ``"max_seconds"``
+#: -- the sample cap or the time budget stopped sampling first.
+StopReason = Literal["deterministic", "converged", "max_samples", "max_seconds"]
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """Sampling error of an estimate, so a caller can tell a settled value from a noisy one.
+
+    ``stderr[i]`` is the standard error of value ``i`` (providers, or the estimator's groups before
+    :func:`.value_providers` maps them to input order); ``samples`` the permutations or coalitions
+    actually drawn; ``converged`` whether the error tolerance, not a cap, stopped sampling.
+    """
+
+    stderr: tuple[float, ...]
+    samples: int
+    converged: bool
+    stop_reason: StopReason
+    utility_evals: int | None = None
+
+    @classmethod
+    def deterministic(cls, n: int, utility_evals: int | None = None) -> Convergence:
+        """A value that was computed, not sampled: zero standard error, converged."""
+        return cls((0.0,) * n, 0, True, "deterministic", utility_evals)
+
+    @property
+    def max_stderr(self) -> float:
+        return max(self.stderr, default=0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stderr": list(self.stderr),
+            "samples": self.samples,
+            "converged": self.converged,
+            "stop_reason": self.stop_reason,
+            "utility_evals": self.utility_evals,
+        }
 
 
 @dataclass(frozen=True)
@@ -62,6 +102,8 @@ class ProviderValuation:
     input_hash: str = ""
     #: bool mask of records that entered the valuation (``None`` if invalid)
     credited: np.ndarray | None = None
+    #: standard error of ``marginal_utility`` (0 when it was computed, not sampled, and for invalid providers)
+    stderr: float = 0.0
 
     @property
     def reasons(self) -> list[str]:
@@ -101,6 +143,14 @@ class ValuationResult:
     method: str
     params: dict[str, Any]
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: standard errors in provider (input) order, samples drawn, and what stopped sampling
+    convergence: Convergence | None = None
+
+    def __post_init__(self) -> None:
+        if self.convergence is None:
+            self.convergence = Convergence.deterministic(len(self.providers))
+        if len(self.convergence.stderr) != len(self.providers):
+            raise ValueError(f"{len(self.convergence.stderr)} standard errors for {len(self.providers)} providers")
 
     @property
     def provider_ids(self) -> tuple[str, ...]:
@@ -113,6 +163,10 @@ class ValuationResult:
     @property
     def marginal_utility(self) -> np.ndarray:
         return np.array([p.marginal_utility for p in self.providers], dtype=np.float64)
+
+    @property
+    def stderr(self) -> np.ndarray:
+        return np.array([p.stderr for p in self.providers], dtype=np.float64)
 
     @property
     def record_values(self) -> list[np.ndarray | None]:
@@ -137,15 +191,14 @@ class ValuationResult:
         A report built from an unconverged estimate is still valid, but its error bars
         are wider than asked for: the CLI prints this so nobody reads it only in metadata.
         """
-        est = self.metadata.get("estimator", {})
-        if est.get("exact", True) or est.get("converged", True):
+        conv = self.convergence
+        if conv is None or conv.converged:
             return None
-        se = est.get("stderr") or [float("nan")]
         tol = self.params.get("stderr_tol")
         target = f" > target {tol:g}" if isinstance(tol, (int, float)) else ""
         return (
-            f"{self.method} did NOT converge (stopped by {est.get('stop_reason', '?')} after"
-            f" {est.get('samples', '?')} samples): max standard error {max(se):.3g}{target}"
+            f"{self.method} did NOT converge (stopped by {conv.stop_reason} after"
+            f" {conv.samples} samples): max standard error {conv.max_stderr:.3g}{target}"
         )
 
     def to_fixed_point(self) -> FixedPointScores:
@@ -170,5 +223,6 @@ class ValuationResult:
             "params": self.params,
             "metadata": meta,
             "providers": [p.to_dict(include_records=include_records) for p in self.providers],
+            "convergence": None if self.convergence is None else self.convergence.to_dict(),
             "fixed_point": self.to_fixed_point().to_dict(),
         }

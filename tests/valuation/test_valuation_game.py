@@ -20,7 +20,7 @@ from mia.valuation import (
     value_providers,
 )
 from mia.valuation.estimators import ValuationTask
-from mia.valuation.game import all_coalitions
+from mia.valuation.exact import all_coalitions
 
 
 def _task(digits_split, n_groups: int, per_group: int = 40, noisy_group: int | None = None):
@@ -60,7 +60,7 @@ def test_mc_shapley_converges_to_enumeration(digits_split, n):
         float(KNNCoalitionUtility(task, k=5)(torch.ones(1, n, dtype=torch.bool))),
         abs=1e-12,
     )  # efficiency
-    out = MCShapleyEstimator(max_permutations=3000, stderr_tol=0.0).estimate(task, seed=1)
+    out = MCShapleyEstimator(max_permutations=3000, stderr_tol=None).estimate(task, seed=1)
     err = np.abs(out.group_values - exact)
     se = np.asarray(out.metadata["stderr"])
     print(f"n={n} max |MC - exact| = {err.max():.2e}, max stderr {se.max():.2e}")
@@ -73,7 +73,7 @@ def test_mc_shapley_converges_to_enumeration(digits_split, n):
 def test_msr_banzhaf_converges_to_enumeration(digits_split, n):
     task = _task(digits_split, n, per_group=30, noisy_group=0)
     exact = exact_banzhaf(KNNCoalitionUtility(task, k=5), n)
-    out = BanzhafMSREstimator(max_samples=40000, stderr_tol=0.0).estimate(task, seed=2)
+    out = BanzhafMSREstimator(max_samples=40000, stderr_tol=None).estimate(task, seed=2)
     err = np.abs(out.group_values - exact)
     se = np.asarray(out.metadata["stderr"])
     print(f"n={n} max |MSR - exact Banzhaf| = {err.max():.2e}, max stderr {se.max():.2e}")
@@ -90,11 +90,11 @@ def test_stopping_rule_and_truncation(digits_split):
     assert out.metadata["samples"] < loose.max_permutations
     hist = out.metadata["history"]
     assert hist[-1]["max_stderr"] <= 0.05
-    capped = MCShapleyEstimator(max_permutations=64, stderr_tol=0.0).estimate(task)
+    capped = MCShapleyEstimator(max_permutations=64, stderr_tol=None).estimate(task)
     assert capped.metadata["stop_reason"] == "max_samples"
     assert not capped.metadata["converged"]
-    plain = MCShapleyEstimator(max_permutations=256, stderr_tol=0.0).estimate(task)
-    trunc = MCShapleyEstimator(max_permutations=256, stderr_tol=0.0, truncation_tol=0.2).estimate(task)
+    plain = MCShapleyEstimator(max_permutations=256, stderr_tol=None).estimate(task)
+    trunc = MCShapleyEstimator(max_permutations=256, stderr_tol=None, truncation_tol=0.2).estimate(task)
     assert trunc.metadata["utility_evals"] < plain.metadata["utility_evals"]
     assert np.abs(trunc.group_values - plain.group_values).max() < 0.05
 
@@ -171,7 +171,7 @@ def test_truncated_mc_error_covers_truncation_bias(digits_split):
     exact = exact_shapley(KNNCoalitionUtility(task, 5), 6)
     z = []
     for seed in range(1, 9):
-        out = MCShapleyEstimator(max_permutations=480, stderr_tol=0.0, truncation_tol=0.1, batch_permutations=96)
+        out = MCShapleyEstimator(max_permutations=480, stderr_tol=None, truncation_tol=0.1, batch_permutations=96)
         res = out.estimate(task, seed=seed)
         se = np.asarray(res.metadata["stderr"])
         z.extend(np.abs(res.group_values - exact) / se)
