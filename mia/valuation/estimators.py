@@ -203,7 +203,8 @@ def get_estimator(method: str | Estimator, **options: Any) -> Estimator:
     if not isinstance(method, str):
         if options:
             raise EstimatorOptionError(
-                f"options {', '.join(sorted(options))} given with a {method.name} instance; set them on the instance"
+                f"options {', '.join(sorted(options))} given with a {getattr(method, 'name', method)} instance;"
+                " set them on the instance"
             )
         return method
     cls = estimator_class(method)

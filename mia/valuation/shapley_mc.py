@@ -98,8 +98,8 @@ class MCShapleyEstimator(UtilityOptions):
         full = torch.zeros(p, n, dtype=torch.float64)
         evals = 0
         tol = self.truncation_tol * abs(u_all)
-        incremental = isinstance(u, KNNCoalitionUtility)
-        state = u.empty_state(p) if incremental else None
+        knn = u if isinstance(u, KNNCoalitionUtility) else None  # walks extend coalitions incrementally
+        state = knn.empty_state(p) if knn is not None else None
         for pos in range(n):  # loop over coalition size, batched over permutations
             players = perms[:, pos]
             masks[rows, players] = True
@@ -108,9 +108,9 @@ class MCShapleyEstimator(UtilityOptions):
             if idx.numel():
                 if pos == n - 1:
                     cur[idx] = u_all
-                elif incremental:
-                    new_state, vals = u.add(state[idx], players[idx])  # type: ignore[index,union-attr]
-                    state[idx] = new_state  # type: ignore[index]
+                elif knn is not None and state is not None:
+                    new_state, vals = knn.add(state[idx], players[idx])
+                    state[idx] = new_state
                     cur[idx] = vals.cpu()
                     evals += int(idx.numel())
                 else:
