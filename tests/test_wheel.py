@@ -115,7 +115,9 @@ def _build(root: Path) -> float:
 
 @pytest.fixture(scope="session")
 def base_install(tmp_path_factory: pytest.TempPathFactory) -> BaseInstall:
-    shared = tmp_path_factory.getbasetemp().parent  # common to every xdist worker of this run
+    base = tmp_path_factory.getbasetemp()
+    # Under xdist each worker's base is a folder of the run's own; its parent is common to the run.
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     root = shared / "mia-wheel"
     assert not root.resolve().is_relative_to(REPO), "the wheel environment must live outside the repository"
     with _locked(shared / "mia-wheel.lock"):
