@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,7 +155,15 @@ print(json.dumps({{"file": mia.__file__, "modules": mods,
     assert Path(out["file"]).is_relative_to(base_install.root / "venv"), out["file"]
     assert out["extras"] == [], f"the base install pulled in extras' modules: {out['extras']}"
     assert {"mia.sdk.provider", "mia.sdk.auditor", "mia.cli.commands"} <= set(out["modules"])
+    embedded = (
+        "from mia.protocol.errors import MiaError\nfrom mia.sdk.chain import Chain\n"
+        "try:\n    Chain.embedded()\nexcept MiaError as e:\n    print(e)"
+    )
+    said = _check(base_install.python_code(embedded), "Chain.embedded()")
+    assert said.strip() == "the embedded chain needs the embedded extra: pip install 'mia[embedded]'"
     assert "bid" in _check(base_install.run(base_install.mia, "--help"), "mia --help")
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert _check(base_install.run(base_install.mia, "--version"), "mia --version").startswith(f"mia {version} ")
 
 
 @pytest.mark.parametrize(
