@@ -11,10 +11,12 @@ from typing import NoReturn
 
 from rich.console import Console
 
+from mia.cli.extras import extra_for_module, install_hint, require
 from mia.protocol.errors import MiaError
 
 
 def _compile(args: argparse.Namespace) -> int:
+    require("mia compile", "dev")
     from mia.protocol.compiler import BUILD_DIR, compile_contracts
 
     arts = compile_contracts(BUILD_DIR)
@@ -23,6 +25,8 @@ def _compile(args: argparse.Namespace) -> int:
 
 
 def _deploy(args: argparse.Namespace) -> int:
+    if args.network == "embedded":
+        require("mia deploy --network embedded", "embedded")
     from mia.sdk.deployer import deploy_mia
     from mia.sdk.networks import connect
 
@@ -61,7 +65,9 @@ def _node(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    if getattr(args, "task", "numeric") == "text":
+    text = getattr(args, "task", "numeric") == "text"
+    require("mia demo", "oracle", *(["embedded"] if args.network == "embedded" else []), *(["lm"] if text else []))
+    if text:
         from mia.demo.text import run_text_demo
 
         return 0 if run_text_demo(args.network) else 1
@@ -71,6 +77,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _valuate(args: argparse.Namespace) -> int:
+    require("mia valuate", "oracle", *(["lm"] if args.method == "lm-gradient" else []))
     from mia.cli.valuate import run
     from mia.valuation.lm_gradient import ModelMismatchError
     from mia.valuation.loaders import LoaderError
@@ -213,6 +220,7 @@ def _auction_show(args: argparse.Namespace) -> int:
 
 
 def _oracle_serve(args: argparse.Namespace) -> int:
+    require("mia oracle serve", "oracle")
     from mia.oracle.service import serve
 
     return serve(args)
@@ -345,6 +353,7 @@ def _simulate(args: argparse.Namespace) -> int:
     """`mia simulate EXPERIMENT`: run a market-simulator experiment, write CSV + PNG + summary.json."""
     from pathlib import Path
 
+    require("mia simulate", "sim")
     from mia.sim.experiments import ExperimentError, run_experiment
 
     try:
@@ -526,10 +535,20 @@ def main(argv: list[str] | None = None) -> int:
         _say_error(f"{type(exc).__name__}: {exc}")
         return 2
     except Exception as exc:  # a bug: still one line for the user; MIA_DEBUG=1 shows the traceback
+        extra = extra_for_module(exc.name) if isinstance(exc, ModuleNotFoundError) else None
+        if extra is not None:  # an optional extra's module, reached on a path no `require` guards
+            _say_error(install_hint(_command_name(args), [extra]))
+            return 2
         if os.environ.get("MIA_DEBUG"):
             raise
         _say_error(f"unexpected {type(exc).__name__}: {exc} (set MIA_DEBUG=1 for the traceback)")
         return 1
+
+
+def _command_name(args: argparse.Namespace) -> str:
+    """The command as the user typed it, without options (e.g. mia oracle serve), for error lines."""
+    words = [args.command, getattr(args, f"{args.command}_command", None)]
+    return " ".join(["mia", *(w for w in words if w)])
 
 
 def _say_error(message: str) -> None:

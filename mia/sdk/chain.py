@@ -149,8 +149,11 @@ class Chain:
     @classmethod
     def embedded(cls) -> Chain:
         """In-process eth-tester (py-evm) chain; its first account funds everything else."""
-        from eth_tester import EthereumTester, PyEVMBackend
-        from web3 import EthereumTesterProvider
+        try:
+            from eth_tester import EthereumTester, PyEVMBackend
+            from web3 import EthereumTesterProvider
+        except ModuleNotFoundError:  # the base install talks to real nodes only
+            raise MiaError("the embedded chain needs the embedded extra: pip install 'mia[embedded]'") from None
 
         class SerializedTesterProvider(EthereumTesterProvider):
             """eth-tester is not thread-safe: one request at a time (a send mines its block within it)."""
