@@ -117,12 +117,16 @@ def test_score_chunk_cannot_skip_a_provider(fresh_env: Env) -> None:
     assert progress(run.buyer, aid).scored == 6
 
 
-def test_settlement_order_is_verified_and_resumable(fresh_env: Env) -> None:
-    run, signed, _ = _scored_run(fresh_env)
+def _settleable_run(env: Env) -> tuple[AuctionRun, list[int], list[int]]:
+    """A run scored chunk by chunk (oracles 0 and 2), with its settlement order and packed entries."""
+    run, signed, _ = _scored_run(env)
     run.post_and_aggregate(signed)
-    buyer, aid = run.buyer, run.id
-    indices, entries = settlement_order(buyer, aid)
-    f = buyer.contract.functions
+    return run, *settlement_order(run.buyer, run.id)
+
+
+def test_settlement_order_is_verified_and_resumable(fresh_env: Env) -> None:
+    run, indices, entries = _settleable_run(fresh_env)
+    buyer, aid, f = run.buyer, run.id, run.buyer.contract.functions
     swapped = [indices[1], indices[0], *indices[2:]]
     with pytest.raises(MiaError, match="SettlementOrderMismatch"):
         buyer.sender.transact(f.orderForSettlement(aid, swapped))
@@ -134,11 +138,8 @@ def test_settlement_order_is_verified_and_resumable(fresh_env: Env) -> None:
 
 
 def test_forged_entries_and_one_shot_after_chunks_revert(fresh_env: Env) -> None:
-    run, signed, _ = _scored_run(fresh_env)
-    run.post_and_aggregate(signed)
-    buyer, aid = run.buyer, run.id
-    indices, entries = settlement_order(buyer, aid)
-    f = buyer.contract.functions
+    run, indices, entries = _settleable_run(fresh_env)
+    buyer, aid, f = run.buyer, run.id, run.buyer.contract.functions
     buyer.sender.transact(f.orderForSettlement(aid, indices))
     forged = [entries[0] + (1 << 144), *entries[1:]]  # a higher bid for the first winner
     with pytest.raises(MiaError, match="SettlementOrderMismatch"):
