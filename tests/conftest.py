@@ -211,7 +211,8 @@ class AuctionRun:
     `costs[i]` is provider i's (truthful) bid; `reveal[i]` whether it reveals; scores are given per
     provider index (all oracles agree) or per oracle (`oracle_scores[o][i]`). `committee` is either the
     members or their number (`fund_committee`: every member gets gas, to post its own report). A
-    non-zero `score_chunk` has reports posted chunk by chunk; non-zero `order_chunk` / `pay_chunk` settle
+    `score_chunk` sets the auction's scoring chunk (0: the contract's cap) and reports are posted chunk by
+    chunk; non-zero `order_chunk` / `pay_chunk` settle
     through `orderForSettlement` / `settleChunk` instead of one `settle`.
     """
 
@@ -368,11 +369,12 @@ class AuctionRun:
         chunk: int | None = None,
     ) -> list[tuple[list[ScoreReport], list[bytes]]]:
         """Per scoring chunk (element c is chunk c): every signer's report over the same providers, signed.
-        `chunk` defaults to the run's `score_chunk`; 0 means one whole report each."""
+        `chunk` defaults to the auction's scoring chunk (as the contract fixed it); 0 means one whole
+        report each."""
         signers = list(signers) if signers is not None else self.committee[: len(oracle_scores)]
         reports, signatures = self.signed_reports(oracle_scores, signers)
-        size = self.score_chunk if chunk is None else chunk
-        if not size:
+        size = self.info.score_chunk if chunk is None else chunk
+        if not size or size >= len(reports[0].providers):
             return [(reports, signatures)]
         parts = [split_report(r, size) for r in reports]
         return [
