@@ -2,7 +2,9 @@
 
 One embedded chain with a deployed MiaAuction per test module (`env`); every test makes its own fresh
 auction, accounts and vaults through the factories on `Env`, so tests never depend on each other.
-`AuctionRun` drives one auction through any phase with given costs and scores.
+`AuctionRun` is the one auction-lifecycle driver: create → commit → reveal → score (posted reports, in
+chunks or whole, then aggregation) → order → settle (one shot or in chunks) → withdraw, run to any step and
+parameterised by mechanism, number of providers, committee size and f, chunk sizes and payment asset.
 
 Speed: `Chain.embedded()` installs `mia.sdk.pyevm_speedups` (one-run gas estimation, indexed
 transaction lookup); the salt vault's Argon2id limits are lowered to libsodium's minimum except in
@@ -26,10 +28,11 @@ from web3.contract import Contract
 
 from mia.protocol.reports import ScoreReport
 from mia.sdk import salts as sdk_salts
-from mia.sdk.auction import ETH, OracleInfo, Phase
+from mia.sdk.auction import ETH, Mechanism, OracleInfo, Phase
 from mia.sdk.auditor import Auditor
 from mia.sdk.buyer import Buyer, Schedule
 from mia.sdk.chain import Chain
+from mia.sdk.chunked import settle_in_chunks, settlement_order, split_report, submit_score_chunks
 from mia.sdk.oracle import Oracle
 from mia.sdk.provider import Provider
 from mia.sdk.salts import SaltVault
@@ -176,10 +179,12 @@ class Env:
         acct = self.account(eth)
         return Provider(self.chain, self.mia, acct, vault or self.vault(acct.address))
 
-    def committee(self, size: int = 3) -> list[Oracle]:
-        """Oracle signers; only the first needs gas (it relays the reports)."""
+    def committee(self, size: int = 3, *, funded: bool = False) -> list[Oracle]:
+        """Oracle signers; only the first needs gas (it relays the reports) unless every member posts its
+        own (`funded`)."""
         members = [Oracle(self.chain, self.mia, new_account()) for _ in range(size)]
-        self.chain.fund(members[0].address, 10 * ETHER)
+        for m in members if funded else members[:1]:
+            self.chain.fund(m.address, 10 * ETHER)
         return members
 
     def token(self, name: str = "TestToken") -> Contract:
@@ -201,13 +206,17 @@ Score = tuple[int, int]
 
 
 class AuctionRun:
-    """One auction, driven step by step (or `through(...)` a phase) with the SDK clients.
+    """One auction, driven step by step (or `through(...)` a step) with the SDK clients.
 
     `costs[i]` is provider i's (truthful) bid; `reveal[i]` whether it reveals; scores are given per
-    provider index (all oracles agree) or per oracle (`oracle_scores[o][i]`).
+    provider index (all oracles agree) or per oracle (`oracle_scores[o][i]`). `committee` is either the
+    members or their number (`fund_committee`: every member gets gas, to post its own report). A
+    `score_chunk` sets the auction's scoring chunk (0: the contract's cap) and reports are posted chunk by
+    chunk; non-zero `order_chunk` / `pay_chunk` settle
+    through `orderForSettlement` / `settleChunk` instead of one `settle`.
     """
 
-    STEPS = ("created", "committed", "revealed", "scored", "settled")
+    STEPS = ("created", "committed", "revealed", "scored", "ordered", "settled", "withdrawn")
 
     def __init__(
         self,
@@ -217,7 +226,8 @@ class AuctionRun:
         budget: int = 10 * ETHER,
         deposit: int = ETHER // 100,
         threshold: int = 2,
-        committee: Sequence[Oracle] | None = None,
+        committee: Sequence[Oracle] | int | None = None,
+        fund_committee: bool = False,
         buyer: Buyer | None = None,
         providers: Sequence[Provider] | None = None,
         roots: Sequence[bytes] | None = None,
@@ -228,13 +238,22 @@ class AuctionRun:
         max_providers: int = 100,
         fault_tolerance: int = 0,
         score_chunk: int = 0,
+        mechanism: Mechanism = Mechanism.QMIA,
+        liquidity: int = WAD,
+        rho: int = 0,
+        model_id: bytes = bytes(32),
+        order_chunk: int = 0,
+        pay_chunk: int = 0,
     ) -> None:
         self.env = env
         self.chain = env.chain
         self.costs = list(costs)
         n = len(self.costs)
         self.budget, self.deposit, self.threshold = budget, deposit, threshold
-        self.committee = list(committee) if committee is not None else env.committee()
+        if committee is None or isinstance(committee, int):
+            self.committee = env.committee(committee or 3, funded=fund_committee)
+        else:
+            self.committee = list(committee)
         self.asset = asset_address(asset)
         self.token = asset if isinstance(asset, Contract) else None
         self.buyer = buyer or env.buyer()
@@ -248,8 +267,11 @@ class AuctionRun:
         self.reveal_mask = list(reveal) if reveal is not None else [True] * n
         self.schedule, self.method_id, self.max_providers = schedule or Schedule(), method_id, max_providers
         self.fault_tolerance, self.score_chunk = fault_tolerance, score_chunk
+        self.mechanism, self.liquidity, self.rho, self.model_id = mechanism, liquidity, rho, model_id
+        self.order_chunk, self.pay_chunk = order_chunk, pay_chunk
         self.id: int | None = None
         self.step = "new"
+        self.receipts: dict[str, list[Any]] = {}  # step -> the receipts it sent
 
     # -- parties ------------------------------------------------------------------------------------
     @property
@@ -266,6 +288,10 @@ class AuctionRun:
     @property
     def revealers(self) -> list[Provider]:
         return [p for p, r in zip(self.providers, self.reveal_mask, strict=True) if r]
+
+    @property
+    def chunked_settlement(self) -> bool:
+        return bool(self.order_chunk or self.pay_chunk)
 
     # -- steps --------------------------------------------------------------------------------------
     def mint(self) -> None:
@@ -289,6 +315,10 @@ class AuctionRun:
             max_providers=self.max_providers,
             fault_tolerance=self.fault_tolerance,
             score_chunk=self.score_chunk,
+            mechanism=self.mechanism,
+            liquidity=self.liquidity,
+            rho=self.rho,
+            model_id=self.model_id,
         )
         self.step = "created"
         return self.id
@@ -332,8 +362,41 @@ class AuctionRun:
         reports = [self.report(o, s) for o, s in zip(signers, oracle_scores, strict=True)]
         return reports, [o.sign(r) for o, r in zip(signers, reports, strict=True)]
 
+    def signed_chunks(
+        self,
+        oracle_scores: Sequence[Sequence[Score]],
+        signers: Sequence[Oracle] | None = None,
+        chunk: int | None = None,
+    ) -> list[tuple[list[ScoreReport], list[bytes]]]:
+        """Per scoring chunk (element c is chunk c): every signer's report over the same providers, signed.
+        `chunk` defaults to the auction's scoring chunk (as the contract fixed it); 0 means one whole
+        report each."""
+        signers = list(signers) if signers is not None else self.committee[: len(oracle_scores)]
+        reports, signatures = self.signed_reports(oracle_scores, signers)
+        size = self.info.score_chunk if chunk is None else chunk
+        if not size or size >= len(reports[0].providers):
+            return [(reports, signatures)]
+        parts = [split_report(r, size) for r in reports]
+        return [
+            (list(reps), [o.sign(r) for o, r in zip(signers, reps, strict=True)]) for reps in zip(*parts, strict=True)
+        ]
+
     def submit(self, reports: Sequence[ScoreReport], signatures: Sequence[bytes]):
         return self.committee[0].submit(self.id, reports, signatures)
+
+    def post_and_aggregate(self, chunks: Sequence[tuple[Sequence[ScoreReport], Sequence[bytes]]]) -> list[Any]:
+        """The first member relays every chunk's signed reports (skipping members that already posted that
+        chunk, so a partly posted run resumes); unless that aggregated every chunk, it
+        closes the window and aggregates what was posted. Returns the posting receipts, then the
+        aggregating ones (also kept under `receipts["posted"]` and `receipts["scored"]`)."""
+        posted = submit_score_chunks(self.committee[0], self.id, chunks)
+        aggregated = []
+        if self.phase == Phase.SCORING:
+            self.to_expiry()
+            aggregated = self.committee[0].finalize(self.id)
+        self.receipts["posted"], self.receipts["scored"] = posted, aggregated
+        self.step = "scored"
+        return posted + aggregated
 
     def score(
         self,
@@ -341,26 +404,52 @@ class AuctionRun:
         *,
         oracle_scores: Sequence[Sequence[Score]] | None = None,
         n_reports: int | None = None,
+        signers: Sequence[Oracle] | None = None,
     ):
-        """Moves to Scoring and posts `n_reports` (default: the threshold) signed reports; unless that was
-        every member (which aggregates at once), closes the window and aggregates the posted reports.
-        Returns the receipt of the transaction that aggregated them."""
+        """Moves to Scoring and posts `n_reports` (default: the threshold) signed reports, chunk by chunk
+        when the run has a `score_chunk`; unless that was every member (which aggregates at once), closes
+        the window and aggregates the posted reports. Returns the receipt of the last transaction (the
+        one that aggregated the last chunk)."""
         self.to_scoring()
         if oracle_scores is None:
             if scores is None:
                 scores = [(WAD, WAD)] * len(self.costs)
-            oracle_scores = [scores] * (n_reports or self.threshold)
-        receipt = self.submit(*self.signed_reports(oracle_scores))
-        if self.phase == Phase.SCORING:
-            self.to_expiry()
-            (receipt,) = self.committee[0].finalize(self.id)
-        self.step = "scored"
-        return receipt
+            oracle_scores = [scores] * (len(signers) if signers is not None else n_reports or self.threshold)
+        return self.post_and_aggregate(self.signed_chunks(oracle_scores, signers))[-1]
+
+    def order(self) -> None:
+        """Chunked settlement only: places the whole settlement order, `order_chunk` providers a call."""
+        if self.chunked_settlement:
+            indices, _ = settlement_order(self.buyer, self.id)
+            f, size = self.buyer.contract.functions, self.order_chunk or len(indices) or 1
+            self.receipts["ordered"] = [
+                self.buyer.sender.transact(f.orderForSettlement(self.id, indices[k : k + size]))
+                for k in range(0, len(indices), size)
+            ]
+        self.step = "ordered"
 
     def settle(self):
-        receipt = self.buyer.settle(self.id)
+        """One `settle`, or `settleChunk` calls of `pay_chunk` providers (after `order`); returns the last
+        receipt."""
+        if self.chunked_settlement:
+            kw = {k: v for k, v in (("order_chunk", self.order_chunk), ("pay_chunk", self.pay_chunk)) if v}
+            receipts = settle_in_chunks(self.buyer, self.id, **kw)
+        else:
+            receipts = [self.buyer.settle(self.id)]
+        self.receipts["settled"] = receipts
         self.step = "settled"
-        return receipt
+        return receipts[-1]
+
+    def withdraw(self) -> dict[str, int]:
+        """After the auction ended: refunds every refundable deposit, then the buyer and every provider
+        withdraw their whole credit; returns what each withdrew (address -> amount)."""
+        self.refund_deposits()
+        got = {}
+        for party in (self.buyer, *self.providers):
+            if party.credit(party.address, self.asset):
+                got[party.address] = party.withdraw(self.asset)
+        self.step = "withdrawn"
+        return got
 
     def through(self, step: str, scores: Sequence[Score] | None = None, **score_kw: Any) -> AuctionRun:
         """Runs every step up to and including `step` (one of STEPS)."""
@@ -370,7 +459,9 @@ class AuctionRun:
             "committed": self.commit,
             "revealed": self.reveal,
             "scored": lambda: self.score(scores, **score_kw),
+            "ordered": self.order,
             "settled": self.settle,
+            "withdrawn": self.withdraw,
         }
         done = self.STEPS.index(self.step) if self.step in self.STEPS else -1
         for name in self.STEPS[done + 1 : target + 1]:
@@ -390,6 +481,22 @@ class AuctionRun:
             from_block=self.env.from_block, argument_filters={"auctionId": self.id}
         )
         return {e["args"]["provider"]: e["args"]["amount"] for e in logs}
+
+    def outcome(self) -> tuple[list[tuple[int, int]], int]:
+        """Per provider (in `costs` order) its (cash, MUT) payment, and the buyer's refund at settlement."""
+        logs = self.env.mia.events.Payment().get_logs(
+            from_block=self.env.from_block, argument_filters={"auctionId": self.id}
+        )
+        paid = {e["args"]["provider"]: (e["args"]["amount"], e["args"]["mutAmount"]) for e in logs}
+        (settled,) = self.env.mia.events.AuctionSettled().get_logs(
+            from_block=self.env.from_block, argument_filters={"auctionId": self.id}
+        )
+        return [paid.get(p.address, (0, 0)) for p in self.providers], settled["args"]["buyerRefund"]
+
+    def audit(self) -> None:
+        """The auditor re-derives this auction from chain data without a mismatch."""
+        report = self.env.auditor().audit(self.id)
+        assert report.ok, report.mismatches
 
     def credit(self, who: str) -> int:
         return self.buyer.credit(who, self.asset)
@@ -430,6 +537,24 @@ def fresh_env(env: Env) -> Env:
     child = Env.deploy(env.chain, env.vault_dir)
     env.children.append(child)
     return child
+
+
+@pytest.fixture
+def anvil_env(tmp_path: Any) -> Iterator[Env]:
+    """A MiaAuction on a local anvil of this test's own (stopped afterwards)."""
+    from mia.sdk.networks import connect
+
+    chain = connect("anvil")
+    try:
+        yield Env.deploy(chain, tmp_path)
+    finally:
+        chain.close()
+
+
+@pytest.fixture
+def own_env(tmp_path: Any) -> Env:
+    """A chain and MiaAuction of this test's own: eth-tester slows down as one chain's state grows."""
+    return Env.deploy(embedded_chain(), tmp_path)
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from eth_account.signers.local import LocalAccount
 from mia.mechanism import aggregate_weights, report_weights
 from mia.protocol.reports import ScoreReport, sign_report
 from mia.sdk.auction import Phase
-from tests.conftest import TASK, TRANSCRIPT, WAD, Env, dataset_root_for
+from mia.sdk.buyer import Schedule
+from tests.conftest import TASK, TRANSCRIPT, WAD, AuctionRun, Env, dataset_root_for
 
 ETHER = 10**18
 GAS = 10_000_000
@@ -46,31 +47,19 @@ def _params(env: Env, oracles: list[str], *, f: int, k: int, budget: int, max_pr
 
 
 def _setup(env: Env, n: int, f: int, k: int, costs: list[int], budget: int = 10 * ETHER) -> dict[str, Any]:
-    """A raw-created, raw-committed and raw-revealed auction, in its scoring window."""
-    buyer = env.account()
-    oracles = [env.account() for _ in range(n)]
-    assert _raw(
-        env,
-        buyer,
-        env.mia.encode_abi(
-            "createAuction",
-            [_params(env, [o.address for o in oracles], f=f, k=k, budget=budget, max_providers=max(20, len(costs)))],
-        ),
-        value=budget,
-    )
-    aid = env.mia.functions.auctionCount().call()
-    providers = [env.account(10 * ETHER) for _ in costs]
-    deposit = env.mia.functions.getAuction(aid).call()[7]
-    for j, (p, c) in enumerate(zip(providers, costs, strict=True)):
-        salt = bytes([j + 1]) * 32
-        commitment = env.mia.functions.commitmentOf(aid, p.address, c, salt, dataset_root_for(j)).call()
-        assert _raw(env, p, env.mia.encode_abi("commit", [aid, commitment]), value=deposit)
-    info = env.mia.functions.getAuction(aid).call()
-    env.chain.advance_to(info[1])
-    for j, (p, c) in enumerate(zip(providers, costs, strict=True)):
-        assert _raw(env, p, env.mia.encode_abi("reveal", [aid, c, bytes([j + 1]) * 32, dataset_root_for(j)]))
-    env.chain.advance_to(info[4])
-    return {"aid": aid, "buyer": buyer, "oracles": oracles, "providers": providers, "deadline": info[8]}
+    """An auction created, committed and revealed by the honest parties, in its scoring window; every
+    member has gas to post its own report."""
+    max_providers = max(20, len(costs))
+    run = AuctionRun(
+        env, costs, budget=budget, deposit=max(ETHER // 100, -(-budget // (100 * max_providers))), threshold=k,
+        fault_tolerance=f, committee=n, fund_committee=True, max_providers=max_providers,
+        roots=[dataset_root_for(j) for j in range(len(costs))], schedule=Schedule(600, 600, 600),
+    ).through("revealed")  # fmt: skip
+    run.to_scoring()
+    return {
+        "aid": run.id, "buyer": run.buyer.account, "oracles": [o.account for o in run.committee],
+        "providers": run.providers, "deadline": run.info.scoring_deadline,
+    }  # fmt: skip
 
 
 def _report(env: Env, s: dict[str, Any], scores: list[tuple[int, int]]) -> ScoreReport:
@@ -204,8 +193,6 @@ def test_window_end_with_a_quorum_aggregates_and_without_one_cancels(env: Env):
 def test_reports_relayed_through_a_contract_wallet_audit_clean(fresh_env: Env):
     """The relayer is a contract (it calls `postReports` from inside `execute`): the auditor reads every
     report from the `ReportPosted` events, not from the transaction's input, so it audits clean."""
-    from tests.conftest import AuctionRun
-
     env = fresh_env
     run = AuctionRun(env, [ETHER, 2 * ETHER], budget=3 * ETHER).through("revealed")
     run.to_scoring()

@@ -17,16 +17,8 @@ from mia.mechanism import weight
 from mia.mechanism.settlement import cash_escrow
 from mia.protocol.errors import MiaError
 from mia.sdk.auction import Mechanism, Phase
-from mia.sdk.auditor import Auditor
-from mia.sdk.buyer import Buyer, Schedule
-from mia.sdk.chunked import (
-    progress,
-    settle_in_chunks,
-    settlement_order,
-    split_report,
-    submit_score_chunks,
-)
-from tests.conftest import TASK, TRANSCRIPT, WAD, Env, dataset_root_for, oracle_infos
+from mia.sdk.chunked import progress, settle_in_chunks, settlement_order, submit_score_chunks
+from tests.conftest import WAD, AuctionRun, Env
 
 ETHER = 10**18
 N = 11
@@ -45,61 +37,19 @@ def _scores(rng: random.Random, n: int) -> list[tuple[int, int]]:
     return out
 
 
-def _auction(
-    env: Env, buyer: Buyer, committee, providers, costs, reveal, mechanism: Mechanism, score_chunk: int = 0
-) -> int:
-    aid = buyer.create_auction(
-        budget=7 * ETHER,
-        deposit=DEPOSIT,
-        oracles=oracle_infos(committee),
-        threshold=2,
-        task_hash=TASK,
-        method_id=1,
-        schedule=Schedule(),
-        max_providers=len(providers),
-        mechanism=mechanism,
-        liquidity=WAD // 3,
-        rho=3 * ETHER,
-        score_chunk=score_chunk,
-    )
-    for k, (p, c) in enumerate(zip(providers, costs, strict=True)):
-        p.commit(aid, c, dataset_root_for(k, p.address.encode()))
-    env.chain.advance_to(buyer.auction(aid).commit_deadline)
-    for p, r in zip(providers, reveal, strict=True):
-        if r:
-            p.reveal(aid)
-    env.chain.advance_to(buyer.auction(aid).reveal_deadline)
-    return aid
+def _run(env: Env, costs, *, mechanism: Mechanism = Mechanism.QMIA, **kw) -> AuctionRun:
+    """An auction of these bids (7 ETH, one slot a provider) through reveal, at its scoring window."""
+    run = AuctionRun(
+        env, costs, budget=7 * ETHER, deposit=DEPOSIT, max_providers=len(costs), mechanism=mechanism,
+        liquidity=WAD // 3, rho=3 * ETHER, **kw,
+    ).through("revealed")  # fmt: skip
+    run.to_scoring()
+    return run
 
 
-def _signed(committee, aid: int, oracle_scores, chunk: int | None):
-    """Per chunk: (reports, signatures) of oracles 0 and 2 (2-of-3), each over the same providers."""
-    signers = [committee[0], committee[2]]
-    full = []
-    for o, scores in zip(signers, oracle_scores, strict=True):
-        deadline = o.auction(aid).scoring_deadline
-        full.append(o.build_report(aid, scores, transcript_hash=TRANSCRIPT, deadline=deadline))
-    if chunk is None:
-        return [(full, [o.sign(r) for o, r in zip(signers, full, strict=True)])]
-    parts = [split_report(r, chunk) for r in full]
-    return [(list(reps), [o.sign(r) for o, r in zip(signers, reps, strict=True)]) for reps in zip(*parts, strict=True)]
-
-
-def _score(committee, aid: int, signed) -> list:
-    """Posts every chunk's reports (2 of 3 members), then closes the window and aggregates them."""
-    receipts = submit_score_chunks(committee[0], aid, signed)
-    committee[0].chain.advance_to(committee[0].auction(aid).scoring_deadline)
-    committee[0].finalize(aid)
-    return receipts
-
-
-def _outcome(env: Env, buyer: Buyer, aid: int, providers) -> tuple[list[tuple[int, int]], int]:
-    logs = env.mia.events.Payment().get_logs(from_block=env.from_block, argument_filters={"auctionId": aid})
-    paid = {e["args"]["provider"]: (e["args"]["amount"], e["args"]["mutAmount"]) for e in logs}
-    (settled,) = env.mia.events.AuctionSettled().get_logs(
-        from_block=env.from_block, argument_filters={"auctionId": aid}
-    )
-    return [paid.get(p.address, (0, 0)) for p in providers], settled["args"]["buyerRefund"]
+def _signers(run: AuctionRun) -> list:
+    """Oracles 0 and 2 of the committee (2-of-3)."""
+    return [run.committee[0], run.committee[2]]
 
 
 @pytest.mark.parametrize("mechanism", list(Mechanism))
@@ -111,21 +61,16 @@ def test_chunked_equals_one_shot_and_reference(fresh_env: Env, mechanism: Mechan
     reveal = [i != 4 for i in range(N)]
     per_oracle = [_scores(rng, N), _scores(rng, N)]
     outcomes = []
-    for chunks in (None, 3):
-        buyer, providers = env.buyer(), [env.provider() for _ in range(N)]
-        aid = _auction(env, buyer, committee, providers, costs, reveal, mechanism, score_chunk=chunks or 0)
-        scores = [{p.address: s[k] for k, p in enumerate(providers)} for s in per_oracle]
-        signed = _signed(committee, aid, scores, chunks)
-        receipts = _score(committee, aid, signed)
-        if chunks is None:
-            buyer.settle(aid)
-        else:
-            assert len(receipts) == 4  # 10 revealed providers in chunks of 3
-            settle_in_chunks(buyer, aid, order_chunk=2, pay_chunk=1)
-        assert buyer.phase(aid) == Phase.SETTLED
-        outcomes.append(_outcome(env, buyer, aid, providers))
-        report = Auditor(env.chain, env.mia, from_block=env.from_block).audit(aid)
-        assert report.ok, report.mismatches
+    for chunks in (0, 3):
+        run = _run(env, costs, mechanism=mechanism, committee=committee, reveal=reveal, score_chunk=chunks,
+                   order_chunk=chunks and 2, pay_chunk=chunks and 1)  # fmt: skip
+        run.post_and_aggregate(run.signed_chunks(per_oracle, _signers(run)))
+        if chunks:
+            assert len(run.receipts["posted"]) == 4  # 10 revealed providers in chunks of 3
+        run.through("settled")
+        assert run.phase == Phase.SETTLED
+        outcomes.append(run.outcome())
+        run.audit()
 
     assert outcomes[0] == outcomes[1]
     # The Python reference on the revealed bids and the median weights (lower median of 2 = the min).
@@ -149,35 +94,39 @@ def test_chunked_equals_one_shot_and_reference(fresh_env: Env, mechanism: Mechan
     assert outcomes[1][1] == escrow - out.total_cash + forfeits * DEPOSIT
 
 
-def _scored_auction(env: Env, n: int = 6, chunk: int = 2):
-    committee = env.committee()
-    buyer, providers = env.buyer(), [env.provider() for _ in range(n)]
-    costs = [ETHER * (k + 1) for k in range(n)]
-    aid = _auction(env, buyer, committee, providers, costs, [True] * n, Mechanism.QMIA, score_chunk=chunk)
-    scores = {p.address: (WAD, WAD * (k + 1)) for k, p in enumerate(providers)}
-    return committee, buyer, aid, _signed(committee, aid, [scores, scores], chunk), scores
+def _scored_run(env: Env, n: int = 6, chunk: int = 2) -> tuple[AuctionRun, list, list]:
+    """n providers in scoring chunks of `chunk`, at the scoring window, with oracles 0 and 2's signed chunks."""
+    run = _run(env, [ETHER * (k + 1) for k in range(n)], score_chunk=chunk)
+    scores = [(WAD, WAD * (k + 1)) for k in range(n)]
+    return run, run.signed_chunks([scores, scores], _signers(run)), scores
 
 
 def test_score_chunk_cannot_skip_a_provider(fresh_env: Env) -> None:
-    committee, buyer, aid, signed, scores = _scored_auction(fresh_env)
+    run, signed, scores = _scored_run(fresh_env)
+    relay, aid = run.committee[0], run.id
     with pytest.raises(MiaError, match="ProviderMismatch"):
-        submit_score_chunks(committee[0], aid, signed[1:])  # starts at the third revealed provider
+        submit_score_chunks(relay, aid, signed[1:])  # starts at the third revealed provider
     with pytest.raises(MiaError, match="ChunkUnavailable"):
-        committee[0].submit(aid, *signed[1], chunk=1)  # chunk 1 before chunk 0 has any report
-    submit_score_chunks(committee[0], aid, signed[:1])
-    (full,) = _signed(committee, aid, [scores, scores], None)
+        relay.submit(aid, *signed[1], chunk=1)  # chunk 1 before chunk 0 has any report
+    submit_score_chunks(relay, aid, signed[:1])
+    (full,) = run.signed_chunks([scores, scores], _signers(run), chunk=0)
     with pytest.raises(MiaError, match="ReportLengthMismatch"):
-        committee[0].submit(aid, *full, chunk=1)  # a whole report is not a chunk
-    _score(committee, aid, signed)  # posts the chunks still open, then aggregates every chunk
-    assert buyer.phase(aid) == Phase.SCORED
-    assert progress(buyer, aid).scored == 6
+        relay.submit(aid, *full, chunk=1)  # a whole report is not a chunk
+    run.post_and_aggregate(signed)  # posts the chunks still open, then aggregates every chunk
+    assert run.phase == Phase.SCORED
+    assert progress(run.buyer, aid).scored == 6
+
+
+def _settleable_run(env: Env) -> tuple[AuctionRun, list[int], list[int]]:
+    """A run scored chunk by chunk (oracles 0 and 2), with its settlement order and packed entries."""
+    run, signed, _ = _scored_run(env)
+    run.post_and_aggregate(signed)
+    return run, *settlement_order(run.buyer, run.id)
 
 
 def test_settlement_order_is_verified_and_resumable(fresh_env: Env) -> None:
-    committee, buyer, aid, signed, _ = _scored_auction(fresh_env)
-    _score(committee, aid, signed)
-    indices, entries = settlement_order(buyer, aid)
-    f = buyer.contract.functions
+    run, indices, entries = _settleable_run(fresh_env)
+    buyer, aid, f = run.buyer, run.id, run.buyer.contract.functions
     swapped = [indices[1], indices[0], *indices[2:]]
     with pytest.raises(MiaError, match="SettlementOrderMismatch"):
         buyer.sender.transact(f.orderForSettlement(aid, swapped))
@@ -185,14 +134,12 @@ def test_settlement_order_is_verified_and_resumable(fresh_env: Env) -> None:
         buyer.sender.transact(f.settleChunk(aid, entries, 10))
     buyer.sender.transact(f.orderForSettlement(aid, indices[:4]))
     settle_in_chunks(fresh_env.buyer(), aid, order_chunk=1, pay_chunk=1)  # another caller resumes
-    assert buyer.phase(aid) == Phase.SETTLED
+    assert run.phase == Phase.SETTLED
 
 
 def test_forged_entries_and_one_shot_after_chunks_revert(fresh_env: Env) -> None:
-    committee, buyer, aid, signed, _ = _scored_auction(fresh_env)
-    _score(committee, aid, signed)
-    indices, entries = settlement_order(buyer, aid)
-    f = buyer.contract.functions
+    run, indices, entries = _settleable_run(fresh_env)
+    buyer, aid, f = run.buyer, run.id, run.buyer.contract.functions
     buyer.sender.transact(f.orderForSettlement(aid, indices))
     forged = [entries[0] + (1 << 144), *entries[1:]]  # a higher bid for the first winner
     with pytest.raises(MiaError, match="SettlementOrderMismatch"):
@@ -201,4 +148,4 @@ def test_forged_entries_and_one_shot_after_chunks_revert(fresh_env: Env) -> None
     with pytest.raises(MiaError, match="SettlementInProgress"):
         buyer.settle(aid)
     settle_in_chunks(buyer, aid)
-    assert buyer.phase(aid) == Phase.SETTLED
+    assert run.phase == Phase.SETTLED

@@ -13,12 +13,10 @@ from hypothesis import strategies as st
 
 from mia.mechanism import WAD, cash_escrow, fairshare, fairshare_prices, mixed_mia, qmia, settle
 from mia.mechanism.settlement import MIXED_MIA, MUT, QMIA
-from mia.protocol.commitment import commitment_of, new_salt
 from mia.sdk.auction import Mechanism, OracleInfo
-from mia.sdk.auditor import Auditor
 from mia.sdk.buyer import Buyer, Schedule
 from mia.sdk.chain import Chain
-from mia.sdk.oracle import Oracle
+from tests.conftest import AuctionRun, Env, escrow_ok
 
 ETHER = 10**18
 bids_st = st.lists(st.integers(0, 10**20), min_size=1, max_size=8)
@@ -124,54 +122,29 @@ def market():
 
 @pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize("mechanism", [Mechanism.QMIA, Mechanism.MIXED_MIA, Mechanism.MUT, Mechanism.FAIRSHARE])
-def test_whole_auctions_match_reference(market, mechanism, seed):
-    chain, contract = market
+def test_whole_auctions_match_reference(own_env: Env, mechanism, seed):
+    env = own_env
     rng = random.Random(100 * int(mechanism) + seed)
     for _ in range(2):
         n = rng.randint(1, 6)
         liquidity = rng.randint(0, WAD)
         budget = rng.randint(1, 10) * ETHER
-        rho = rng.randint(1, 50) * ETHER
-        buyer_acct = Account.create()
-        chain.fund(buyer_acct.address, 100 * ETHER)
-        oracles = [Account.create() for _ in range(3)]
-        chain.fund(oracles[0].address, ETHER)
-        buyer = Buyer(chain, contract, buyer_acct)
-        aid = buyer.create_auction(
-            budget=budget, deposit=ETHER // 100, threshold=2, task_hash=b"\x01" * 32, method_id=1,
-            oracles=[OracleInfo(o.address, secrets.token_bytes(32)) for o in oracles],
-            schedule=Schedule(600, 600, 600), mechanism=mechanism, liquidity=liquidity, rho=rho,
-            model_id=secrets.token_bytes(32),
-        )  # fmt: skip
-        info = buyer.auction(aid)
+        run = AuctionRun(
+            env, [rng.randint(0, 3 * ETHER) for _ in range(n)], budget=budget, deposit=ETHER // 100,
+            reveal=[rng.random() < 0.85 for _ in range(n)], schedule=Schedule(600, 600, 600), mechanism=mechanism,
+            liquidity=liquidity, rho=rng.randint(1, 50) * ETHER, model_id=secrets.token_bytes(32),
+        ).through("revealed")  # fmt: skip
+        info = run.info
         assert info.cash_escrow == cash_escrow(int(mechanism), budget, liquidity)
-        provs = []
-        for _ in range(n):
-            a = Account.create()
-            chain.fund(a.address, ETHER)
-            cost, salt, root = rng.randint(0, 3 * ETHER), new_salt(), secrets.token_bytes(32)
-            c = commitment_of(chain.chain_id, contract.address, aid, a.address, cost, salt, root)
-            chain.sender(a).transact(contract.functions.commit(aid, c), value=info.deposit)
-            provs.append((a, cost, salt, root))
-        chain.advance_to(info.commit_deadline)
-        revealing = [p for p in provs if rng.random() < 0.85]
-        for a, cost, salt, root in revealing:
-            chain.sender(a).transact(contract.functions.reveal(aid, cost, salt, root))
-        chain.advance_to(info.reveal_deadline)
-        clients = [Oracle(chain, contract, o) for o in oracles]
-        reports = []
-        for cl in clients:
-            scores = {a.address: (rng.randint(0, WAD), rng.randint(-(10**17), 10**18)) for a, *_ in revealing}
-            reports.append(cl.build_report(aid, scores, transcript_hash=bytes(32), deadline=info.scoring_deadline))
-        if revealing:  # nobody revealed: settled right away, there is nothing to score
-            clients[0].submit(aid, reports, [cl.sign(r) for cl, r in zip(clients, reports, strict=True)])
-        buyer.settle(aid)
-        audit = Auditor(chain, contract).audit(aid)
-        assert audit.ok, audit.mismatches
-        assert chain.balance(contract.address) == contract.functions.totalOwed("0x" + "00" * 20).call()
+        run.to_scoring()
+        if run.revealers:  # nobody revealed: settled right away, there is nothing to score
+            per_oracle = [[(rng.randint(0, WAD), rng.randint(-(10**17), 10**18)) for _ in range(n)] for _ in range(3)]
+            run.score(oracle_scores=per_oracle)  # every member's report: aggregated at once
+        run.settle()
+        run.audit()
+        escrow_ok(env.chain, env.mia)
         if mechanism in (Mechanism.MIXED_MIA, Mechanism.MUT):
-            token = chain.w3.eth.contract(address=info.mut_token, abi=contract.abi)  # address only
-            assert int(token.address, 16) != 0
+            assert int(info.mut_token, 16) != 0
         else:
             assert int(info.mut_token, 16) == 0
 

@@ -161,6 +161,44 @@ def signers(env: Env, n: int) -> list[Oracle]:
     return [Oracle(env.chain, env.mia, new_account()) for _ in range(n)]
 
 
+@dataclass
+class RawRun:
+    """The lifecycle of one auction by hand, run `through` any step: the bidders commit (with an
+    invitation proof where the auction has an allowlist) and reveal, the committee's reports go in through
+    the relayer (all members, so they aggregate at once), the relayer settles."""
+
+    env: Env
+    aid: int
+    bidders: Sequence[Bidder]
+    deposit: int
+    committee: Sequence[Oracle]
+    relayer: LocalAccount
+    allowlist: Allowlist | None = None
+    step: str = "created"
+
+    STEPS = ("created", "committed", "revealed", "scored", "settled")
+
+    def through(self, step: str, scores: dict[str, tuple[int, int]] | None = None) -> RawRun:
+        env, aid = self.env, self.aid
+        for name in self.STEPS[self.STEPS.index(self.step) + 1 : self.STEPS.index(step) + 1]:
+            if name == "committed":
+                for b in self.bidders:
+                    commit(env, aid, b, self.deposit, self.allowlist and self.allowlist.proof(b.acct.address))
+            elif name == "revealed":
+                advance(env, aid, 1)
+                for b in self.bidders:
+                    reveal(env, aid, b)
+                advance(env, aid, 4)
+            elif name == "scored":
+                score(
+                    env, aid, self.committee, scores or {b.acct.address: (WAD, WAD) for b in self.bidders}, self.relayer
+                )
+            else:
+                settle(env, aid, self.relayer)
+            self.step = name
+        return self
+
+
 # ------------------------------------------------------------------------------------------ B1: MUT dilution
 
 
@@ -173,14 +211,7 @@ def test_later_auction_cannot_dilute_earlier_mut_holders(fresh_env: Env):
     committee = signers(env, 3)
     honest = [bidder(env, c) for c in (ETHER, 2 * ETHER, 3 * ETHER)]
     first = create(env, buyer, params(env, committee, mechanism=Mechanism.MUT), 0)
-    for b in honest:
-        commit(env, first, b, ETHER // 10)
-    advance(env, first, 1)
-    for b in honest:
-        reveal(env, first, b)
-    advance(env, first, 4)
-    score(env, first, committee, {b.acct.address: (WAD, WAD) for b in honest}, relayer)
-    settle(env, first, relayer)
+    RawRun(env, first, honest, ETHER // 10, committee, relayer).through("settled")
     mut1 = MutToken(env.chain, env.mia.functions.getAuction(first).call()[17])
     held = {b.acct.address: mut1.balance_of(b.acct.address) for b in honest}
     supply1 = mut1.state().supply
@@ -194,12 +225,7 @@ def test_later_auction_cannot_dilute_earlier_mut_holders(fresh_env: Env):
         maxProviders=1, allowlistRoot=invite.root,
     )  # fmt: skip
     second = create(env, buyer, p, 0)
-    commit(env, second, sybil, 0, invite.proof(sybil.acct.address))
-    advance(env, second, 1)
-    reveal(env, second, sybil)
-    advance(env, second, 4)
-    score(env, second, sybil_oracle, {sybil.acct.address: (WAD, 10**36)}, buyer)
-    settle(env, second, buyer)
+    RawRun(env, second, [sybil], 0, sybil_oracle, buyer, invite).through("settled", {sybil.acct.address: (WAD, 10**36)})
     mut2 = MutToken(env.chain, env.mia.functions.getAuction(second).call()[17])
     assert mut2.address != mut1.address
     assert mut2.balance_of(sybil.acct.address) > 3 * 10**38  # minted, but only into auction 2's token
@@ -252,22 +278,17 @@ def test_slot_squatting_costs_the_squatter_every_junk_deposit(fresh_env: Env, ju
     aid = create(env, buyer, params(env, committee, deposit=deposit), 10 * ETHER)
     sybils = [bidder(env, 0) for _ in range(5)]
     spent_before = sum(env.w3.eth.get_balance(s.acct.address) for s in sybils)
-    for s in sybils:
-        commit(env, aid, s, deposit)
+    run = RawRun(env, aid, sybils, deposit, committee, relayer).through("committed")
     late = bidder(env, ETHER)
     c = commitment_of(env.chain.chain_id, env.mia.address, aid, late.acct.address, late.cost, late.salt, late.root)
     err = raw_revert(env, late.acct, env.mia.address, env.mia.encode_abi("commit", [aid, c]), deposit)
     assert isinstance(err, TooManyProviders)
-    advance(env, aid, 1)
     if junk_reveals:
-        for s in sybils:
-            reveal(env, aid, s)
-        advance(env, aid, 4)
         junk = {s.acct.address: (WAD, -WAD) for s in sybils}  # honest oracles: no marginal utility
-        score(env, aid, committee, junk, relayer)
+        run.through("settled", junk)
     else:
         advance(env, aid, 4)
-    settle(env, aid, relayer)
+        settle(env, aid, relayer)
     (settled,) = env.mia.events.AuctionSettled().get_logs(from_block=env.from_block)
     assert settled["args"]["forfeited"] == 5 * deposit
     assert env.mia.functions.credits(ETH, buyer.address).call() == 10 * ETHER + 5 * deposit
@@ -339,14 +360,7 @@ def test_forced_sends_change_nothing_and_audit_as_a_surplus(fresh_env: Env):
                     raw_ok(env, b.acct, token.address, token.encode_abi("approve", [env.mia.address, ETHER]))
             value = 10 * ETHER if asset == ETH else 0
             aid = create(env, buyer, params(env, committee, asset=asset), value)
-            for b in bidders:
-                commit(env, aid, b, ETHER // 10 if asset == ETH else 0)
-            advance(env, aid, 1)
-            for b in bidders:
-                reveal(env, aid, b)
-            advance(env, aid, 4)
-            score(env, aid, committee, {b.acct.address: (WAD, WAD) for b in bidders}, relayer)
-            settle(env, aid, relayer)
+            RawRun(env, aid, bidders, ETHER // 10 if asset == ETH else 0, committee, relayer).through("settled")
             for b in bidders:
                 raw_ok(env, relayer, env.mia.address, env.mia.encode_abi("refundDeposit", [aid, b.acct.address]))
                 raw_ok(env, b.acct, env.mia.address, env.mia.encode_abi("withdraw", [asset]))
@@ -380,23 +394,19 @@ def test_verdict_names_the_state_and_never_passes_unpaid_money(fresh_env: Env, m
         return code, capsys.readouterr().out
 
     aid = create(env, buyer, params(env, committee), 10 * ETHER)
-    b = bidder(env, ETHER)
-    commit(env, aid, b, ETHER // 10)
+    run = RawRun(env, aid, [bidder(env, ETHER)], ETHER // 10, committee, relayer).through("committed")
     rep = Auditor(env.chain, env.mia, from_block=env.from_block).audit(aid)
     assert (rep.status, rep.phase, rep.passed) == (OPEN, "commit", False)
     code, out = audit(aid)
     assert code == 0 and "NO MISMATCH SO FAR (open, commit phase)" in out and "PASSED" not in out
 
-    advance(env, aid, 1)
-    reveal(env, aid, b)
-    advance(env, aid, 4)
-    score(env, aid, committee, {b.acct.address: (WAD, WAD)}, relayer)
+    run.through("scored")
     rep = Auditor(env.chain, env.mia, from_block=env.from_block).audit(aid)
     assert (rep.status, rep.ok, rep.passed) == (SCORED, True, False)
     code, out = audit(aid)
     assert code == 0 and "NO MISMATCH SO FAR (scored, not settled)" in out and "PASSED" not in out
 
-    settle(env, aid, relayer)
+    run.through("settled")
     code, out = audit(aid)
     assert code == 0 and "AUDIT PASSED (settled)" in out
 
@@ -417,9 +427,7 @@ def test_verdict_names_the_state_and_never_passes_unpaid_money(fresh_env: Env, m
     # cancelled: ended, nothing left to pay but refunds, which the audit re-derives
     other = create(env, buyer, params(env, committee), 10 * ETHER)
     c2 = bidder(env, ETHER)
-    commit(env, other, c2, ETHER // 10)
-    advance(env, other, 1)
-    reveal(env, other, c2)
+    RawRun(env, other, [c2], ETHER // 10, committee, relayer).through("revealed")
     advance(env, other, 8)
     assert Auditor(env.chain, env.mia).phase(other) == Phase.EXPIRED
     raw_ok(env, relayer, env.mia.address, env.mia.encode_abi("cancel", [other]))

@@ -17,17 +17,6 @@ def _revert(chain: Chain, snapshot: str) -> None:
     chain._senders.clear()  # cached nonces belong to the dropped history
 
 
-@pytest.fixture
-def anvil_env(tmp_path):
-    from mia.sdk.networks import connect
-
-    chain = connect("anvil")
-    try:
-        yield Env.deploy(chain, tmp_path)
-    finally:
-        chain.close()
-
-
 @pytest.mark.anvil
 @pytest.mark.skipif(not anvil_available(), reason="anvil not installed (run make setup)")
 def test_auditor_follows_the_canonical_history_after_a_revert(anvil_env, capsys):

@@ -21,6 +21,7 @@ from mia.sdk.auditor import Auditor
 from mia.sdk.buyer import Buyer, Schedule
 from mia.sdk.chunked import PAY_CHUNK, progress, settlement_order
 from mia.sdk.oracle import Oracle
+from tests.conftest import Env
 
 ETHER = 10**18
 WAD = 10**18
@@ -42,22 +43,10 @@ def _raw_many(chain, txs: list[tuple]) -> list:
     return [w3.eth.wait_for_transaction_receipt(h, timeout=300) for h in hashes]
 
 
-@pytest.fixture
-def anvil_chain():
-    from mia.sdk.networks import connect
-
-    chain = connect("anvil")
-    try:
-        yield chain
-    finally:
-        chain.close()
-
-
 @pytest.mark.anvil
 @pytest.mark.skipif(not anvil_available(), reason="anvil not installed (run make setup)")
-def test_griefer_cannot_dead_end_settlement_at_1000_providers(anvil_chain) -> None:
-    chain = anvil_chain
-    contract = chain.deploy("MiaAuction")
+def test_griefer_cannot_dead_end_settlement_at_1000_providers(anvil_env: Env) -> None:
+    chain, contract = anvil_env.chain, anvil_env.mia
     rng = random.Random(13)
     buyer_acct = Account.create()
     chain.fund(buyer_acct.address, 1_000 * ETHER)
