@@ -237,7 +237,8 @@ class Chain:
         if timestamp <= self.now():
             return
         if self.kind == "embedded":
-            # eth-tester's time_travel(t) mines a block at t - 1 and opens the pending block at t
+            # eth-tester's time_travel(t) mines a block at t - 1 and opens the pending block at t; only the
+            # embedded chain's provider (an EthereumTesterProvider) has it
             self.w3.provider.ethereum_tester.time_travel(timestamp + 1)  # type: ignore[attr-defined]
         elif self.kind == "anvil":
             self.w3.provider.make_request(RPCEndpoint("evm_setNextBlockTimestamp"), [timestamp])

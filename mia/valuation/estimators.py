@@ -9,7 +9,7 @@ timings). :func:`~mia.valuation.value_providers` only talks to this interface.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import torch
@@ -145,10 +145,11 @@ class KNNSimilarityShapleyEstimator:
         )
 
 
-ESTIMATORS: dict[str, type] = {}
+ESTIMATORS: dict[str, type[Estimator]] = {}
+_E = TypeVar("_E", bound=type[Estimator])
 
 
-def register_estimator(cls: type) -> type:
+def register_estimator(cls: _E) -> _E:
     """Class decorator / call: make an estimator available by its ``name``."""
     ESTIMATORS[cls.name] = cls
     return cls
