@@ -83,6 +83,8 @@ test-forge: setup forge-gate
 lint: setup
 	$(BIN)/ruff check mia tests bench tools
 	$(BIN)/ruff format --check mia tests bench tools
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: setup
 	$(PY) bench/gas.py

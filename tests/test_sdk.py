@@ -27,7 +27,7 @@ from mia.protocol.errors import (
 )
 from mia.protocol.merkle import canonical_record, dataset_root, leaf_hash, merkle_proof, merkle_root, verify_proof
 from mia.protocol.reports import SECP256K1_N, ScoreReport, digest, recover_signer, sign_report
-from mia.sdk.chain import decode_revert
+from mia.sdk.chain import Chain, decode_revert
 from mia.sdk.provider import Provider
 from mia.sdk.salts import BidOpening, SaltVault, VaultError
 
@@ -96,6 +96,13 @@ def test_transact_raises_decoded_errors_and_sends_nothing(env: Env):
     env.chain.fund(buyer.address, 1)  # and the cached nonce is still right afterwards
     buyer.sender.send_value(new_account().address, 1)
     assert env.w3.eth.get_transaction_count(buyer.address) == nonce + 1
+
+
+def test_websocket_urls_are_refused_with_a_clear_error():
+    # web3's websocket provider is async-only; the synchronous SDK says so instead of failing on an import
+    for url in ("ws://127.0.0.1:8546", "wss://node.example/ws"):
+        with pytest.raises(MiaError, match="websocket endpoints are not supported"):
+            Chain.rpc(url)
 
 
 # ---------------------------------------------------------------------------------------- salt vault

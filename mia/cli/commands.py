@@ -296,7 +296,7 @@ def _bid_withdraw(args: argparse.Namespace) -> int:
     from mia.sdk.provider import Provider
 
     chain = _chain_for(args, signer=True)
-    client = Provider(chain, args.contract, chain.funder, vault=None)  # type: ignore[arg-type]
+    client = Provider(chain, args.contract, chain.funder, vault=None)  # type: ignore[arg-type]  # refunds use no salt
     for auction_id in args.auction:
         if client.deposit_refundable(auction_id, chain.funder.address):
             client.refund_deposit(auction_id)

@@ -119,9 +119,9 @@ def run(args: argparse.Namespace, console: Console | None = None) -> int:
         else:
             given = load_inputs(args) if args.validation else (None, None)
         key_file = Path(f"{args.verify}.record-key")
-        key = bytes.fromhex(key_file.read_text().strip()) if key_file.exists() else None
+        record_key = bytes.fromhex(key_file.read_text().strip()) if key_file.exists() else None
         res = verify_transcript(
-            args.verify, providers=given[0], validation=given[1], device=args.device, record_key=key
+            args.verify, providers=given[0], validation=given[1], device=args.device, record_key=record_key
         )
         res.problems.extend(problems)
         res.ok = res.ok and not problems

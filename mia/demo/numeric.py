@@ -16,6 +16,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nacl.public
 import nacl.signing
@@ -102,6 +103,7 @@ class DemoMarket:
     method_id = METHOD_KNN_SHAPLEY_QUALITY
     model_id = "digits-knn-5"
     valuation = "KNN-Shapley × quality"
+    validation: Any  # the buyer's validation set, in whatever form the subclass's scorer takes
 
     def make_data(self, workdir: Path) -> tuple[list, Dataset]:
         return make_datasets()

@@ -50,6 +50,7 @@ def make_text_datasets(seed: int = 11) -> tuple[list[list[TextRecord]], list[Tex
         elif spec.kind in ("clean", "silent"):
             data.append(next(clean))
         else:
+            # the remaining TEXT_SPECS kinds (wrong, offtask) are RecordKind values
             data.append(arithmetic_records(RECORDS, seed + i, spec.kind))  # type: ignore[arg-type]
     return data, arithmetic_records(32, seed + 100)
 
@@ -76,9 +77,7 @@ class TextDemoMarket(DemoMarket):
     def task_hash(self) -> bytes:
         return text_task_hash(self.validation, self.featurizers[0].params())
 
-    @property
-    def method_id(self) -> int:  # type: ignore[override]
-        return METHOD_LM_GRADIENT
+    method_id = METHOD_LM_GRADIENT
 
     def score(self, revealed, data, j):
         providers = [ProviderData(pid, records=recs) for pid, recs in zip(revealed, data, strict=True)]

@@ -40,7 +40,7 @@ class ChainReads:
         self.http = httpx.Client(timeout=timeout) if self.raw else None
         self._abi: dict[str, tuple[bytes, list[str], list[str]]] = {}
         for item in contract.abi:
-            if item.get("type") == "function" and item.get("stateMutability") in ("view", "pure"):
+            if item["type"] == "function" and item.get("stateMutability") in ("view", "pure"):
                 ins = [collapse_if_tuple(dict(i)) for i in item.get("inputs", [])]
                 outs = [collapse_if_tuple(dict(o)) for o in item.get("outputs", [])]
                 self._abi[item["name"]] = (function_abi_to_4byte_selector(item), ins, outs)

@@ -44,7 +44,8 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]  # an (host, port) pair for AF_INET
+        return port
 
 
 class AnvilNode:

@@ -129,19 +129,19 @@ class AuctionClient:
         return Phase(self.contract.functions.phase(auction_id).call())
 
     def credit(self, account: str, asset: str = ETH) -> int:
-        return self.contract.functions.credits(
-            Web3.to_checksum_address(asset), Web3.to_checksum_address(account)
-        ).call()
+        return int(
+            self.contract.functions.credits(Web3.to_checksum_address(asset), Web3.to_checksum_address(account)).call()
+        )
 
     def total_owed(self, asset: str = ETH) -> int:
-        return self.contract.functions.totalOwed(Web3.to_checksum_address(asset)).call()
+        return int(self.contract.functions.totalOwed(Web3.to_checksum_address(asset)).call())
 
     def escrow_balance(self, asset: str = ETH) -> int:
         """The contract's actual holding of `asset`."""
         if int(asset, 16) == 0:
             return self.chain.balance(self.contract.address)
         token = self.chain.w3.eth.contract(address=Web3.to_checksum_address(asset), abi=artifact("TestToken")["abi"])
-        return token.functions.balanceOf(self.contract.address).call()
+        return int(token.functions.balanceOf(self.contract.address).call())
 
     def revealed(self, auction_id: int) -> tuple[list[str], list[bytes]]:
         providers, roots = self.contract.functions.revealedProviders(auction_id).call()

@@ -15,18 +15,24 @@ a mismatch.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from web3 import Web3
+from web3.contract import Contract
+from web3.types import EventData, LogReceipt
 
 from mia.mechanism import MECHANISMS, aggregate_weights, settle
 from mia.protocol.commitment import commitment_of
 from mia.protocol.reports import digest, recover_signer
 from mia.sdk.auction import AuctionClient
+from mia.sdk.chain import Chain
 from mia.sdk.events import EventReader, decode_events, default_confirmations
 from mia.sdk.scoring import chunk_count, posted_reports
+
+if TYPE_CHECKING:
+    from mia.sdk.mut import MutToken
 
 
 @dataclass
@@ -45,6 +51,7 @@ class ProviderLine:
     commitment: bytes
     revealed: bool = False
     cost: int | None = None
+    root: bytes = b""  # the dataset root its reveal opened
     q: int | None = None
     delta: int | None = None
     weight: int | None = None
@@ -112,14 +119,16 @@ class Auditor(AuctionClient):
     `confirmations` defaults to 0 on the embedded chain and `DEFAULT_CONFIRMATIONS` over RPC.
     """
 
-    def __init__(self, chain, contract, *, from_block: int = 0, confirmations: int | None = None) -> None:
+    def __init__(
+        self, chain: Chain, contract: Contract | str, *, from_block: int = 0, confirmations: int | None = None
+    ) -> None:
         super().__init__(chain, contract, None)
         self.from_block = from_block
         depth = default_confirmations(chain.kind) if confirmations is None else confirmations
         self.reader = EventReader(chain.w3, confirmations=depth, from_block=from_block)
-        self._view: dict[str, list[Any]] | None = None
+        self._view: dict[str, list[LogReceipt]] | None = None
 
-    def _logs_of(self, contract: Any, name: str, **filters: Any) -> list[Any]:
+    def _logs_of(self, contract: Contract, name: str, **filters: Any) -> list[EventData]:
         """One consistent view per audit: every address's logs are read once, then filtered."""
         if self._view is None:
             return self.reader.events(contract, name, **filters)
@@ -127,7 +136,7 @@ class Auditor(AuctionClient):
             self._view[contract.address] = self.reader.logs(contract.address)
         return decode_events(contract, name, self._view[contract.address], filters)
 
-    def _events(self, name: str, **filters: Any) -> list[Any]:
+    def _events(self, name: str, **filters: Any) -> list[EventData]:
         return self._logs_of(self.contract, name, **filters)
 
     def audit(self, auction_id: int) -> AuditReport:
@@ -145,7 +154,8 @@ class Auditor(AuctionClient):
             return rep
         c = created[0]["args"]
         rep.budget = c["budget"]
-        (cfg_event,) = self._events("MechanismConfigured", auctionId=auction_id) or [None]
+        configured: list[EventData | None] = [*self._events("MechanismConfigured", auctionId=auction_id)]
+        (cfg_event,) = configured or [None]
         if cfg_event is None:
             rep.add("mechanism configured", False, "no MechanismConfigured event")
             return rep
@@ -171,7 +181,7 @@ class Auditor(AuctionClient):
                 bad_reveals.append(a["provider"])
                 continue
             line.revealed, line.cost = True, a["cost"]
-            line.root = bytes(a["datasetRoot"])  # type: ignore[attr-defined]
+            line.root = bytes(a["datasetRoot"])
         rep.add("reveals open their commitments", not bad_reveals, ", ".join(bad_reveals))
         revealed = sorted((x for x in lines.values() if x.revealed), key=lambda x: x.index)
         rep.providers = sorted(lines.values(), key=lambda x: x.index)
@@ -247,12 +257,15 @@ class Auditor(AuctionClient):
             self.audit_mut(rep, rep.mut_token, auction_id=auction_id, cap=c["budget"])
         return rep
 
-    def _audit_reports(self, rep: AuditReport, auction_id: int, c: Any, revealed: list[ProviderLine]) -> None:
+    def _audit_reports(
+        self, rep: AuditReport, auction_id: int, c: Mapping[str, Any], revealed: list[ProviderLine]
+    ) -> None:
         """Committee policy; every `ReportPosted` event re-verified; every aggregated chunk recomputed over
         every report posted for it, and compared with the weights the contract stored."""
         chain_id, address = self.chain.chain_id, self.contract.address
         committee = [Web3.to_checksum_address(o) for o in c["oracles"]]
-        (policy,) = self._events("ScoringConfigured", auctionId=auction_id) or [None]
+        policies: list[EventData | None] = [*self._events("ScoringConfigured", auctionId=auction_id)]
+        (policy,) = policies or [None]
         if policy is None:
             rep.add("committee policy", False, "no ScoringConfigured event")
             return
@@ -267,7 +280,7 @@ class Auditor(AuctionClient):
         events = self._events("ReportPosted", auctionId=auction_id)
         finals = {e["args"]["chunk"]: e for e in self._events("ScoreChunkFinalized", auctionId=auction_id)}
         providers = [x.provider for x in revealed]
-        roots = [x.root for x in revealed]  # type: ignore[attr-defined]
+        roots = [x.root for x in revealed]
         info = self.auction(auction_id)
         try:
             posted = posted_reports(events, info, providers, roots, size)
@@ -294,7 +307,7 @@ class Auditor(AuctionClient):
         if not posted and not finals:
             return
         # Every finalized chunk: aggregated over every report posted for it, by the rule, with a quorum.
-        slot = {a: i for i, a in enumerate(committee)}
+        slot: dict[str, int] = {a: i for i, a in enumerate(committee)}
         wrong_set, wrong_rule, wrong_quorum = [], [], []
         weights: dict[str, int] = {}
         for chunk in range(chunk_count(len(revealed), size)):
@@ -381,11 +394,13 @@ class Auditor(AuctionClient):
             f"entitled {entitled}, unclaimed {state.unclaimed}, held {held}, dust {state.unclaimed - entitled}",
         )
 
-    def _token_balance(self, token) -> int:
+    def _token_balance(self, token: MutToken) -> int:
         from mia.protocol.artifacts import artifact
 
-        erc20 = self.chain.w3.eth.contract(address=token.asset, abi=artifact("TestToken")["abi"])
-        return erc20.functions.balanceOf(token.address).call()
+        erc20 = self.chain.w3.eth.contract(
+            address=Web3.to_checksum_address(token.asset), abi=artifact("TestToken")["abi"]
+        )
+        return int(erc20.functions.balanceOf(token.address).call())
 
 
 def audit_all(auditor: Auditor, auction_ids: Iterable[int]) -> list[AuditReport]:

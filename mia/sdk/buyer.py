@@ -90,7 +90,7 @@ class Buyer(AuctionClient):
 
     def minimum_deposit(self, budget: int, max_providers: int) -> int:
         """Smallest deposit an auction open to anyone accepts (all slots together >= 1% of the budget)."""
-        return self.contract.functions.minimumDeposit(budget, max_providers).call()
+        return int(self.contract.functions.minimumDeposit(budget, max_providers).call())
 
     def cancel(self, auction_id: int) -> None:
         """Cancels: before any commit (buyer only), or by anyone once the scoring deadline passed unscored."""

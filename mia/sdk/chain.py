@@ -9,15 +9,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_account.types import TransactionDictType
+from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.contract import Contract
-from web3.contract.contract import ContractFunction
+from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, Web3RPCError
-from web3.types import TxReceipt
+from web3.types import Nonce, RPCEndpoint, RPCResponse, TxParams, TxReceipt, Wei
 
 from mia.protocol.artifacts import artifact, error_decoder
 from mia.protocol.errors import ContractRevert, MiaError
@@ -27,6 +29,11 @@ EMBEDDED_FUNDER_KEY = "0x" + "00" * 31 + "01"  # eth-tester's first pre-funded a
 
 class TransactionFailed(MiaError):
     """A transaction was mined but reverted, or could not be sent."""
+
+
+def _signable(tx: TxParams) -> TransactionDictType:
+    """web3's TxParams (a TypedDict) and eth-account's plain-dict alias describe the same transaction dict."""
+    return cast(TransactionDictType, tx)
 
 
 def _revert_data(exc: BaseException) -> bytes | None:
@@ -72,13 +79,15 @@ class Sender:
     _nonce: int | None = None
 
     @property
-    def address(self) -> str:
+    def address(self) -> ChecksumAddress:
         return self.account.address
 
-    def transact(self, fn: ContractFunction, *, value: int = 0, gas: int | None = None) -> TxReceipt:
+    def transact(
+        self, fn: ContractFunction | ContractConstructor, *, value: int = 0, gas: int | None = None
+    ) -> TxReceipt:
         """Estimates (a revert raises the decoded contract error and sends nothing), signs, sends, waits."""
         w3 = self.chain.w3
-        params: dict[str, Any] = {"from": self.address, "value": value, "chainId": self.chain.chain_id}
+        params: TxParams = {"from": self.address, "value": Wei(value), "chainId": self.chain.chain_id}
         try:
             if gas is None:
                 gas = int(fn.estimate_gas(params) * 1.2) + 10_000
@@ -90,8 +99,8 @@ class Sender:
         with self._lock:
             if self._nonce is None:
                 self._nonce = w3.eth.get_transaction_count(self.address, "pending")
-            tx = fn.build_transaction({**params, "gas": gas, "nonce": self._nonce})
-            signed = self.account.sign_transaction(tx)
+            tx = fn.build_transaction({**params, "gas": gas, "nonce": Nonce(self._nonce)})
+            signed = self.account.sign_transaction(_signable(tx))
             try:
                 tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
             except (Web3RPCError, ValueError) as exc:
@@ -109,26 +118,29 @@ class Sender:
         with self._lock:
             if self._nonce is None:
                 self._nonce = w3.eth.get_transaction_count(self.address, "pending")
-            tx = {
+            tx: TxParams = {
                 "to": Web3.to_checksum_address(to),
-                "value": amount,
+                "value": Wei(amount),
                 "gas": 21_000,
-                "nonce": self._nonce,
+                "nonce": Nonce(self._nonce),
                 "chainId": self.chain.chain_id,
-                "maxFeePerGas": 2 * w3.eth.get_block("latest")["baseFeePerGas"] + 10**9,
-                "maxPriorityFeePerGas": 10**9,
+                "maxFeePerGas": Wei(2 * w3.eth.get_block("latest")["baseFeePerGas"] + 10**9),
+                "maxPriorityFeePerGas": Wei(10**9),
             }
-            tx_hash = w3.eth.send_raw_transaction(self.account.sign_transaction(tx).raw_transaction)
+            tx_hash = w3.eth.send_raw_transaction(self.account.sign_transaction(_signable(tx)).raw_transaction)
             self._nonce += 1
         return w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120, poll_latency=0.01)
 
-    def _explain_failure(self, fn: ContractFunction, params: dict[str, Any], receipt: TxReceipt) -> Exception:
-        try:
-            fn.call(params, block_identifier=receipt["blockNumber"] - 1)
-        except Exception as exc:
-            err = decode_revert(exc)
-            if err is not None:
-                return err
+    def _explain_failure(
+        self, fn: ContractFunction | ContractConstructor, params: TxParams, receipt: TxReceipt
+    ) -> Exception:
+        if isinstance(fn, ContractFunction):  # a failed deployment has no call to replay
+            try:
+                fn.call(params, block_identifier=receipt["blockNumber"] - 1)
+            except Exception as exc:
+                err = decode_revert(exc)
+                if err is not None:
+                    return err
         return TransactionFailed(f"transaction {receipt['transactionHash'].hex()} reverted (gas {receipt['gasUsed']})")
 
 
@@ -158,11 +170,11 @@ class Chain:
         class SerializedTesterProvider(EthereumTesterProvider):
             """eth-tester is not thread-safe: one request at a time (a send mines its block within it)."""
 
-            def __init__(self, *args: Any, **kwargs: Any) -> None:
-                super().__init__(*args, **kwargs)
+            def __init__(self, ethereum_tester: EthereumTester) -> None:
+                super().__init__(ethereum_tester)
                 self._request_lock = threading.RLock()
 
-            def make_request(self, method: Any, params: Any) -> Any:
+            def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
                 with self._request_lock:
                     return super().make_request(method, params)
 
@@ -174,16 +186,18 @@ class Chain:
         return cls(w3, kind="embedded", funder=Account.from_key(EMBEDDED_FUNDER_KEY))
 
     @classmethod
-    def rpc(cls, url: str, *, funder: LocalAccount | None = None, kind: str = "rpc", closer=None) -> Chain:
-        """Any JSON-RPC endpoint (http/https or ws)."""
-        provider: Any
+    def rpc(
+        cls,
+        url: str,
+        *,
+        funder: LocalAccount | None = None,
+        kind: str = "rpc",
+        closer: Callable[[], None] | None = None,
+    ) -> Chain:
+        """Any HTTP(S) JSON-RPC endpoint (web3's websocket provider is async-only, and the SDK is synchronous)."""
         if url.startswith(("ws://", "wss://")):
-            from web3 import LegacyWebSocketProvider
-
-            provider = LegacyWebSocketProvider(url)
-        else:
-            provider = Web3.HTTPProvider(url, request_kwargs={"timeout": 60})
-        w3 = Web3(provider)
+            raise MiaError(f"websocket endpoints are not supported, use the node's http(s) URL instead of {url}")
+        w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 60}))
         if not w3.is_connected():
             raise MiaError(f"cannot reach a node at {url}")
         return cls(w3, kind=kind, funder=funder, closer=closer)
@@ -226,11 +240,12 @@ class Chain:
         if timestamp <= self.now():
             return
         if self.kind == "embedded":
-            # eth-tester's time_travel(t) mines a block at t - 1 and opens the pending block at t
+            # eth-tester's time_travel(t) mines a block at t - 1 and opens the pending block at t; only the
+            # embedded chain's provider (an EthereumTesterProvider) has it
             self.w3.provider.ethereum_tester.time_travel(timestamp + 1)  # type: ignore[attr-defined]
         elif self.kind == "anvil":
-            self.w3.provider.make_request("evm_setNextBlockTimestamp", [timestamp])
-            self.w3.provider.make_request("evm_mine", [])
+            self.w3.provider.make_request(RPCEndpoint("evm_setNextBlockTimestamp"), [timestamp])
+            self.w3.provider.make_request(RPCEndpoint("evm_mine"), [])
         else:
             raise MiaError("time can only be advanced on a development chain")
 
@@ -246,4 +261,7 @@ class Chain:
         art = artifact(name)
         factory = self.w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
         receipt = self.sender(account).transact(factory.constructor(*args))
-        return self.w3.eth.contract(address=receipt["contractAddress"], abi=art["abi"])
+        address = receipt["contractAddress"]
+        if address is None:
+            raise TransactionFailed(f"deploying {name} created no contract")
+        return self.w3.eth.contract(address=address, abi=art["abi"])

@@ -58,7 +58,7 @@ def submit_score_chunks(
     """Posts each chunk's signed reports in turn (chunk c is element c), leaving out reports of members
     that already posted for that chunk (so a relay can resume without a duplicate). Each call carrying
     every member's report aggregates its chunk at once."""
-    committee = [to_checksum_address(a) for a in client.oracles(auction_id)]
+    committee: list[str] = [to_checksum_address(a) for a in client.oracles(auction_id)]
     chain_id, contract = client.chain.chain_id, client.contract.address
     receipts = []
     for c, (reports, signatures) in enumerate(chunks):

@@ -20,8 +20,10 @@ from typing import Any
 import httpx
 import nacl.public
 import numpy as np
+import numpy.typing as npt
 from eth_account import Account
 from eth_account.messages import encode_defunct
+from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
 from mia.protocol.errors import MiaError
@@ -32,7 +34,7 @@ from mia.sdk.auction import AuctionClient, OracleInfo
 try:  # C-backed secp256k1 recovery (libsecp256k1); eth_account's pure-Python path is ~10x slower
     import coincurve
 except ImportError:  # pragma: no cover - the pinned environment has it
-    coincurve = None
+    coincurve = None  # type: ignore[assignment]  # absent module: upload_signer falls back to eth_account
 
 API_PREFIX = "/v1"
 # Default cap on one encrypted upload; oracles may configure their own and enforce it while streaming.
@@ -69,7 +71,7 @@ class KeyMismatch(DataroomError):
 # ------------------------------------------------------------------------------------------ records
 
 
-def records_from_arrays(features: np.ndarray, labels: np.ndarray) -> list[dict[str, Any]]:
+def records_from_arrays(features: npt.ArrayLike, labels: npt.ArrayLike) -> list[dict[str, Any]]:
     """Array datasets as records `{"features": [...], "label": ...}` (the one record form on the wire)."""
     if np.asarray(features).dtype.kind not in "biuf":
         raise DataroomError(f"features must be real numbers, got dtype {np.asarray(features).dtype}")
@@ -270,6 +272,14 @@ def _reply(r: httpx.Response) -> Any:
         raise DataroomError(f"unusable reply from {r.request.url}: {exc}") from None
 
 
+def _reply_object(r: httpx.Response) -> dict[str, Any]:
+    """An oracle's reply that must be a JSON object (keys, receipts, statuses)."""
+    body = _reply(r)
+    if not isinstance(body, dict):
+        raise DataroomError(f"unusable reply from {r.request.url}: expected a JSON object")
+    return body
+
+
 class DataroomClient:
     """HTTP client for the oracles' data rooms (one `httpx.Client`, explicit timeouts)."""
 
@@ -300,7 +310,7 @@ class DataroomClient:
 
     def keys(self, oracle: str, url: str) -> dict[str, str]:
         """The oracle's public keys: Ethereum address, X25519 (data) and Ed25519 (transcripts)."""
-        return _reply(self._request(oracle, "GET", f"{url}{API_PREFIX}/keys"))
+        return _reply_object(self._request(oracle, "GET", f"{url}{API_PREFIX}/keys"))
 
     def verified_key(self, oracle: OracleInfo, url: str) -> nacl.public.PublicKey:
         """The oracle's X25519 key, only if what it serves equals the on-chain record."""
@@ -325,7 +335,7 @@ class DataroomClient:
         r = self._request(
             oracle, "PUT", f"{url}{API_PREFIX}/auctions/{auction_id}/uploads", content=ciphertext, headers=dict(headers)
         )
-        body = _reply(r)
+        body = _reply_object(r)
         return UploadReceipt(oracle=oracle, sha256=body["sha256"], size=int(body["size"]))
 
     def status(
@@ -335,17 +345,17 @@ class DataroomClient:
         r = self._request(
             oracle, "GET", f"{url}{API_PREFIX}/auctions/{auction_id}/uploads/{provider}", headers=dict(headers or {})
         )
-        return _reply(r)
+        return _reply_object(r)
 
 
-def status_headers(account: Any, chain_id: int, contract: str, auction_id: int, oracle: str) -> dict[str, str]:
+def status_headers(account: LocalAccount, chain_id: int, contract: str, auction_id: int, oracle: str) -> dict[str, str]:
     """Signed headers that let `account` read its own upload status at `oracle` before the reveal deadline."""
     msg = status_message(chain_id, contract, auction_id, oracle, account.address)
     return {HEADER_PROVIDER: account.address, HEADER_SIGNATURE: "0x" + sign_upload(account.key, msg).hex()}
 
 
 def upload_headers(
-    account: Any, chain_id: int, contract: str, auction_id: int, oracle: str, ciphertext: bytes, root: bytes
+    account: LocalAccount, chain_id: int, contract: str, auction_id: int, oracle: str, ciphertext: bytes, root: bytes
 ) -> dict[str, str]:
     """Signed headers authorising `ciphertext` as `account`'s dataset for this auction at this oracle."""
     digest = hashlib.sha256(ciphertext).hexdigest()
@@ -376,7 +386,7 @@ def deliver_dataset(
     root = records_root(records)
     payload = encode_records(records)
     committee = onchain_committee(client, auction_id)
-    by_addr = {to_checksum_address(a): u for a, u in urls.items()}
+    by_addr: dict[str, str] = {to_checksum_address(a): u for a, u in urls.items()}
     missing = [o.address for o in committee if o.address not in by_addr]
     if missing:
         raise DataroomError(f"no URL for oracle(s) {', '.join(missing)}: pass --committee or --oracle-url ADDRESS=URL")

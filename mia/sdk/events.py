@@ -14,10 +14,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from eth_typing import BlockNumber, ChecksumAddress
 from eth_utils import event_abi_to_log_topic, is_address, to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import BlockNotFound
+from web3.types import EventData, LogReceipt
 
 # Blocks after which a log is treated as final on a real network; a dev chain never reorgs by itself.
 DEFAULT_CONFIRMATIONS = 12
@@ -30,7 +32,7 @@ class _Final:
 
     upto: int
     boundary: bytes
-    logs: list[Any] = field(default_factory=list)
+    logs: list[LogReceipt] = field(default_factory=list)
 
 
 def default_confirmations(chain_kind: str) -> int:
@@ -53,7 +55,7 @@ class EventReader:
 
     # -- raw logs -------------------------------------------------------------------------------
 
-    def logs(self, address: str) -> list[Any]:
+    def logs(self, address: str) -> list[LogReceipt]:
         """Every canonical log `address` emitted from `from_block` to the current head, in chain order."""
         address = to_checksum_address(address)
         head = self.w3.eth.block_number
@@ -86,19 +88,20 @@ class EventReader:
             return None
         return bytes(block["hash"]) if block is not None else None
 
-    def _read(self, address: str, lo: int, hi: int) -> list[Any]:
+    def _read(self, address: ChecksumAddress, lo: int, hi: int) -> list[LogReceipt]:
         """Logs of [lo, hi], cleaned; re-read when a block's hash changed under us (a reorg mid-read)."""
         for _ in range(_MAX_REREADS):
-            raw = self.w3.eth.get_logs({"address": address, "fromBlock": lo, "toBlock": hi})
+            raw = self.w3.eth.get_logs({"address": address, "fromBlock": BlockNumber(lo), "toBlock": BlockNumber(hi)})
             logs, stale = self._clean(raw)
             if not stale:
                 return logs
         return logs
 
-    def _clean(self, raw: Iterable[Any]) -> tuple[list[Any], bool]:
+    def _clean(self, raw: Iterable[LogReceipt]) -> tuple[list[LogReceipt], bool]:
         seen: set[tuple[bytes, int]] = set()
         hashes: dict[int, bytes | None] = {}
-        out, stale = [], False
+        out: list[LogReceipt] = []
+        stale = False
         for log in raw:
             key = (bytes(log["blockHash"]), int(log["logIndex"]))
             if log.get("removed") or key in seen:
@@ -119,16 +122,18 @@ class EventReader:
 
     # -- decoded events -------------------------------------------------------------------------
 
-    def events(self, contract: Contract, name: str, **filters: Any) -> list[Any]:
+    def events(self, contract: Contract, name: str, **filters: Any) -> list[EventData]:
         """Decoded `name` events of `contract` whose arguments equal `filters` (addresses case-blind)."""
         return decode_events(contract, name, self.logs(contract.address), filters)
 
 
-def decode_events(contract: Contract, name: str, logs: Iterable[Any], filters: Mapping[str, Any]) -> list[Any]:
+def decode_events(
+    contract: Contract, name: str, logs: Iterable[LogReceipt], filters: Mapping[str, Any]
+) -> list[EventData]:
     """The `name` events among `logs` (raw logs of `contract`) whose arguments match `filters`."""
     event = getattr(contract.events, name)()
     topic = event_abi_to_log_topic(event.abi)
-    out = []
+    out: list[EventData] = []
     for log in logs:
         if not log["topics"] or bytes(log["topics"][0]) != topic:
             continue

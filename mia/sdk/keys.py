@@ -35,7 +35,8 @@ def load_keystore(path: str, password: str | None = None) -> LocalAccount:
             raise KeyLoadError("keystore password needed: set MIA_KEYSTORE_PASSWORD")
         password = getpass.getpass(f"Password for {path}: ")
     try:
-        return Account.from_key(Account.decrypt(data, password))
+        account: LocalAccount = Account.from_key(Account.decrypt(data, password))  # eth-account leaves it untyped
+        return account
     except ValueError as exc:
         msg = "wrong password for keystore" if "MAC mismatch" in str(exc) else f"invalid keystore: {exc}"
         raise KeyLoadError(f"{msg} ({path})") from None
@@ -50,7 +51,8 @@ def load_env_key(var: str = "MIA_PRIVATE_KEY") -> LocalAccount:
     if not raw:
         raise KeyLoadError(f"environment variable {var} is not set")
     try:
-        return Account.from_key(raw.strip())
+        account: LocalAccount = Account.from_key(raw.strip())
+        return account
     except (ValueError, TypeError):
         raise KeyLoadError(f"{var} does not hold a valid 32-byte hex private key") from None
 

@@ -9,7 +9,7 @@ from web3 import Web3
 from web3.types import TxReceipt
 
 from mia.protocol.artifacts import artifact
-from mia.sdk.chain import Chain
+from mia.sdk.chain import Chain, Sender
 
 
 @dataclass(frozen=True)
@@ -43,23 +43,23 @@ class MutToken:
 
     @property
     def asset(self) -> str:
-        return self.contract.functions.asset().call()
+        return str(self.contract.functions.asset().call())
 
     @property
     def auction_id(self) -> int:
         """The auction whose settlement minted this token (and no other can)."""
-        return self.contract.functions.auctionId().call()
+        return int(self.contract.functions.auctionId().call())
 
     @property
     def max_supply(self) -> int:
         """Cap fixed at the auction's creation: its budget."""
-        return self.contract.functions.maxSupply().call()
+        return int(self.contract.functions.maxSupply().call())
 
     def balance_of(self, account: str) -> int:
-        return self.contract.functions.balanceOf(Web3.to_checksum_address(account)).call()
+        return int(self.contract.functions.balanceOf(Web3.to_checksum_address(account)).call())
 
     def claimable(self, account: str) -> int:
-        return self.contract.functions.claimable(Web3.to_checksum_address(account)).call()
+        return int(self.contract.functions.claimable(Web3.to_checksum_address(account)).call())
 
     def state(self) -> PoolState:
         f = self.contract.functions
@@ -71,7 +71,7 @@ class MutToken:
             carry=f.carry().call(),
         )
 
-    def _sender(self):
+    def _sender(self) -> Sender:
         if self.account is None:
             raise ValueError("this MUT client has no account to send from")
         return self.chain.sender(self.account)
@@ -81,7 +81,7 @@ class MutToken:
         asset = self.asset
         if int(asset, 16) == 0:
             return self._sender().transact(self.contract.functions.depositRevenue(amount), value=amount)
-        token = self.chain.w3.eth.contract(address=asset, abi=artifact("TestToken")["abi"])
+        token = self.chain.w3.eth.contract(address=Web3.to_checksum_address(asset), abi=artifact("TestToken")["abi"])
         self._sender().transact(token.functions.approve(self.address, amount))
         return self._sender().transact(self.contract.functions.depositRevenue(amount))
 

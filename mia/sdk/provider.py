@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from eth_account.signers.local import LocalAccount
+from web3.contract import Contract
 from web3.types import TxReceipt
 
 from mia.protocol.commitment import commitment_of, new_salt
 from mia.protocol.errors import MiaError
 from mia.sdk.auction import AuctionClient
+from mia.sdk.chain import Chain
 from mia.sdk.salts import BidOpening, SaltVault
 
 MAX_COST = 2**96 - 1
@@ -17,7 +20,7 @@ MAX_COST = 2**96 - 1
 class Provider(AuctionClient):
     """Commits, reveals and withdraws for one data provider."""
 
-    def __init__(self, chain, contract, account, vault: SaltVault) -> None:
+    def __init__(self, chain: Chain, contract: Contract | str, account: LocalAccount | None, vault: SaltVault) -> None:
         super().__init__(chain, contract, account)
         self.vault = vault
 

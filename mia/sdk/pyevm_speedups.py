@@ -11,16 +11,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
+
+from eth.abc import BlockAPI, ChainAPI, SignedTransactionAPI, StateAPI
+from eth_typing import Hash32
+
+if TYPE_CHECKING:
+    from eth_tester import EthereumTester  # untyped: checked as Any
 
 _installed = False
 
 
-def fast_gas_estimator(state: Any, transaction: Any) -> int:
+def fast_gas_estimator(state: StateAPI, transaction: SignedTransactionAPI) -> int:
     """One EVM run instead of a binary search; same errors as py-evm's `binary_gas_search`."""
     from eth.vm.spoof import SpoofTransaction
 
-    maximum = SpoofTransaction(transaction, gas=state.gas_limit, gas_price=0)
+    # a spoof forwards every attribute but the overridden ones; py-evm's own estimator casts it the same way
+    maximum = cast(SignedTransactionAPI, SpoofTransaction(transaction, gas=state.gas_limit, gas_price=0))
     snapshot = state.snapshot()
     try:
         computation = state.apply_transaction(maximum)
@@ -40,9 +48,10 @@ def _install_indexed_lookup() -> None:
     import eth_tester.backends.pyevm.main as pyevm_backend
     from eth.exceptions import TransactionNotFound
 
-    scan = pyevm_backend._get_transaction_by_hash
+    Found = tuple[BlockAPI, SignedTransactionAPI, int]
+    scan: Callable[[ChainAPI, Hash32], Found] = pyevm_backend._get_transaction_by_hash
 
-    def indexed_tx_lookup(chain: Any, transaction_hash: bytes):
+    def indexed_tx_lookup(chain: ChainAPI, transaction_hash: Hash32) -> Found:
         try:
             number, index = chain.chaindb.get_transaction_index(transaction_hash)
         except TransactionNotFound:
@@ -54,7 +63,7 @@ def _install_indexed_lookup() -> None:
     _installed = True
 
 
-def install(tester: Any) -> None:
+def install(tester: EthereumTester) -> None:
     """Applies both speed-ups to an `EthereumTester` on the py-evm backend."""
     _install_indexed_lookup()
     tester.backend.chain.gas_estimator = fast_gas_estimator

@@ -12,6 +12,7 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import nacl.exceptions
 import nacl.pwhash
@@ -63,7 +64,7 @@ class SaltVault:
             nacl.secret.SecretBox.KEY_SIZE, self._passphrase, kdf_salt, opslimit=_OPSLIMIT, memlimit=_MEMLIMIT
         )
 
-    def _load(self) -> tuple[dict[str, dict], bytes]:
+    def _load(self) -> tuple[dict[str, dict[str, Any]], bytes]:
         if not self.path.exists():
             return {}, nacl.utils.random(_KDF.SALTBYTES)
         try:
@@ -80,7 +81,7 @@ class SaltVault:
             raise VaultError(f"wrong passphrase for salt vault {self.path} (or the file was tampered with)") from None
         return json.loads(plain), kdf_salt
 
-    def _store(self, entries: dict[str, dict], kdf_salt: bytes) -> None:
+    def _store(self, entries: dict[str, dict[str, Any]], kdf_salt: bytes) -> None:
         box = nacl.secret.SecretBox(self._key(kdf_salt))
         blob = MAGIC + kdf_salt + box.encrypt(json.dumps(entries, sort_keys=True).encode())
         self.path.parent.mkdir(parents=True, exist_ok=True)

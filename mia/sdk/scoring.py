@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from eth_utils import to_checksum_address
-from web3.types import TxReceipt
+from web3.types import EventData, TxReceipt
 
 from mia.mechanism import report_weights
 from mia.protocol.errors import MiaError
@@ -96,7 +95,7 @@ def has_posted(client: AuctionClient, auction_id: int, chunk: int, oracle: str) 
 
 
 def posted_reports(
-    events: Sequence[Any], info: AuctionInfo, providers: Sequence[str], roots: Sequence[bytes], size: int
+    events: Sequence[EventData], info: AuctionInfo, providers: Sequence[str], roots: Sequence[bytes], size: int
 ) -> list[PostedReport]:
     """`ReportPosted` events (decoded) turned back into the reports their oracles signed."""
     out = []
@@ -131,7 +130,7 @@ def finalization_args(
     committee: Sequence[str], posted: Sequence[PostedReport], chunk: int
 ) -> tuple[list[str], list[list[int]]]:
     """The chunk's providers and each posted report's weights in committee-slot order."""
-    slot = {to_checksum_address(a): k for k, a in enumerate(committee)}
+    slot: dict[str, int] = {to_checksum_address(a): k for k, a in enumerate(committee)}
     mine = sorted((p for p in posted if p.chunk == chunk), key=lambda p: slot[p.oracle])
     if not mine:
         raise ScoringError(f"no report posted for chunk {chunk}")

@@ -116,8 +116,8 @@ def run_experiment(
     if model not in ("logreg", "knn"):
         raise ExperimentError(f"unknown model {model!r}; choose logreg or knn")
     sizes = SIZES[size]
-    market = replace(sizes.market, seed=seed, **({"dataset": dataset} if dataset else {}))
-    rep = replace(sizes.repeated, seed=seed, **({"dataset": dataset} if dataset else {}))
+    market = replace(sizes.market, seed=seed, dataset=dataset or sizes.market.dataset)
+    rep = replace(sizes.repeated, seed=seed, dataset=dataset or sizes.repeated.dataset)
     sizes = replace(sizes, market=market, repeated=rep)
     out.mkdir(parents=True, exist_ok=True)
     prog = Progress(enabled=progress)

@@ -105,7 +105,7 @@ def collusion(
     n = len(costs)
     coalitions = [c for s in sizes for c in itertools.combinations(range(n), s)]
     names = list(rules or RULES)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in prog.iter(names, "collusion", total=len(names)):
         truthful = _utilities(name, rin, costs)
         for c in coalitions:

@@ -75,6 +75,13 @@ def prepare_validation(
     return x, y, label_set
 
 
+def _filled(a: np.ndarray | None, what: str) -> np.ndarray:
+    """An array that validation and the quality checks fill for every valid provider."""
+    if a is None:
+        raise RuntimeError(f"a valid provider has no {what}")
+    return a
+
+
 def value_providers(
     providers: Sequence[ProviderData],
     validation: Dataset,
@@ -160,12 +167,12 @@ def _value_providers(
     valued = [v for v in validated if v.ok]
     n_groups = len(valued)
     record_level_method = bool(estimator.record_level)
-    masks = [report.keep_masks[v.index] for v in valued]
-    pooled = []
+    masks = [_filled(report.keep_masks[v.index], "credit mask") for v in valued]
+    pooled: list[np.ndarray] = []
     for v, keep in zip(valued, masks, strict=True):
         shared = report.shared_masks[v.index] if report.shared_masks else None
         pooled.append(keep | shared if record_level_method and shared is not None else keep)
-    pool_x = [v.features[m] for v, m in zip(valued, pooled, strict=True)]  # type: ignore[index]
+    pool_x = [_filled(v.features, "features")[m] for v, m in zip(valued, pooled, strict=True)]
     group_of = (
         np.concatenate(
             [
@@ -184,10 +191,10 @@ def _value_providers(
         xt = torch.as_tensor(np.concatenate(pool_x, axis=0), dtype=torch.float64, device=dev)
         xv = torch.as_tensor(x_val, dtype=torch.float64, device=dev)
         yt = yv = None
-        if labelled:
-            pool_y = np.concatenate([v.labels[m] for v, m in zip(valued, pooled, strict=True)])  # type: ignore[index]
-            yt = torch.as_tensor(np.searchsorted(label_set, pool_y), device=dev)  # type: ignore[arg-type]
-            yv = torch.as_tensor(np.searchsorted(label_set, y_val), device=dev)  # type: ignore[arg-type]
+        if label_set is not None and y_val is not None:  # a labelled method (prepare_validation gives both)
+            pool_y = np.concatenate([_filled(v.labels, "labels")[m] for v, m in zip(valued, pooled, strict=True)])
+            yt = torch.as_tensor(np.searchsorted(label_set, pool_y), device=dev)
+            yv = torch.as_tensor(np.searchsorted(label_set, y_val), device=dev)
         task = ValuationTask(
             x_train=xt,
             y_train=yt,
@@ -227,7 +234,7 @@ def _value_providers(
             )
             continue
         g = gpos[v.index]
-        keep = report.keep_masks[v.index]
+        keep = _filled(report.keep_masks[v.index], "credit mask")
         rv = np.zeros(v.n_records, dtype=np.float64) if record_level else None
         if rv is not None and rec_vals is not None:
             pool_vals = rec_vals[offsets[g] : offsets[g + 1]]

@@ -66,8 +66,10 @@ def _records(result: ValuationResult) -> list[tuple[str, int, float, bool]]:
     for p in result.providers:
         rv = p.record_values
         cr = p.credited
-        for i in range(p.n_records if rv is not None else 0):
-            out.append((p.provider_id, i, float(rv[i]), bool(cr[i]) if cr is not None else False))  # type: ignore[index]
+        if rv is None:  # a provider-level method: no record values to commit
+            continue
+        for i in range(p.n_records):
+            out.append((p.provider_id, i, float(rv[i]), bool(cr[i]) if cr is not None else False))
     return out
 
 
@@ -108,13 +110,14 @@ def open_records(
     mine = [n for n, r in enumerate(recs) if r[0] == provider_id]
     if not mine and all(p.provider_id != provider_id for p in result.providers):
         raise OpeningError(f"no provider {provider_id!r} in this result")
-    wanted = [index.get((provider_id, int(r))) for r in rows] if rows is not None else mine
-    if any(w is None for w in wanted):
+    found = [index.get((provider_id, int(r))) for r in rows] if rows is not None else mine
+    wanted = [w for w in found if w is not None]
+    if len(wanted) != len(found):
         raise OpeningError(f"provider {provider_id!r} has no record-level values for some requested rows")
     levels = _levels(leaves) if leaves else []
     opened = []
     for n in wanted:
-        pid, i, v, c = recs[n]  # type: ignore[index]
+        pid, i, v, c = recs[n]
         path, pos = [], n
         for level in levels[:-1]:
             sib = pos ^ 1

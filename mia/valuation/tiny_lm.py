@@ -102,7 +102,7 @@ def _tiny_config(vocab_size: int, hidden: int, layers: int) -> Any:
         num_attention_heads=4,
         intermediate_size=4 * hidden,
         max_position_embeddings=128,
-        rotary_pct=0.25,
+        rope_parameters={"partial_rotary_factor": 0.25},
         use_parallel_residual=True,
         tie_word_embeddings=False,
         pad_token_id=0,

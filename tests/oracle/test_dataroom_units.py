@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 from pathlib import Path
 
+import httpx
 import nacl.public
 import pytest
 from eth_account import Account
@@ -16,6 +17,7 @@ from mia.oracle.dataroom import UploadInvalid, check_upload, provider_input
 from mia.oracle.relay import posted_slots, relay_delay
 from mia.oracle.store import Store
 from mia.sdk.dataroom import (
+    DataroomClient,
     DataroomError,
     encode_records,
     parse_records,
@@ -129,6 +131,22 @@ def test_an_80000_deep_record_is_refused_in_a_worker_thread_not_a_segfault() -> 
     r = subprocess.run([sys.executable, "-c", DEEP_IN_A_THREAD], capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 0, (r.returncode, r.stderr[-2000:])  # -11 was SIGSEGV
     assert "nesting depth exceeds the limit of 8" in r.stdout and r.stdout.split()[-1] == "1000"
+
+
+def test_oracle_replies_that_are_not_json_objects_are_refused() -> None:
+    replies = {"/v1/keys": b'["0xabc"]', "/v1/auctions/1/uploads": b"17", "/v1/auctions/1/uploads/0xp": b'"x"'}
+    http = DataroomClient()
+    http.close()
+    reply = httpx.MockTransport(lambda req: httpx.Response(200, content=replies[req.url.path]))
+    http.http = httpx.Client(transport=reply)
+    oracle = "0x" + "11" * 20
+    with http:
+        with pytest.raises(DataroomError, match="expected a JSON object"):
+            http.keys(oracle, "http://oracle")
+        with pytest.raises(DataroomError, match="expected a JSON object"):
+            http.upload(url="http://oracle", oracle=oracle, ciphertext=b"c", headers={}, auction_id=1)
+        with pytest.raises(DataroomError, match="expected a JSON object"):
+            http.status(url="http://oracle", oracle=oracle, auction_id=1, provider="0xp")
 
 
 def test_bounded_json_limits_and_semantics() -> None:
