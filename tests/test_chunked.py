@@ -16,7 +16,7 @@ from mia.mechanism import settle as reference_settle
 from mia.mechanism import weight
 from mia.mechanism.settlement import cash_escrow
 from mia.protocol.errors import MiaError
-from mia.sdk.auction import Mechanism, Phase
+from mia.protocol.types import Mechanism, Phase
 from mia.sdk.auditor import Auditor
 from mia.sdk.buyer import Buyer, Schedule
 from mia.sdk.chunked import (

@@ -6,11 +6,11 @@ import subprocess
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
 import mia.protocol.compiler as compiler
-from mia.protocol.artifacts import artifact
+import pytest
 from mia.protocol.compiler import FOUNDRY_TOML, SHIM, CompilerSettings, compile_contracts, standard_input
+
+from mia.protocol.artifacts import artifact
 
 DEPLOYED = ("MiaAuction", "QMIAHarness", "TestToken", "FalseReturnToken", "FeeOnTransferToken", "ReentrantReceiver")
 

@@ -28,7 +28,8 @@ from sklearn.datasets import load_digits
 
 from mia.oracle.scoring import METHOD_KNN_SHAPLEY_QUALITY, score_auction, task_hash
 from mia.protocol.merkle import dataset_root
-from mia.sdk.auction import Mechanism, OracleInfo
+from mia.protocol.types import Mechanism
+from mia.sdk.auction import OracleInfo
 from mia.sdk.auditor import Auditor, AuditReport
 from mia.sdk.buyer import Buyer, Schedule
 from mia.sdk.deployer import deploy_mia

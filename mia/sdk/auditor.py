@@ -382,10 +382,9 @@ class Auditor(AuctionClient):
         )
 
     def _token_balance(self, token) -> int:
-        from mia.protocol.artifacts import artifact
+        from mia.protocol.artifacts import erc20_at
 
-        erc20 = self.chain.w3.eth.contract(address=token.asset, abi=artifact("TestToken")["abi"])
-        return erc20.functions.balanceOf(token.address).call()
+        return erc20_at(self.chain.w3, token.asset).functions.balanceOf(token.address).call()
 
 
 def audit_all(auditor: Auditor, auction_ids: Iterable[int]) -> list[AuditReport]:

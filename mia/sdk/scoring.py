@@ -19,9 +19,11 @@ from eth_utils import to_checksum_address
 from web3.types import TxReceipt
 
 from mia.mechanism import report_weights
+from mia.protocol.constants import SCORING_ROUND
 from mia.protocol.errors import MiaError
 from mia.protocol.reports import ScoreReport
-from mia.sdk.auction import AuctionClient, AuctionInfo, Phase
+from mia.protocol.types import Phase, ScoreChunk
+from mia.sdk.auction import AuctionClient, AuctionInfo
 from mia.sdk.events import EventReader
 
 
@@ -44,16 +46,8 @@ class PostedReport:
         return report_weights(self.report.q, self.report.delta)
 
 
-@dataclass(frozen=True)
-class ChunkState:
-    """Mirror of `MiaAuction.ScoreChunk`."""
-
-    providers_hash: bytes
-    roots_hash: bytes
-    end_index: int
-    posters: int
-    count: int
-    finalized: bool
+# `MiaAuction.ScoreChunk`: the reports posted for one scoring chunk.
+ChunkState = ScoreChunk
 
 
 def chunk_count(n_revealed: int, size: int) -> int:
@@ -84,8 +78,7 @@ def chunk_reports(report: ScoreReport, size: int) -> list[ScoreReport]:
 
 
 def chunk_state(client: AuctionClient, auction_id: int, chunk: int) -> ChunkState:
-    c = client.contract.functions.scoreChunkOf(auction_id, chunk).call()
-    return ChunkState(bytes(c[0]), bytes(c[1]), int(c[2]), int(c[3]), int(c[4]), bool(c[5]))
+    return ScoreChunk.decode(client.contract.functions.scoreChunkOf(auction_id, chunk).call())
 
 
 def has_posted(client: AuctionClient, auction_id: int, chunk: int, oracle: str) -> bool:
@@ -105,7 +98,7 @@ def posted_reports(
         start, end = chunk_bounds(len(providers), size, int(a["chunk"]))
         report = ScoreReport(
             auction_id=info.auction_id,
-            round=1,
+            round=SCORING_ROUND,
             providers=tuple(to_checksum_address(p) for p in providers[start:end]),
             q=tuple(int(x) for x in a["q"]),
             delta=tuple(int(x) for x in a["delta"]),

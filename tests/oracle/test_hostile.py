@@ -29,8 +29,8 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
 from mia.oracle.store import Store
+from mia.protocol.types import Phase
 from mia.sdk.anvil import anvil_available
-from mia.sdk.auction import Phase
 from mia.sdk.dataroom import (
     API_PREFIX,
     encode_records,
