@@ -12,8 +12,9 @@ from collections.abc import Iterable, Mapping
 from enum import IntEnum
 from typing import Any, ClassVar
 
-from eth_abi import decode as abi_decode
-from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from eth_abi.abi import decode as abi_decode
+from eth_utils.abi import function_signature_to_4byte_selector
+from eth_utils.address import to_checksum_address
 
 PANIC_REASONS = {
     0x01: "assertion failed",
@@ -59,7 +60,7 @@ def _type_str(inp: dict[str, Any]) -> str:
     if inp["type"].startswith("tuple"):
         inner = ",".join(_type_str(c) for c in inp["components"])
         return f"({inner}){inp['type'][5:]}"
-    return inp["type"]
+    return str(inp["type"])
 
 
 def _format_value(inp: dict[str, Any], value: Any, enums: Mapping[str, type[IntEnum]]) -> str:

@@ -14,7 +14,7 @@ from enum import IntEnum
 from functools import cache
 from typing import Any, ClassVar, Final, TypeVar, get_type_hints
 
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from mia.protocol.artifacts import artifact
 from mia.protocol.errors import MiaError
