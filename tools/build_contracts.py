@@ -14,6 +14,7 @@ SDK build the same bytecode.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import keyword
@@ -145,7 +146,9 @@ def _format_errors(stdout: str) -> str:
 
 
 def _hash(sources: Mapping[str, Mapping[str, str]], foundry_toml: Path | None) -> str:
-    h = hashlib.sha256((foundry_toml or FOUNDRY_TOML).read_bytes())
+    # the settings that reach the compiler, not the file: comments and test settings do not change a build
+    settings = dataclasses.asdict(CompilerSettings.load(foundry_toml))
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     for name, src in sorted(sources.items()):
         h.update(name.encode())
         h.update(src["content"].encode())
