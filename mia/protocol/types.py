@@ -108,21 +108,29 @@ def _converter(hint: Any) -> Callable[[Any], Any]:
 S = TypeVar("S", bound="Struct")
 
 
+_CONVERTERS: dict[type[Struct], dict[str, Callable[[Any], Any]]] = {}
+
+
+def _field_converters(cls: type[Struct]) -> dict[str, Callable[[Any], Any]]:
+    """Field name -> converter from the ABI-decoded value, once per struct class (reads are frequent)."""
+    conv = _CONVERTERS.get(cls)
+    if conv is None:
+        hints = get_type_hints(cls)
+        conv = {f.name: _converter(hints[f.name]) for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        _CONVERTERS[cls] = conv
+    return conv
+
+
 class Struct:
     """Base of the struct dataclasses: ABI tuple <-> fields, matched by component name."""
 
     ABI_TYPE: ClassVar[str]
 
     @classmethod
-    def _fields(cls) -> dict[str, Callable[[Any], Any]]:
-        hints = get_type_hints(cls)
-        return {f.name: _converter(hints[f.name]) for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-
-    @classmethod
     def decode(cls: type[S], value: Sequence[Any], **extra: Any) -> S:
         """The dataclass for one ABI-decoded `value`; `extra` fills fields that are not in the struct."""
         names = [snake_case(n) for n in struct_components(cls.ABI_TYPE)]
-        fields = cls._fields()
+        fields = _field_converters(cls)
         if len(value) != len(names) or set(names) | set(extra) != set(fields):
             raise AbiMismatch(f"{cls.ABI_TYPE} ({', '.join(names)}) does not match {cls.__name__}")
         return cls(**{n: fields[n](v) for n, v in zip(names, value, strict=True)}, **extra)
