@@ -175,11 +175,11 @@ def dev_artifact(name: str, build_dir: Path = BUILD_DIR) -> dict[str, Any]:
     """
     info = build_dir / "BUILD_INFO.json"
     fresh = info.exists() and json.loads(info.read_text()).get("sources_hash") == sources_hash()
-    if not fresh or not (build_dir / f"{name}.json").exists():
+    if not fresh:
         compile_contracts(build_dir)
     path = build_dir / f"{name}.json"
     if not path.exists():
-        raise CompilerError(f"no contract named {name} under contracts/")
+        raise CompilerError(f"no contract named {name} under contracts/ (in the build at {build_dir})")
     art: dict[str, Any] = json.loads(path.read_text())
     return art
 
@@ -319,7 +319,10 @@ def stale_shipped_files(artifacts: Mapping[str, Mapping[str, Any]]) -> list[Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tools.build_contracts", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m tools.build_contracts",
+        description="Compile contracts/ into build/contracts/ and (with --ship) regenerate the shipped artifacts.",
+    )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--ship", action="store_true", help="also regenerate mia/protocol/abi/ and contract_errors.py")
     mode.add_argument("--check", action="store_true", help="fail unless the shipped files match a fresh compile")
