@@ -29,10 +29,6 @@ ORDER_CHUNK = 400
 PAY_CHUNK = 150
 
 
-# `MiaAuction.Progress`: chunked scoring and settlement of one auction.
-SettlementProgress = Progress
-
-
 def split_report(report: ScoreReport, size: int) -> list[ScoreReport]:
     """The report cut into consecutive chunks of `size` providers (each must be signed anew)."""
     if size < 1:
@@ -40,7 +36,7 @@ def split_report(report: ScoreReport, size: int) -> list[ScoreReport]:
     return chunk_reports(report, size)
 
 
-def progress(client: AuctionClient, auction_id: int) -> SettlementProgress:
+def progress(client: AuctionClient, auction_id: int) -> Progress:
     return Progress.decode(client.contract.functions.settlementProgress(auction_id).call())
 
 

@@ -46,10 +46,6 @@ class PostedReport:
         return report_weights(self.report.q, self.report.delta)
 
 
-# `MiaAuction.ScoreChunk`: the reports posted for one scoring chunk.
-ChunkState = ScoreChunk
-
-
 def chunk_count(n_revealed: int, size: int) -> int:
     return -(-n_revealed // size) if n_revealed else 0
 
@@ -77,7 +73,7 @@ def chunk_reports(report: ScoreReport, size: int) -> list[ScoreReport]:
     ]
 
 
-def chunk_state(client: AuctionClient, auction_id: int, chunk: int) -> ChunkState:
+def chunk_state(client: AuctionClient, auction_id: int, chunk: int) -> ScoreChunk:
     return ScoreChunk.decode(client.contract.functions.scoreChunkOf(auction_id, chunk).call())
 
 
@@ -139,7 +135,7 @@ def post_reports(
     return client.sender.transact(fn)
 
 
-def finalizable(info: AuctionInfo, state: ChunkState, phase: Phase) -> bool:
+def finalizable(info: AuctionInfo, state: ScoreChunk, phase: Phase) -> bool:
     """The contract's rule: all n posted, or the window closed with at least the quorum."""
     if state.finalized or state.count == 0:
         return False
