@@ -169,7 +169,7 @@ def main() -> None:
     ap.add_argument("--flood-rate", type=float, default=100.0)
     ap.add_argument("--only", choices=["ours", "peer"], help="run one service's measurements")
     args = ap.parse_args()
-    from mia.sdk.anvil import REPO_ROOT
+    from mia.testing.cluster import REPO_ROOT
 
     peer_root = (args.peer_tree or REPO_ROOT).resolve()
     with tempfile.TemporaryDirectory(prefix="mia-bench-dataroom-") as tmp:

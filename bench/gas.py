@@ -149,7 +149,7 @@ def invited_commit_gas(chain: Chain, contract, n: int = 8) -> int:
 
 def mut_gas(chain: Chain, contract) -> list[tuple[str, int, str]]:
     """Gas of the MUT paths: Mixed-MIA settlement (mints), revenue deposit, claim, transfer."""
-    from mia.sdk.auction import Mechanism
+    from mia.protocol.types import Mechanism
     from mia.sdk.mut import MutToken
 
     rows = []
@@ -217,7 +217,7 @@ def run_chunked(chain: Chain, contract, n: int, mechanism: int = 0, rng_seed: in
 
 
 def chunked_table(sizes: list[int], mechanisms: list[int]) -> None:
-    from mia.sdk.auction import Mechanism
+    from mia.protocol.types import Mechanism
     from mia.sdk.networks import connect
 
     chain = connect("anvil")

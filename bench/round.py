@@ -19,7 +19,8 @@ from pathlib import Path
 
 from eth_account import Account
 
-from mia.sdk.auction import AuctionClient, Phase
+from mia.protocol.types import Phase
+from mia.sdk.auction import AuctionClient
 from mia.sdk.dataroom import DataroomClient, deliver_dataset, load_committee, records_from_arrays
 from mia.sdk.provider import Provider
 from mia.sdk.salts import SaltVault

@@ -26,9 +26,11 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from web3.contract import Contract
 
+from mia.protocol.artifacts import erc20_at
 from mia.protocol.reports import ScoreReport
+from mia.protocol.types import Mechanism, Phase
 from mia.sdk import salts as sdk_salts
-from mia.sdk.auction import ETH, Mechanism, OracleInfo, Phase
+from mia.sdk.auction import ETH, OracleInfo
 from mia.sdk.auditor import Auditor
 from mia.sdk.buyer import Buyer, Schedule
 from mia.sdk.chain import Chain
@@ -36,6 +38,7 @@ from mia.sdk.chunked import settle_in_chunks, settlement_order, split_report, su
 from mia.sdk.oracle import Oracle
 from mia.sdk.provider import Provider
 from mia.sdk.salts import SaltVault
+from tools.build_contracts import dev_artifact
 
 ETHER = 10**18
 WAD = 10**18
@@ -83,9 +86,7 @@ def asset_balance(chain: Chain, asset: str | Contract, holder: str) -> int:
         return chain.balance(holder)
     token = asset if isinstance(asset, Contract) else None
     if token is None:
-        from mia.protocol.artifacts import contract_at
-
-        token = contract_at(chain.w3, "TestToken", addr)
+        token = erc20_at(chain.w3, addr)
     return token.functions.balanceOf(to_checksum_address(holder)).call()
 
 
@@ -188,7 +189,8 @@ class Env:
         return members
 
     def token(self, name: str = "TestToken") -> Contract:
-        return self.chain.deploy(name, *(("Test", "TST") if name == "TestToken" else ()))
+        """Deploys test token contract `name` (built from contracts/test/, never shipped)."""
+        return self.chain.deploy(dev_artifact(name), *(("Test", "TST") if name == "TestToken" else ()))
 
     def mint(self, token: Contract, to: str, amount: int) -> None:
         self.chain.sender(self.chain.funder).transact(token.functions.mint(to_checksum_address(to), amount))

@@ -24,7 +24,7 @@ from eth_utils import keccak
 
 from mia.mechanism import Settlement
 from mia.protocol.commitment import commitment_of
-from mia.protocol.errors import (
+from mia.protocol.contract_errors import (
     AlreadyCommitted,
     AlreadyPosted,
     CannotCancel,
@@ -45,8 +45,10 @@ from mia.protocol.errors import (
     WrongPhase,
 )
 from mia.protocol.reports import SECP256K1_N, ScoreReport, digest, sign_report
+from mia.protocol.types import Phase
 from mia.sdk import auditor as sdk_auditor
-from mia.sdk.auction import ETH, Phase
+from mia.sdk.auction import ETH
+from tools.build_contracts import dev_artifact
 
 ONE = (WAD, WAD)  # q = 1, Δ = 1: every provider weighs the same
 
@@ -404,7 +406,7 @@ def _receiver_bid(env: Env, run: AuctionRun, owner, receiver, cost: int):
 @pytest.mark.parametrize("bubble", [False, True], ids=["swallow", "bubble"])
 def test_reentrant_receiver_is_paid_exactly_once(env: Env, auction, bubble):
     owner = env.account()
-    receiver = env.chain.deploy("ReentrantReceiver", deployer=owner)
+    receiver = env.chain.deploy(dev_artifact("ReentrantReceiver"), deployer=owner)
     run = auction([ETHER]).through("created")
     reveal_receiver = _receiver_bid(env, run, owner, receiver, ETHER // 2)
     run.commit()

@@ -13,9 +13,10 @@ from eth_account.signers.local import LocalAccount
 
 from mia.mechanism import aggregate_weights, report_weights
 from mia.protocol.reports import ScoreReport, sign_report
-from mia.sdk.auction import Phase
+from mia.protocol.types import Phase
 from mia.sdk.buyer import Schedule
 from tests.conftest import TASK, TRANSCRIPT, WAD, AuctionRun, Env, dataset_root_for
+from tools.build_contracts import dev_artifact
 
 ETHER = 10**18
 GAS = 10_000_000
@@ -197,7 +198,7 @@ def test_reports_relayed_through_a_contract_wallet_audit_clean(fresh_env: Env):
     run = AuctionRun(env, [ETHER, 2 * ETHER], budget=3 * ETHER).through("revealed")
     run.to_scoring()
     owner = env.account()
-    wallet = env.chain.deploy("ReentrantReceiver", deployer=owner)
+    wallet = env.chain.deploy(dev_artifact("ReentrantReceiver"), deployer=owner)
     reports, sigs = run.signed_reports([[(WAD, WAD), (WAD, 2 * WAD)]] * 3)
     data = env.mia.encode_abi("postReports", [run.id, 0, [r.as_tuple() for r in reports], sigs])
     assert _raw_wallet(env, owner, wallet, data)

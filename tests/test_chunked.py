@@ -16,8 +16,13 @@ from mia.mechanism import settle as reference_settle
 from mia.mechanism import weight
 from mia.mechanism.settlement import cash_escrow
 from mia.protocol.errors import MiaError
-from mia.sdk.auction import Mechanism, Phase
-from mia.sdk.chunked import progress, settle_in_chunks, settlement_order, submit_score_chunks
+from mia.protocol.types import Mechanism, Phase
+from mia.sdk.chunked import (
+    progress,
+    settle_in_chunks,
+    settlement_order,
+    submit_score_chunks,
+)
 from tests.conftest import WAD, AuctionRun, Env
 
 ETHER = 10**18

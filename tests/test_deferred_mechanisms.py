@@ -13,10 +13,12 @@ from hypothesis import strategies as st
 
 from mia.mechanism import WAD, cash_escrow, fairshare, fairshare_prices, mixed_mia, qmia, settle
 from mia.mechanism.settlement import MIXED_MIA, MUT, QMIA
-from mia.sdk.auction import Mechanism, OracleInfo
+from mia.protocol.types import Mechanism
+from mia.sdk.auction import OracleInfo
 from mia.sdk.buyer import Buyer, Schedule
 from mia.sdk.chain import Chain
 from tests.conftest import AuctionRun, Env, escrow_ok
+from tools.build_contracts import dev_artifact
 
 ETHER = 10**18
 bids_st = st.lists(st.integers(0, 10**20), min_size=1, max_size=8)
@@ -81,7 +83,7 @@ def test_mixed_mia_dsic_at_face_value(bids, weights, budget, liquidity):
 @pytest.fixture(scope="module")
 def harness():
     chain = Chain.embedded()
-    return chain.deploy("QMIAHarness")
+    return chain.deploy(dev_artifact("QMIAHarness"))
 
 
 def random_instance(rng: random.Random):
@@ -150,7 +152,7 @@ def test_whole_auctions_match_reference(own_env: Env, mechanism, seed):
 
 
 def test_invalid_mechanism_parameters_rejected(market):
-    from mia.protocol.errors import InvalidParameter
+    from mia.protocol.contract_errors import InvalidParameter
 
     chain, contract = market
     buyer_acct = Account.create()

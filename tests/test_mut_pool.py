@@ -8,9 +8,17 @@ from fractions import Fraction
 import pytest
 from eth_account import Account
 
-from mia.protocol.errors import NoHolders, NothingToClaim, NotMinter, SupplyCapExceeded, WrongPaymentValue, ZeroAmount
+from mia.protocol.contract_errors import (
+    NoHolders,
+    NothingToClaim,
+    NotMinter,
+    SupplyCapExceeded,
+    WrongPaymentValue,
+    ZeroAmount,
+)
 from mia.sdk.chain import Chain
 from mia.sdk.mut import MutToken
+from tools.build_contracts import dev_artifact
 
 ETHER = 10**18
 ETH = "0x" + "00" * 20
@@ -98,7 +106,7 @@ def test_pool_errors_move_nothing(pool):
 
 def test_claim_reentrancy_pays_once(pool):
     chain, contract, minter, holders = pool
-    receiver = chain.deploy("ReentrantReceiver", deployer=minter)
+    receiver = chain.deploy(dev_artifact("ReentrantReceiver"), deployer=minter)
     chain.sender(minter).transact(contract.functions.mint(receiver.address, ETHER))
     chain.sender(minter).transact(contract.functions.mint(holders[0].address, ETHER))
     MutToken(chain, contract.address, minter).deposit_revenue(10**18)
@@ -113,7 +121,7 @@ def test_claim_reentrancy_pays_once(pool):
 
 def test_erc20_revenue(pool):
     chain, _, minter, holders = pool
-    usd = chain.deploy("TestToken", "USD", "USD", deployer=minter)
+    usd = chain.deploy(dev_artifact("TestToken"), "USD", "USD", deployer=minter)
     token = chain.deploy(
         "MarginalUtilityToken",
         "MUT",

@@ -16,6 +16,7 @@ from conftest import ETHER, WAD, AuctionRun, escrow_ok
 
 from mia.mechanism import aggregate_weights, lower_median, qmia, weight
 from mia.mechanism.qmia import MAX_ABS_DELTA, MAX_BID
+from tools.build_contracts import dev_artifact
 
 MAX_WEIGHT = 10**36
 MAX_BUDGET = 2**128 - 1
@@ -25,7 +26,7 @@ N_AUCTIONS = 24
 
 @pytest.fixture(scope="module")
 def harness(chain):
-    return chain.deploy("QMIAHarness")
+    return chain.deploy(dev_artifact("QMIAHarness"))
 
 
 def _value(rng: random.Random, hi: int) -> int:

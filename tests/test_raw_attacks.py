@@ -18,10 +18,8 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from mia.protocol.artifacts import artifact
 from mia.protocol.commitment import commitment_of, new_salt
-from mia.protocol.errors import (
-    ContractRevert,
+from mia.protocol.contract_errors import (
     DepositNotRefundable,
     DepositTooLow,
     InvitationRequired,
@@ -29,12 +27,15 @@ from mia.protocol.errors import (
     NotMinter,
     TooManyProviders,
 )
+from mia.protocol.errors import ContractRevert
+from mia.protocol.types import Mechanism, Phase
 from mia.sdk.allowlist import Allowlist
-from mia.sdk.auction import ETH, Mechanism, Phase
+from mia.sdk.auction import ETH
 from mia.sdk.auditor import CANCELLED, OPEN, SCORED, SETTLED, Auditor
 from mia.sdk.chain import decode_revert
 from mia.sdk.mut import MutToken
 from mia.sdk.oracle import Oracle
+from tools.build_contracts import dev_artifact
 
 GAS = 5_000_000
 
@@ -341,7 +342,7 @@ def test_forced_sends_change_nothing_and_audit_as_a_surplus(fresh_env: Env):
     env = fresh_env
     griefer, buyer, relayer = env.account(), env.account(), env.account()
     token = env.token()
-    force = env.w3.eth.contract(abi=artifact("ForceSend")["abi"], bytecode=artifact("ForceSend")["bytecode"])
+    force = env.w3.eth.contract(abi=dev_artifact("ForceSend")["abi"], bytecode=dev_artifact("ForceSend")["bytecode"])
     raw_ok(env, griefer, None, force.constructor(env.mia.address).data_in_transaction, 1)
     env.mint(token, griefer.address, 1)
     raw_ok(env, griefer, token.address, token.encode_abi("transfer", [env.mia.address, 1]))

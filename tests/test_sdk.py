@@ -12,24 +12,17 @@ from conftest import ETHER, WAD, AuctionRun, Env, dataset_root_for, new_account
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 
-from mia.protocol import errors as protocol_errors
+from mia.protocol import contract_errors
 from mia.protocol.artifacts import error_decoder
 from mia.protocol.commitment import commitment_of
-from mia.protocol.errors import (
-    AuctionNotFound,
-    CommitmentMismatch,
-    ContractRevert,
-    MiaError,
-    Panic,
-    RevertString,
-    UnknownRevert,
-    WrongPhase,
-)
+from mia.protocol.contract_errors import AuctionNotFound, CommitmentMismatch, WrongPhase
+from mia.protocol.errors import ContractRevert, MiaError, Panic, RevertString, UnknownRevert
 from mia.protocol.merkle import canonical_record, dataset_root, leaf_hash, merkle_proof, merkle_root, verify_proof
 from mia.protocol.reports import SECP256K1_N, ScoreReport, digest, recover_signer, sign_report
 from mia.sdk.chain import Chain, decode_revert
 from mia.sdk.provider import Provider
 from mia.sdk.salts import BidOpening, SaltVault, VaultError
+from tools.build_contracts import dev_artifact
 
 
 def _error_data(signature: str, types: list[str], values: list) -> bytes:
@@ -49,7 +42,7 @@ def test_custom_error_decodes_to_its_named_class_with_args():
     assert type(err) is CommitmentMismatch and err.args_dict == {"provider": who}  # checksummed
     hexdata = "0x" + _error_data("ReportExpired(uint256,uint64)", ["uint256", "uint64"], [1, 99]).hex()
     err = error_decoder().decode(hexdata)
-    assert type(err) is protocol_errors.ReportExpired and err.args_dict == {"report": 1, "deadline": 99}
+    assert type(err) is contract_errors.ReportExpired and err.args_dict == {"report": 1, "deadline": 99}
 
 
 def test_unknown_selector_and_empty_data_are_unknown_reverts():
@@ -68,7 +61,7 @@ def test_panic_and_revert_string_decoding():
 
 
 def test_real_panics_from_the_chain_are_decoded(chain):
-    harness = chain.deploy("QMIAHarness")
+    harness = chain.deploy(dev_artifact("QMIAHarness"))
     with pytest.raises(Exception) as ei:
         harness.functions.weight(2**255, 2**255 - 1).call()  # q·Δ overflows
     err = decode_revert(ei.value)
@@ -87,7 +80,7 @@ def test_transact_raises_decoded_errors_and_sends_nothing(env: Env):
         buyer.settle(10**9)
     assert ei.value.args_dict == {"auctionId": 10**9}
     # a require(…, "owner") string from a contract
-    receiver = env.chain.deploy("ReentrantReceiver")
+    receiver = env.chain.deploy(dev_artifact("ReentrantReceiver"))
     with pytest.raises(RevertString) as ei:
         buyer.sender.transact(receiver.functions.configure(env.mia.address, b"", False))
     assert ei.value.args_dict == {"message": "owner"}

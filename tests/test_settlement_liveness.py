@@ -15,8 +15,9 @@ import pytest
 from eth_account import Account
 
 from mia.protocol.commitment import commitment_of, new_salt
+from mia.protocol.types import Phase
 from mia.sdk.anvil import anvil_available
-from mia.sdk.auction import OracleInfo, Phase
+from mia.sdk.auction import OracleInfo
 from mia.sdk.auditor import Auditor
 from mia.sdk.buyer import Buyer, Schedule
 from mia.sdk.chunked import PAY_CHUNK, progress, settlement_order

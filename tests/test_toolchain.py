@@ -59,6 +59,27 @@ def test_a_wrapper_on_path_is_never_used(tmp_path, monkeypatch):
         native_binary("forge", node_modules=tmp_path / "empty", sys_platform="sunos5", machine="sparc")
 
 
+def test_outside_a_checkout_the_error_names_the_explicit_setting(tmp_path, monkeypatch):
+    """An installed package has no node_modules: the error says how to point at a binary instead."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ToolchainError, match=r"looked for the MIA_ANVIL setting .* and for anvil on PATH"):
+        native_binary("anvil", node_modules=tmp_path / "absent", environ={})
+
+
+def test_an_explicit_setting_wins_and_must_be_a_native_executable(tmp_path):
+    native = tmp_path / "anvil"
+    native.write_bytes(b"\x7fELF fake native binary")
+    native.chmod(0o755)
+    assert native_binary("anvil", node_modules=tmp_path / "absent", environ={"MIA_ANVIL": str(native)}) == native
+    wrapper = tmp_path / "wrapper"
+    wrapper.write_text("#!/bin/sh\nexit 0\n")
+    wrapper.chmod(0o755)
+    with pytest.raises(ToolchainError, match=r"MIA_ANVIL=.* is a script wrapper"):
+        native_binary("anvil", environ={"MIA_ANVIL": str(wrapper)})
+    with pytest.raises(ToolchainError, match=r"MIA_FORGE=.* is not an executable file"):
+        native_binary("forge", environ={"MIA_FORGE": str(tmp_path / "missing")})
+
+
 @needs_foundry
 def test_resolved_binaries_are_native_and_the_npm_bins_are_wrappers():
     for tool in ("forge", "anvil"):

@@ -1,4 +1,4 @@
-"""`mia` command line: compile, deploy, run a local node, run the demo, audit an auction."""
+"""`mia` command line: deploy, run a local node, run the demo, audit an auction."""
 
 from __future__ import annotations
 
@@ -12,16 +12,8 @@ from typing import NoReturn
 from rich.console import Console
 
 from mia.cli.extras import extra_for_module, install_hint, require
+from mia.protocol.constants import MAX_LIQUIDITY, MAX_SCORE_CELLS, MAX_SCORE_CHUNK
 from mia.protocol.errors import MiaError
-
-
-def _compile(args: argparse.Namespace) -> int:
-    require("mia compile", "dev")
-    from mia.protocol.compiler import BUILD_DIR, compile_contracts
-
-    arts = compile_contracts(BUILD_DIR)
-    print(f"compiled {sum(1 for a in arts.values() if len(a['bytecode']) > 2)} contracts into {BUILD_DIR}")
-    return 0
 
 
 def _deploy(args: argparse.Namespace) -> int:
@@ -177,14 +169,14 @@ def _chain_for(args: argparse.Namespace, *, signer: bool):
 
 
 def _auction_create(args: argparse.Namespace) -> int:
-    from mia.sdk.auction import Mechanism
+    from mia.protocol.types import Mechanism
     from mia.sdk.buyer import Buyer, Schedule
 
     mechanism = {"qmia": Mechanism.QMIA, "mixed": Mechanism.MIXED_MIA, "mut": Mechanism.MUT,
                  "fairshare": Mechanism.FAIRSHARE}[args.mechanism]  # fmt: skip
     if mechanism == Mechanism.FAIRSHARE and not args.rho:
         raise MiaError("--rho is required for fairshare")
-    if not 0 <= args.liquidity <= 10**18:
+    if not 0 <= args.liquidity <= MAX_LIQUIDITY:
         raise MiaError("--liquidity must be between 0 and 1")
     allowlist_root = bytes(32)
     if args.allowlist:
@@ -406,24 +398,22 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _version() -> str:
-    """The installed package's version, and the pinned compiler the contracts are built with."""
+    """The installed package's version, and the pinned compiler its shipped contracts were built with."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from mia.protocol.compiler import CompilerSettings
+    from mia.protocol.artifacts import manifest
 
     try:
         ours = version("mia")
     except PackageNotFoundError:  # running from a source tree that was never installed
         ours = "unknown"
-    return f"{ours} (contracts: solc {CompilerSettings.load().solc_version})"
+    return f"{ours} (contracts: solc {manifest()['solc']})"
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="mia", description="Verifiable, truthful auctions for LLM training data.")
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
-
-    sub.add_parser("compile", help="compile contracts/ into build/contracts").set_defaults(func=_compile)
 
     d = sub.add_parser("deploy", help="deploy MiaAuction")
     d.add_argument("--network", choices=("embedded", "anvil", "rpc"), default="embedded")
@@ -465,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--keystore", help="buyer's keystore v3 file (password: MIA_KEYSTORE_PASSWORD or prompt)")
     c.add_argument("--key-env", default="MIA_PRIVATE_KEY")
     c.add_argument("--mechanism", choices=("qmia", "mixed", "mut", "fairshare"), default="qmia")
-    c.add_argument("--liquidity", type=_amount, default=10**18, help="λ for mixed, in [0, 1] (default 1)")
+    c.add_argument("--liquidity", type=_amount, default=MAX_LIQUIDITY, help="λ for mixed, in [0, 1] (default 1)")
     c.add_argument("--rho", type=_amount, default=0, help="fairshare price per unit of utility (asset units)")
     c.add_argument("--budget", type=_amount, required=True, help="budget in asset units, e.g. 4 or 0.5")
     c.add_argument("--deposit", type=_amount, required=True, help="provider deposit in asset units")
@@ -479,7 +469,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="f: corrupted oracles tolerated; needs n >= 3f+1 oracles (default 0: trust every member)",
     )
     c.add_argument(
-        "--score-chunk", type=int, default=0, help="revealed providers per scoring chunk (0 = min(250, 1000 // n))"
+        "--score-chunk",
+        type=int,
+        default=0,
+        help=f"revealed providers per scoring chunk (0 = min({MAX_SCORE_CHUNK}, {MAX_SCORE_CELLS} // n))",
     )
     c.add_argument("--task-hash", type=_bytes32, required=True)
     c.add_argument("--model-id", type=_bytes32, default=bytes(32))

@@ -28,8 +28,10 @@ from rich.table import Table
 from sklearn.datasets import load_digits
 
 from mia.oracle.scoring import METHOD_KNN_SHAPLEY_QUALITY, score_auction, task_hash
+from mia.protocol.constants import MAX_QUALITY, WAD
 from mia.protocol.merkle import dataset_root
-from mia.sdk.auction import Mechanism, OracleInfo
+from mia.protocol.types import Mechanism
+from mia.sdk.auction import OracleInfo
 from mia.sdk.auditor import Auditor, AuditReport
 from mia.sdk.buyer import Buyer, Schedule
 from mia.sdk.deployer import deploy_mia
@@ -175,7 +177,7 @@ class DemoMarket:
             mapping = sc.as_mapping()
             if j == 3:  # a faulty (or bribed) oracle inflates the noisy scraper: the median ignores it
                 noisy = self.accounts[self.faulty_target].address
-                mapping[noisy] = (10**18, mapping[noisy][1] * 10 + 10**18)
+                mapping[noisy] = (MAX_QUALITY, mapping[noisy][1] * 10 + WAD)
             chunks = oracle.build_reports(
                 aid, mapping, transcript_hash=sc.transcript_hash, deadline=info.scoring_deadline
             )
@@ -257,7 +259,7 @@ def _round_table(market: DemoMarket, r: RoundResult) -> Table:
             spec.kind,
             f"{cost:.3f}",
             f"{(line.cost or 0) / ETHER:.3f}",
-            f"{(line.weight or 0) / 1e18:.3f}",
+            f"{(line.weight or 0) / WAD:.3f}",
             f"{r.utility_source[addr]:+.4f}",
             "yes" if line.won else "no",
             f"{cash:.4f}",

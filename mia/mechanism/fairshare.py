@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mia.mechanism.qmia import WAD
+from mia.protocol.constants import WAD
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mia.mechanism.qmia import WAD, Outcome, qmia
+from mia.mechanism.qmia import Outcome, qmia
+from mia.protocol.constants import WAD
 
 
 class CashAndMut:

@@ -12,10 +12,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cmp_to_key
 
-WAD = 10**18
-MAX_QUALITY = WAD
-MAX_ABS_DELTA = 10**36
-MAX_BID = 2**96 - 1
+from mia.protocol.constants import MAX_ABS_DELTA, MAX_QUALITY, WAD
+from mia.protocol.constants import MAX_COST as MAX_BID
+
+__all__ = [
+    "MAX_ABS_DELTA",
+    "MAX_BID",
+    "MAX_QUALITY",
+    "WAD",
+    "Outcome",
+    "critical_payment",
+    "critical_payment_bruteforce",
+    "qmia",
+    "sort_by_virtual_cost",
+    "weight",
+]
+
 _INF = 2**256 - 1
 
 

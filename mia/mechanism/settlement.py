@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 from mia.mechanism.fairshare import fairshare
 from mia.mechanism.mixed import CashAndMut, mixed_mia
-from mia.mechanism.qmia import WAD
+from mia.protocol.constants import WAD
+from mia.protocol.types import Mechanism
 
-QMIA, MIXED_MIA, MUT, FAIRSHARE = 0, 1, 2, 3
+QMIA, MIXED_MIA, MUT, FAIRSHARE = Mechanism.QMIA, Mechanism.MIXED_MIA, Mechanism.MUT, Mechanism.FAIRSHARE
 MECHANISMS = {QMIA: "Q-MIA", MIXED_MIA: "Mixed-MIA", MUT: "MUT", FAIRSHARE: "Fairshare"}
 
 

@@ -43,7 +43,7 @@ from starlette.routing import Route
 from mia.oracle.dataroom import UploadInvalid, check_upload, label_set_of
 from mia.oracle.limits import ByteSlots, TokenBuckets, UploadBudget
 from mia.oracle.reads import ChainReads, ReadFailed, ReadReverted
-from mia.sdk.auction import Phase
+from mia.protocol.types import Bid, Phase
 from mia.sdk.dataroom import (
     API_PREFIX,
     HEADER_PROVIDER,
@@ -148,7 +148,8 @@ def build_app(svc: OracleService) -> Starlette:
             (ph,), (bid,) = _read(("phase", (aid,)), ("getBid", (aid, provider)))
         except ReadReverted:
             raise Refusal(404, f"auction {aid} {not_found}") from None
-        return Phase(int(ph)), int(bid[2]) > 0, bool(bid[3])  # (root, cost, index, revealed, ...)
+        b = Bid.decode(bid)
+        return Phase(int(ph)), b.committed, b.revealed
 
     def auction_id(request: Request) -> int:
         """The path's auction id; parsed here (not by the router) so any string is a 404, never a 500."""

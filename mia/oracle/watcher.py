@@ -28,8 +28,9 @@ from eth_utils import to_checksum_address
 from mia.oracle.relay import posted_slots, relay_delay
 from mia.oracle.scoring import task_hash
 from mia.oracle.worker import report_from_json, report_to_json, score_round
+from mia.protocol.contract_errors import AlreadyPosted, CannotCancel, ChunkFinalized, WrongPhase
 from mia.protocol.errors import ContractRevert, MiaError
-from mia.sdk.auction import Phase
+from mia.protocol.types import Phase
 from mia.sdk.dataroom import onchain_committee
 from mia.sdk.oracle import Oracle
 from mia.sdk.scoring import chunk_count, chunk_reports, chunk_state, finalizable, finalize
@@ -199,7 +200,7 @@ class Watcher:
         try:
             receipts = oracle.post_own(aid, chunk_reports(mine, svc.client.auction(aid).score_chunk))
         except ContractRevert as exc:
-            if exc.error_name not in ("WrongPhase", "AlreadyPosted"):
+            if not isinstance(exc, WrongPhase | AlreadyPosted):
                 log.warning("auction %d: report refused by the contract: %s", aid, exc)
             return
         except MiaError as exc:
@@ -228,7 +229,7 @@ class Watcher:
         try:
             receipts = finalize(Oracle(svc.chain, svc.client.contract, svc.account), aid)
         except ContractRevert as exc:
-            if exc.error_name in ("ChunkFinalized", "WrongPhase"):
+            if isinstance(exc, ChunkFinalized | WrongPhase):
                 log.info("auction %d: another oracle aggregated first", aid)
             else:
                 log.warning("auction %d: aggregation refused by the contract: %s", aid, exc)
@@ -247,7 +248,7 @@ class Watcher:
             svc.client.sender.transact(svc.client.contract.functions.cancel(aid))
             log.info("auction %d: scoring deadline passed without scores; cancelled", aid)
         except ContractRevert as exc:
-            if exc.error_name != "CannotCancel":
+            if not isinstance(exc, CannotCancel):
                 log.warning("auction %d: cancel failed: %s", aid, exc)
                 return
         svc.store.set_state(aid, "cancelled")

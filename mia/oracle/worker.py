@@ -20,9 +20,9 @@ from mia.oracle.dataroom import provider_input
 from mia.oracle.keys import OracleKeys
 from mia.oracle.scoring import score_providers
 from mia.oracle.store import Store
+from mia.protocol.constants import SCORING_ROUND
 from mia.protocol.reports import ReportFormatError, ScoreReport, sign_report
 from mia.sdk.auction import AuctionInfo
-from mia.sdk.oracle import SCORING_ROUND
 from mia.valuation import Dataset
 
 log = logging.getLogger("mia.oracle.worker")

@@ -1,17 +1,20 @@
-"""Readable Python exceptions for the contracts' custom errors.
+"""The SDK's error hierarchy and the revert decoder.
 
-Every `error Name(args)` in the compiled ABIs becomes a subclass of `ContractRevert` with the same
-name (e.g. `mia.protocol.errors.CommitmentMismatch`), raised with its decoded arguments, so callers can
+Everything the SDK raises on purpose is a `MiaError`. Contract reverts are `ContractRevert`s: the custom
+errors of the shipped ABIs are generated classes in `mia.protocol.contract_errors` (e.g.
+`CommitmentMismatch`), raised with their decoded arguments, so callers can
 `except CommitmentMismatch as e: e.args_dict["provider"]`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from enum import IntEnum
+from typing import Any, ClassVar
 
-from eth_abi import decode as abi_decode
-from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from eth_abi.abi import decode as abi_decode
+from eth_utils.abi import function_signature_to_4byte_selector
+from eth_utils.address import to_checksum_address
 
 PANIC_REASONS = {
     0x01: "assertion failed",
@@ -23,7 +26,6 @@ PANIC_REASONS = {
     0x41: "out of memory",
     0x51: "call to an uninitialised function",
 }
-PHASES = ("Commit", "Reveal", "Scoring", "Scored", "Expired", "Settled", "Cancelled")
 
 
 class MiaError(Exception):
@@ -33,7 +35,8 @@ class MiaError(Exception):
 class ContractRevert(MiaError):
     """A contract call reverted. Subclasses are named after the contract's custom errors."""
 
-    error_name: str = "ContractRevert"
+    error_name: ClassVar[str] = "ContractRevert"
+    signature: ClassVar[str] = ""
 
     def __init__(self, message: str, args_dict: dict[str, Any] | None = None, data: bytes = b"") -> None:
         super().__init__(message)
@@ -57,29 +60,42 @@ def _type_str(inp: dict[str, Any]) -> str:
     if inp["type"].startswith("tuple"):
         inner = ",".join(_type_str(c) for c in inp["components"])
         return f"({inner}){inp['type'][5:]}"
-    return inp["type"]
+    return str(inp["type"])
 
 
-def _format_value(name: str, typ: str, value: Any) -> str:
+def _format_value(inp: dict[str, Any], value: Any, enums: Mapping[str, type[IntEnum]]) -> str:
     if isinstance(value, bytes):
         return "0x" + value.hex()
-    if name in ("current", "expected") and typ == "uint8" and value < len(PHASES):
-        return PHASES[value]
+    enum = enums.get(str(inp.get("internalType", "")).removeprefix("enum "))
+    if enum is not None and value in enum._value2member_map_:
+        return enum(value).name.title().replace("_", "")  # Solidity's spelling: Scoring
     return repr(value)
 
 
 class ErrorDecoder:
-    """Maps 4-byte selectors to custom-error classes for a set of ABIs."""
+    """Maps 4-byte selectors of the errors in a set of ABIs to their exception classes.
 
-    def __init__(self, abis: Iterable[list[dict[str, Any]]]) -> None:
-        self._by_selector: dict[bytes, tuple[type[ContractRevert], list[dict[str, Any]]]] = {}
+    `classes` names the class of each error (an error without one decodes as a plain `ContractRevert`
+    named in the message); `enums` maps ABI enum types (`IMiaAuction.Phase`) to Python enums, so messages
+    show `WrongPhase(auctionId=1, current=Reveal)`.
+    """
+
+    def __init__(
+        self,
+        abis: Iterable[list[dict[str, Any]]],
+        classes: Mapping[str, type[ContractRevert]],
+        enums: Mapping[str, type[IntEnum]] | None = None,
+    ) -> None:
+        self._enums = dict(enums or {})
+        self._by_selector: dict[bytes, tuple[str, type[ContractRevert], list[dict[str, Any]]]] = {}
         for abi in abis:
             for item in abi:
                 if item.get("type") != "error":
                     continue
                 types = [_type_str(i) for i in item["inputs"]]
                 selector = function_signature_to_4byte_selector(f"{item['name']}({','.join(types)})")
-                self._by_selector[selector] = (error_class(item["name"]), item["inputs"])
+                cls = classes.get(item["name"], ContractRevert)
+                self._by_selector[selector] = (item["name"], cls, item["inputs"])
 
     def decode(self, data: bytes | str | None) -> ContractRevert:
         """Turns raw revert data into the matching exception instance."""
@@ -94,7 +110,7 @@ class ErrorDecoder:
             (code,) = abi_decode(["uint256"], body)
             return Panic(f"panic 0x{code:02x}: {PANIC_REASONS.get(code, 'unknown')}", {"code": code}, data)
         if selector in self._by_selector:
-            cls, inputs = self._by_selector[selector]
+            name, cls, inputs = self._by_selector[selector]
             values = abi_decode([_type_str(i) for i in inputs], body)
             # eth-abi decodes addresses in lower case; web3 (events, calls) and accounts use checksums
             values = tuple(
@@ -102,30 +118,9 @@ class ErrorDecoder:
             )
             args = {i["name"] or f"arg{k}": v for k, (i, v) in enumerate(zip(inputs, values, strict=True))}
             shown = ", ".join(
-                f"{i['name']}={_format_value(i['name'], i['type'], v)}" for i, v in zip(inputs, values, strict=True)
+                f"{i['name']}={_format_value(i, v, self._enums)}" for i, v in zip(inputs, values, strict=True)
             )
-            return cls(f"{cls.error_name}({shown})", args, data)
+            return cls(f"{name}({shown})", args, data)
         if not data:
             return UnknownRevert("reverted without data (out of gas, or a call to a non-contract)", {}, data)
         return UnknownRevert(f"reverted with unknown data 0x{data.hex()}", {}, data)
-
-
-_CLASSES: dict[str, type[ContractRevert]] = {}
-
-
-def error_class(name: str) -> type[ContractRevert]:
-    """The exception class for custom error `name` (created once, also importable from this module)."""
-    cls = _CLASSES.get(name)
-    if cls is None:
-        cls = type(name, (ContractRevert,), {"error_name": name, "__doc__": f"Contract custom error `{name}`."})
-        cls.__module__ = __name__
-        _CLASSES[name] = cls
-        globals().setdefault(name, cls)
-    return cls
-
-
-def __getattr__(name: str) -> type[ContractRevert]:
-    # `from mia.protocol.errors import CommitmentMismatch` works before any ABI was loaded.
-    if name[:1].isupper():
-        return error_class(name)
-    raise AttributeError(name)

@@ -24,7 +24,8 @@ except ImportError:  # pragma: no cover - the pinned environment has it
 
 
 def keccak(data: bytes) -> bytes:
-    return _keccak_256(data).digest()
+    digest: bytes = _keccak_256(data).digest()
+    return digest
 
 
 # json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False) without a new encoder per call
@@ -94,7 +95,7 @@ def verify_proof(root: bytes, leaf: bytes, proof: Sequence[bytes]) -> bool:
     return h == root
 
 
-def dataset_root(features: np.ndarray, labels: np.ndarray) -> bytes:
+def dataset_root(features: np.ndarray[Any, Any], labels: np.ndarray[Any, Any]) -> bytes:
     """Root of an array dataset: record i is row i of the features followed by its label."""
     x = np.asarray(features, dtype="<f8")
     y = np.asarray(labels, dtype="<f8").reshape(-1, 1)

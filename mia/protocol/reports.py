@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_account import Account
-from eth_account.messages import encode_typed_data
-from eth_utils import keccak, to_checksum_address
+from eth_account.messages import SignableMessage, encode_typed_data
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from mia.protocol.errors import MiaError
 
@@ -63,7 +64,7 @@ class ScoreReport:
             "deadline": self.deadline,
         }
 
-    def as_tuple(self) -> tuple:
+    def as_tuple(self) -> tuple[Any, ...]:
         """ABI tuple for `postReports`."""
         m = self.message()
         return (
@@ -105,7 +106,7 @@ def domain(chain_id: int, contract: str) -> dict[str, Any]:
     }
 
 
-def _signable(report: ScoreReport, chain_id: int, contract: str):
+def _signable(report: ScoreReport, chain_id: int, contract: str) -> SignableMessage:
     return encode_typed_data(
         domain_data=domain(chain_id, contract), message_types=SCORE_REPORT_TYPES, message_data=report.message()
     )
@@ -135,4 +136,4 @@ def recover_signer(report: ScoreReport, signature: bytes, chain_id: int, contrac
     s = int.from_bytes(signature[32:64], "big")
     if s > SECP256K1_N // 2:
         raise ValueError("malleable (high-s) signature")
-    return Account.recover_message(_signable(report, chain_id, contract), signature=signature)
+    return str(Account.recover_message(_signable(report, chain_id, contract), signature=signature))

@@ -21,7 +21,7 @@ import numpy as np
 try:  # ~4x faster parsing; its own nesting limit (1,024) does not depend on the recursion limit
     import orjson
 except ImportError:  # pragma: no cover - the pinned environment has it
-    orjson = None
+    orjson = None  # type: ignore[assignment]
 
 # Deep enough for any document the protocol exchanges (reports, records: depth <= 3).
 MAX_DEPTH = 32

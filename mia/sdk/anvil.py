@@ -13,14 +13,12 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import requests
 
 from mia.protocol.errors import MiaError
 from mia.sdk.toolchain import ToolchainError, native_binary
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 # anvil's documented, public development key (account 0 of its default test mnemonic).
 ANVIL_DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 ANVIL_CHAIN_ID = 31337

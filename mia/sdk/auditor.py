@@ -395,12 +395,9 @@ class Auditor(AuctionClient):
         )
 
     def _token_balance(self, token: MutToken) -> int:
-        from mia.protocol.artifacts import artifact
+        from mia.protocol.artifacts import erc20_at
 
-        erc20 = self.chain.w3.eth.contract(
-            address=Web3.to_checksum_address(token.asset), abi=artifact("TestToken")["abi"]
-        )
-        return int(erc20.functions.balanceOf(token.address).call())
+        return int(erc20_at(self.chain.w3, token.asset).functions.balanceOf(token.address).call())
 
 
 def audit_all(auditor: Auditor, auction_ids: Iterable[int]) -> list[AuditReport]:

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from web3 import Web3
 from web3.logs import DISCARD
 
-from mia.mechanism.qmia import WAD
 from mia.mechanism.settlement import cash_escrow
-from mia.sdk.auction import ETH, AuctionClient, Mechanism, OracleInfo
+from mia.protocol.constants import WAD
+from mia.protocol.types import AuctionParams, Mechanism
+from mia.sdk.auction import ETH, AuctionClient, OracleInfo
 
 
 @dataclass(frozen=True)
@@ -60,31 +61,31 @@ class Buyer(AuctionClient):
         """
         t0 = start if start is not None else self.chain.now()
         commit_deadline = t0 + schedule.commit
-        params = (
-            Web3.to_checksum_address(asset),
-            budget,
-            deposit,
-            commit_deadline,
-            commit_deadline + schedule.reveal,
-            commit_deadline + schedule.reveal + schedule.scoring,
-            max_providers,
-            threshold,
-            [Web3.to_checksum_address(o.address) for o in oracles],
-            [o.encryption_key for o in oracles],
-            task_hash,
-            method_id,
-            int(mechanism),
-            liquidity if mechanism == Mechanism.MIXED_MIA else 0,
-            rho,
-            model_id,
-            fault_tolerance,
-            score_chunk,
-            allowlist_root,
+        params = AuctionParams(
+            asset=Web3.to_checksum_address(asset),
+            budget=budget,
+            deposit=deposit,
+            commit_deadline=commit_deadline,
+            reveal_deadline=commit_deadline + schedule.reveal,
+            scoring_deadline=commit_deadline + schedule.reveal + schedule.scoring,
+            max_providers=max_providers,
+            threshold=threshold,
+            oracles=tuple(Web3.to_checksum_address(o.address) for o in oracles),
+            oracle_encryption_keys=tuple(o.encryption_key for o in oracles),
+            task_hash=task_hash,
+            method_id=method_id,
+            mechanism=Mechanism(mechanism),
+            liquidity=liquidity if mechanism == Mechanism.MIXED_MIA else 0,
+            rho=rho,
+            model_id=model_id,
+            fault_tolerance=fault_tolerance,
+            score_chunk=score_chunk,
+            allowlist_root=allowlist_root,
         )
         escrow = cash_escrow(int(mechanism), budget, liquidity)
         self._approve_if_token(asset, escrow)
         value = escrow if int(asset, 16) == 0 else 0
-        receipt = self.sender.transact(self.contract.functions.createAuction(params), value=value)
+        receipt = self.sender.transact(self.contract.functions.createAuction(params.encode()), value=value)
         (event,) = self.contract.events.AuctionCreated().process_receipt(receipt, errors=DISCARD)
         return int(event["args"]["auctionId"])
 

@@ -7,7 +7,7 @@ so several roles (buyer, providers, oracles) can send from one process, even fro
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -253,15 +253,18 @@ class Chain:
         self.advance_to(self.now() + seconds)
 
     # -- contracts ----------------------------------------------------------------------------------
-    def deploy(self, name: str, *args: Any, deployer: LocalAccount | None = None) -> Contract:
-        """Deploys compiled contract `name` and returns the bound contract object."""
+    def deploy(self, contract: str | Mapping[str, Any], *args: Any, deployer: LocalAccount | None = None) -> Contract:
+        """Deploys `contract` (a shipped contract's name, or an artifact with `abi` and `bytecode`) and
+        returns the bound contract object."""
         account = deployer or self.funder
         if account is None:
             raise MiaError("no deployer account")
-        art = artifact(name)
+        art = artifact(contract) if isinstance(contract, str) else contract
         factory = self.w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
         receipt = self.sender(account).transact(factory.constructor(*args))
         address = receipt["contractAddress"]
         if address is None:
-            raise TransactionFailed(f"deploying {name} created no contract")
+            raise TransactionFailed(
+                f"deploying {contract if isinstance(contract, str) else 'a contract'} created no contract"
+            )
         return self.w3.eth.contract(address=address, abi=art["abi"])

@@ -12,32 +12,21 @@ sort rule; the contract only verifies it, so a wrong order reverts and moves not
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from eth_utils import to_checksum_address
 from web3.types import TxReceipt
 
 from mia.mechanism.qmia import sort_by_virtual_cost
+from mia.protocol.contract_errors import SettlementOrderMismatch
 from mia.protocol.errors import ContractRevert, MiaError
 from mia.protocol.reports import ScoreReport, recover_signer
-from mia.sdk.auction import AuctionClient, Phase
-from mia.sdk.scoring import chunk_reports, post_reports
+from mia.protocol.types import Phase, Progress
+from mia.sdk.auction import AuctionClient
+from mia.sdk.scoring import chunk_reports, chunk_state, post_reports
 
 # Sizes that keep every transaction well under 16,777,216 gas (see bench/gas.py for the measured table).
 ORDER_CHUNK = 400
 PAY_CHUNK = 150
-
-
-@dataclass(frozen=True)
-class SettlementProgress:
-    """Mirror of `MiaAuction.Progress`."""
-
-    scored: int
-    scored_chunks: int
-    eligible: int
-    ordered: int
-    paid: int
-    winners: int
 
 
 def split_report(report: ScoreReport, size: int) -> list[ScoreReport]:
@@ -47,9 +36,8 @@ def split_report(report: ScoreReport, size: int) -> list[ScoreReport]:
     return chunk_reports(report, size)
 
 
-def progress(client: AuctionClient, auction_id: int) -> SettlementProgress:
-    p = client.contract.functions.settlementProgress(auction_id).call()
-    return SettlementProgress(*(int(x) for x in p[:6]))
+def progress(client: AuctionClient, auction_id: int) -> Progress:
+    return Progress.decode(client.contract.functions.settlementProgress(auction_id).call())
 
 
 def submit_score_chunks(
@@ -64,7 +52,7 @@ def submit_score_chunks(
     for c, (reports, signatures) in enumerate(chunks):
         if not reports:
             raise MiaError("a score chunk needs at least one report")
-        posters = client.contract.functions.scoreChunkOf(auction_id, c).call()[3]
+        posters = chunk_state(client, auction_id, c).posters
         todo = [
             (r, sig)
             for r, sig in zip(reports, signatures, strict=True)
@@ -81,11 +69,11 @@ def settlement_order(client: AuctionClient, auction_id: int) -> tuple[list[int],
     providers = client.contract.functions.providersOf(auction_id).call()
     bids, weights, indices = [], [], []
     for p in providers:
-        b = client.contract.functions.getBid(auction_id, p).call()
-        if not b[3]:
+        b = client.bid(auction_id, p)
+        if not b.revealed:
             continue
-        indices.append(int(b[2]))
-        bids.append(int(b[1]))
+        indices.append(b.index)
+        bids.append(b.cost)
         weights.append(int(client.contract.functions.weightOf(auction_id, p).call()))
     if info.n_revealed != len(indices):
         raise MiaError(f"auction {auction_id}: {len(indices)} revealed bids found, {info.n_revealed} expected")
@@ -113,7 +101,7 @@ def settle_in_chunks(
                 client.sender.transact(f.orderForSettlement(auction_id, indices[ordered : ordered + order_chunk]))
             )
         except ContractRevert as exc:
-            if exc.error_name != "SettlementOrderMismatch" or progress(client, auction_id).ordered == ordered:
+            if not isinstance(exc, SettlementOrderMismatch) or progress(client, auction_id).ordered == ordered:
                 raise
     while client.phase(auction_id) != Phase.SETTLED:
         receipts.append(client.sender.transact(f.settleChunk(auction_id, entries, pay_chunk)))

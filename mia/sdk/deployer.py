@@ -8,7 +8,7 @@ from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
 
-from mia.protocol.compiler import sources_hash
+from mia.protocol.artifacts import manifest
 from mia.protocol.errors import MiaError
 from mia.sdk.chain import Chain
 
@@ -32,7 +32,7 @@ class Deployment:
 
 
 def deploy_mia(chain: Chain, deployer: LocalAccount | None = None, *, network: str | None = None) -> Deployment:
-    """Deploys MiaAuction; the returned record names the chain, address, block and source hash."""
+    """Deploys MiaAuction; the record names the chain, address, block and the shipped build's source hash."""
     account = deployer or chain.funder
     if account is None:
         raise MiaError("no deployer key: pass --keystore or set MIA_PRIVATE_KEY")
@@ -43,5 +43,5 @@ def deploy_mia(chain: Chain, deployer: LocalAccount | None = None, *, network: s
         address=contract.address,
         block=chain.w3.eth.block_number,
         deployer=account.address,
-        sources_hash=sources_hash(),
+        sources_hash=manifest()["sources_hash"],
     )

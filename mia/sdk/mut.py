@@ -8,7 +8,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.types import TxReceipt
 
-from mia.protocol.artifacts import artifact
+from mia.protocol.artifacts import contract_at, erc20_at
 from mia.sdk.chain import Chain, Sender
 
 
@@ -32,9 +32,7 @@ class MutToken:
 
     def __init__(self, chain: Chain, address: str, account: LocalAccount | None = None) -> None:
         self.chain = chain
-        self.contract = chain.w3.eth.contract(
-            address=Web3.to_checksum_address(address), abi=artifact("MarginalUtilityToken")["abi"]
-        )
+        self.contract = contract_at(chain.w3, "MarginalUtilityToken", address)
         self.account = account
 
     @property
@@ -81,8 +79,7 @@ class MutToken:
         asset = self.asset
         if int(asset, 16) == 0:
             return self._sender().transact(self.contract.functions.depositRevenue(amount), value=amount)
-        token = self.chain.w3.eth.contract(address=Web3.to_checksum_address(asset), abi=artifact("TestToken")["abi"])
-        self._sender().transact(token.functions.approve(self.address, amount))
+        self._sender().transact(erc20_at(self.chain.w3, asset).functions.approve(self.address, amount))
         return self._sender().transact(self.contract.functions.depositRevenue(amount))
 
     def claim(self) -> int:

@@ -6,12 +6,11 @@ from collections.abc import Mapping, Sequence
 
 from web3.types import TxReceipt
 
+from mia.protocol.constants import SCORING_ROUND
 from mia.protocol.errors import MiaError
 from mia.protocol.reports import ScoreReport, sign_report
 from mia.sdk.auction import AuctionClient
 from mia.sdk.scoring import chunk_reports, finalize, has_posted, post_reports
-
-SCORING_ROUND = 1
 
 
 class Oracle(AuctionClient):

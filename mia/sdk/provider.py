@@ -9,12 +9,11 @@ from web3.contract import Contract
 from web3.types import TxReceipt
 
 from mia.protocol.commitment import commitment_of, new_salt
+from mia.protocol.constants import MAX_COST
 from mia.protocol.errors import MiaError
 from mia.sdk.auction import AuctionClient
 from mia.sdk.chain import Chain
 from mia.sdk.salts import BidOpening, SaltVault
-
-MAX_COST = 2**96 - 1
 
 
 class Provider(AuctionClient):
@@ -39,7 +38,7 @@ class Provider(AuctionClient):
         providers, and sends `commitInvited` instead of `commit`.
         """
         if not 0 <= cost <= MAX_COST:
-            raise MiaError(f"cost must be between 0 and 2**96-1 wei, got {cost}")
+            raise MiaError(f"cost must be between 0 and {MAX_COST} (2**96-1) base units, got {cost}")
         if len(dataset_root) != 32 or dataset_root == bytes(32):
             raise MiaError("dataset root must be 32 non-zero bytes")
         info = self.auction(auction_id)

@@ -18,9 +18,11 @@ from eth_utils import to_checksum_address
 from web3.types import EventData, TxReceipt
 
 from mia.mechanism import report_weights
+from mia.protocol.constants import SCORING_ROUND
 from mia.protocol.errors import MiaError
 from mia.protocol.reports import ScoreReport
-from mia.sdk.auction import AuctionClient, AuctionInfo, Phase
+from mia.protocol.types import Phase, ScoreChunk
+from mia.sdk.auction import AuctionClient, AuctionInfo
 from mia.sdk.events import EventReader
 
 
@@ -41,18 +43,6 @@ class PostedReport:
     @property
     def weights(self) -> list[int]:
         return report_weights(self.report.q, self.report.delta)
-
-
-@dataclass(frozen=True)
-class ChunkState:
-    """Mirror of `MiaAuction.ScoreChunk`."""
-
-    providers_hash: bytes
-    roots_hash: bytes
-    end_index: int
-    posters: int
-    count: int
-    finalized: bool
 
 
 def chunk_count(n_revealed: int, size: int) -> int:
@@ -82,9 +72,8 @@ def chunk_reports(report: ScoreReport, size: int) -> list[ScoreReport]:
     ]
 
 
-def chunk_state(client: AuctionClient, auction_id: int, chunk: int) -> ChunkState:
-    c = client.contract.functions.scoreChunkOf(auction_id, chunk).call()
-    return ChunkState(bytes(c[0]), bytes(c[1]), int(c[2]), int(c[3]), int(c[4]), bool(c[5]))
+def chunk_state(client: AuctionClient, auction_id: int, chunk: int) -> ScoreChunk:
+    return ScoreChunk.decode(client.contract.functions.scoreChunkOf(auction_id, chunk).call())
 
 
 def has_posted(client: AuctionClient, auction_id: int, chunk: int, oracle: str) -> bool:
@@ -104,7 +93,7 @@ def posted_reports(
         start, end = chunk_bounds(len(providers), size, int(a["chunk"]))
         report = ScoreReport(
             auction_id=info.auction_id,
-            round=1,
+            round=SCORING_ROUND,
             providers=tuple(to_checksum_address(p) for p in providers[start:end]),
             q=tuple(int(x) for x in a["q"]),
             delta=tuple(int(x) for x in a["delta"]),
@@ -145,7 +134,7 @@ def post_reports(
     return client.sender.transact(fn)
 
 
-def finalizable(info: AuctionInfo, state: ChunkState, phase: Phase) -> bool:
+def finalizable(info: AuctionInfo, state: ScoreChunk, phase: Phase) -> bool:
     """The contract's rule: all n posted, or the window closed with at least the quorum."""
     if state.finalized or state.count == 0:
         return False

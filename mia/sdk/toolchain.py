@@ -7,6 +7,9 @@ running. The real binaries ship in per-platform packages (``@foundry-rs/forge-li
 everything in the project that runs forge or anvil resolves it here, and a platform without such a package
 gets a clear error instead of a silent fall-back to the wrapper.
 
+Outside a source checkout (an installed package) there is no ``node_modules``: the binaries come from
+``MIA_FORGE`` / ``MIA_ANVIL`` (explicit paths) or a native one on PATH. An explicit setting always wins.
+
 Run as ``python -m mia.sdk.toolchain forge`` to print a binary's path (the Makefile does), or
 ``python -m mia.sdk.toolchain --link DIR`` to put links to every tool into DIR (for programs that look
 forge up on PATH).
@@ -18,13 +21,17 @@ import os
 import platform
 import shutil
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from mia.protocol.errors import MiaError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# Only a source checkout (this file under <root>/mia/sdk/, next to package.json) has the pinned npm packages.
 NODE_MODULES = REPO_ROOT / "node_modules"
 TOOLS = ("forge", "anvil")
+# Explicit binary per tool, e.g. MIA_ANVIL=/opt/foundry/bin/anvil.
+ENV_VARS = {tool: f"MIA_{tool.upper()}" for tool in TOOLS}
 
 # (sys.platform prefix, platform.machine()) -> the suffix of Foundry's per-platform npm packages.
 _OS = {"linux": "linux", "darwin": "darwin", "win32": "win32"}
@@ -62,14 +69,24 @@ def native_binary(
     sys_platform: str | None = None,
     machine: str | None = None,
     search_path: bool = True,
+    environ: Mapping[str, str] | None = None,
 ) -> Path:
-    """The native ``tool`` binary: the pinned npm platform package first, then a native one on PATH.
+    """The native ``tool`` binary: ``MIA_<TOOL>`` if set, else the pinned npm platform package, else a
+    native one on PATH.
 
-    Raises ToolchainError naming what was looked for when neither exists; a wrapper script found on PATH
-    (such as ``node_modules/.bin/forge``) is never returned.
+    Raises ToolchainError naming what was looked for when none exists; a wrapper script (such as
+    ``node_modules/.bin/forge``) is never returned.
     """
     if tool not in TOOLS:
         raise ToolchainError(f"unknown Foundry tool {tool!r}: expected one of {', '.join(TOOLS)}")
+    explicit = (os.environ if environ is None else environ).get(ENV_VARS[tool])
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise ToolchainError(f"{ENV_VARS[tool]}={explicit} is not an executable file")
+        if is_script_wrapper(path):
+            raise ToolchainError(f"{ENV_VARS[tool]}={explicit} is a script wrapper, not the native {tool} binary")
+        return path
     suffix = platform_suffix(sys_platform, machine)
     exe = f"{tool}.exe" if suffix.startswith("win32") else tool
     pinned = node_modules / "@foundry-rs" / f"{tool}-{suffix}" / "bin" / exe
@@ -79,11 +96,12 @@ def native_binary(
         found = shutil.which(tool)
         if found and not is_script_wrapper(Path(found)):
             return Path(found)
-    raise ToolchainError(
-        f"no native {tool} binary for platform {suffix}: looked for {pinned.relative_to(node_modules.parent)}"
-        f" (run `make setup`; npm publishes @foundry-rs/{tool} for linux/darwin amd64/arm64 and win32 amd64)"
-        f" and for a native {tool} on PATH"
-    )
+    if node_modules.is_dir():  # a source checkout
+        where = f"{pinned.relative_to(node_modules.parent)} (run `make setup`; npm publishes @foundry-rs/{tool}"
+        where += " for linux/darwin amd64/arm64 and win32 amd64)"
+    else:
+        where = f"the {ENV_VARS[tool]} setting (path to a native {tool})"
+    raise ToolchainError(f"no native {tool} binary for platform {suffix}: looked for {where} and for {tool} on PATH")
 
 
 def link_tools(directory: Path) -> list[Path]:

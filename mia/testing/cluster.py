@@ -24,12 +24,15 @@ from eth_account.signers.local import LocalAccount
 
 from mia.oracle.scoring import METHOD_KNN_SHAPLEY_QUALITY, task_hash
 from mia.protocol.errors import MiaError
-from mia.sdk.anvil import ANVIL_DEV_KEY, REPO_ROOT, AnvilNode, _free_port
+from mia.sdk.anvil import ANVIL_DEV_KEY, AnvilNode, _free_port
 from mia.sdk.auction import AuctionClient
 from mia.sdk.chain import Chain
 from mia.sdk.dataroom import API_PREFIX, records_from_arrays, save_committee
 from mia.sdk.deployer import deploy_mia
 from mia.valuation import Dataset
+
+# The source checkout these harnesses run services from (they are development tools, never installed use).
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 ETHER = 10**18
 PHASE = 3600

@@ -14,7 +14,7 @@ import time
 
 from eth_account import Account
 
-from mia.sdk.auction import Phase
+from mia.protocol.types import Phase
 from mia.sdk.chain import Chain
 from mia.sdk.dataroom import DataroomClient, deliver_dataset, load_committee, load_dataset
 from mia.sdk.provider import Provider

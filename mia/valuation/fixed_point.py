@@ -10,11 +10,12 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
+from mia.protocol.constants import MAX_ABS_DELTA, WAD
+
 __all__ = ["DELTA_MAX", "DELTA_MIN", "WAD", "delta_to_wad", "quality_to_wad"]
 
-WAD = 10**18
-DELTA_MAX = 10**36
-DELTA_MIN = -(10**36)
+DELTA_MAX = MAX_ABS_DELTA
+DELTA_MIN = -MAX_ABS_DELTA
 
 
 def quality_to_wad(q: float) -> int:

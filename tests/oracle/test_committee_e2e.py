@@ -26,8 +26,9 @@ from mia.mechanism.settlement import settle
 from mia.oracle.keys import BOX_KEY_FILE, SIGN_KEY_FILE
 from mia.oracle.scoring import score_providers
 from mia.oracle.worker import report_from_json
+from mia.protocol.types import Phase
 from mia.sdk.anvil import anvil_available
-from mia.sdk.auction import AuctionClient, Phase
+from mia.sdk.auction import AuctionClient
 from mia.sdk.dataroom import (
     DataroomClient,
     UploadRejected,

@@ -29,8 +29,8 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
 from mia.oracle.store import Store
+from mia.protocol.types import Phase
 from mia.sdk.anvil import anvil_available
-from mia.sdk.auction import Phase
 from mia.sdk.dataroom import (
     API_PREFIX,
     encode_records,
@@ -507,7 +507,7 @@ def test_uncommitted_storage_is_capped_per_address_and_committed_providers_still
 def test_an_unusable_data_directory_stops_the_service_with_a_reason(tmp_path: Path) -> None:
     import sys
 
-    from mia.sdk.anvil import REPO_ROOT
+    from mia.testing.cluster import REPO_ROOT
 
     data = tmp_path / "data"
     data.mkdir()
