@@ -11,7 +11,7 @@ from mia.protocol.errors import MiaError
 # behind them is pinned in that extra.
 EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "oracle": ("torch", "sklearn", "tqdm", "starlette", "uvicorn"),
-    "sim": ("matplotlib", "sklearn", "tqdm"),
+    "sim": ("matplotlib", "torch", "sklearn", "tqdm"),
     "embedded": ("eth_tester", "eth"),
     "lm": ("transformers", "tokenizers", "peft"),
     "dev": ("solcx",),

@@ -1,4 +1,4 @@
-"""Exact-integer reference implementations of the on-chain mechanisms (SPEC §4).
+"""Exact-integer reference implementations of the on-chain mechanisms (docs/design.md §3).
 
 These mirror the Solidity libraries under `contracts/mechanism/` operation for operation: the
 contract and this package must produce identical winners and payments, to the wei.

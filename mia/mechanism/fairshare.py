@@ -1,4 +1,4 @@
-"""Fairshare posted prices (SPEC §4), in exact integers.
+"""Fairshare posted prices (docs/design.md §3), in exact integers.
 
 Each revealed provider is offered p_i = ρ·w_i · min(1, B / Σ_j ρ·w_j): its value at the buyer's
 declared willingness to pay per unit of utility ρ, scaled down pro rata when the values together

@@ -1,4 +1,4 @@
-"""Mixed-MIA (SPEC §4): Q-MIA winners and payments, split into cash now and MUT later.
+"""Mixed-MIA (docs/design.md §3): Q-MIA winners and payments, split into cash now and MUT later.
 
 With liquidity factor λ (18-decimal, in [0, 1e18]) each winner gets cash_i = floor(λ·p_i / 1e18) and
 mut_i = p_i − cash_i in Marginal Utility Tokens, so cash + MUT = p_i exactly. Only floor(λ·B / 1e18)

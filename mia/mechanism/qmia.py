@@ -1,4 +1,4 @@
-"""Q-MIA: quality-weighted marginal-incentive auction, in exact integers (SPEC §4).
+"""Q-MIA: quality-weighted marginal-incentive auction, in exact integers (docs/design.md §3).
 
 Mirror of `contracts/mechanism/QMIA.sol`. Virtual cost φ_i = b_i / w_i with w_i = q_i·max(Δ_i, 0)/1e18;
 sort ascending (ties by index); winners are the longest prefix with b_k·W_k ≤ B·w_k; each winner is

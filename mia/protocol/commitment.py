@@ -1,4 +1,4 @@
-"""The sealed-bid commitment (SPEC §3): the one place the SDK computes it.
+"""The sealed-bid commitment (docs/design.md §2): the one place the SDK computes it.
 
 commitment = keccak256(abi.encode(chainId, auction contract, auctionId, provider, cost, salt, datasetRoot))
 

@@ -12,13 +12,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, TypeAlias, cast
 
-from eth.abc import BlockAPI, ChainAPI, SignedTransactionAPI, StateAPI
-from eth_typing import Hash32
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # py-evm comes with the embedded extra; this module is imported only by Chain.embedded()
+    from eth.abc import BlockAPI, ChainAPI, SignedTransactionAPI, StateAPI
     from eth_tester import EthereumTester  # untyped: checked as Any
+    from eth_typing import Hash32
+
+# a transaction found by hash: its block, the transaction, its index in the block
+Found: TypeAlias = "tuple[BlockAPI, SignedTransactionAPI, int]"
 
 _installed = False
 
@@ -28,7 +30,7 @@ def fast_gas_estimator(state: StateAPI, transaction: SignedTransactionAPI) -> in
     from eth.vm.spoof import SpoofTransaction
 
     # a spoof forwards every attribute but the overridden ones; py-evm's own estimator casts it the same way
-    maximum = cast(SignedTransactionAPI, SpoofTransaction(transaction, gas=state.gas_limit, gas_price=0))
+    maximum = cast("SignedTransactionAPI", SpoofTransaction(transaction, gas=state.gas_limit, gas_price=0))
     snapshot = state.snapshot()
     try:
         computation = state.apply_transaction(maximum)
@@ -48,7 +50,6 @@ def _install_indexed_lookup() -> None:
     import eth_tester.backends.pyevm.main as pyevm_backend
     from eth.exceptions import TransactionNotFound
 
-    Found = tuple[BlockAPI, SignedTransactionAPI, int]
     scan: Callable[[ChainAPI, Hash32], Found] = pyevm_backend._get_transaction_by_hash
 
     def indexed_tx_lookup(chain: ChainAPI, transaction_hash: Hash32) -> Found:

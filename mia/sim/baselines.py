@@ -1,7 +1,7 @@
-"""Simulation-only baselines (SPEC §4 "Baselines"). NOT ON-CHAIN: no contract implements these.
+"""Simulation-only baselines (docs/experiments.md, "Baselines"). NOT ON-CHAIN: no contract implements these.
 
 They exist to be measured against the on-chain mechanisms, so they are written as plainly as the
-SPEC states them, in the same exact integers (wei, 18-decimal q and w):
+The design states them, in the same exact integers (wei, 18-decimal q and w):
 
 - volume-based: rank by bid per record (cheapest first), pay bids, ignore quality;
 - trust-based: rank by self-reported quality × records per unit bid, pay bids (the report is the

@@ -1,4 +1,4 @@
-"""mia valuation engine: quality checks and data valuation for the oracle (SPEC §5).
+"""mia valuation engine: quality checks and data valuation for the oracle (docs/design.md §4).
 
 One call for the oracle::
 
