@@ -16,6 +16,7 @@ from mia.mechanism import settle as reference_settle
 from mia.mechanism import weight
 from mia.mechanism.settlement import cash_escrow
 from mia.protocol.errors import MiaError
+from mia.protocol.order import pack_order_entry, unpack_order_entry
 from mia.sdk.auction import Mechanism, Phase
 from mia.sdk.auditor import Auditor
 from mia.sdk.buyer import Buyer, Schedule
@@ -194,7 +195,8 @@ def test_forged_entries_and_one_shot_after_chunks_revert(fresh_env: Env) -> None
     indices, entries = settlement_order(buyer, aid)
     f = buyer.contract.functions
     buyer.sender.transact(f.orderForSettlement(aid, indices))
-    forged = [entries[0] + (1 << 144), *entries[1:]]  # a higher bid for the first winner
+    first = unpack_order_entry(entries[0])  # forged: a higher bid for the first winner
+    forged = [pack_order_entry(first.index, first.bid + 1, first.running), *entries[1:]]
     with pytest.raises(MiaError, match="SettlementOrderMismatch"):
         buyer.sender.transact(f.settleChunk(aid, forged, 10))
     buyer.sender.transact(f.settleChunk(aid, entries, 1))

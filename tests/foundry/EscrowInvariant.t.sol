@@ -111,7 +111,7 @@ contract MiaHandler {
     function commit(uint256 auctionSeed, uint256 actorSeed, uint96 cost, bytes32 salt) external {
         (uint256 id, bool ok) = _pick(auctionSeed);
         if (!ok || auction.phase(id) != IMiaAuction.Phase.Commit) return;
-        MiaAuction.Auction memory a = auction.getAuction(id);
+        IMiaAuction.Auction memory a = auction.getAuction(id);
         address who = actors[actorSeed % N_ACTORS];
         if (auction.getBid(id, who).index != 0 || a.nCommitted >= a.maxProviders) return;
         Opening memory op = Opening(uint256(cost) % 60 ether, salt, keccak256(abi.encode("data", who, salt)));
@@ -181,7 +181,7 @@ contract MiaHandler {
         IMiaAuction.Phase ph = auction.phase(id);
         if (ph != IMiaAuction.Phase.Scoring && ph != IMiaAuction.Phase.Expired) return;
         if (auction.getAuction(id).nRevealed == 0) return;
-        MiaAuction.ScoreChunk memory c = auction.scoreChunkOf(id, 0);
+        IMiaAuction.ScoreChunk memory c = auction.scoreChunkOf(id, 0);
         if (c.finalized || c.count == 0) return;
         if (c.count != 3 && (ph != IMiaAuction.Phase.Expired || c.count < auction.getAuction(id).threshold)) return;
         uint256[][] memory w = new uint256[][](c.count);
@@ -199,7 +199,7 @@ contract MiaHandler {
         if (!ok) return;
         _tryFinalize(id);
         IMiaAuction.Phase ph = auction.phase(id);
-        MiaAuction.Auction memory a = auction.getAuction(id);
+        IMiaAuction.Auction memory a = auction.getAuction(id);
         bool nobody = a.nRevealed == 0 && (ph == IMiaAuction.Phase.Scoring || ph == IMiaAuction.Phase.Expired);
         if (ph != IMiaAuction.Phase.Scored && !nobody) return;
 
@@ -214,7 +214,7 @@ contract MiaHandler {
         (uint256 id, bool ok) = _pick(auctionSeed);
         if (!ok) return;
         IMiaAuction.Phase ph = auction.phase(id);
-        MiaAuction.Auction memory a = auction.getAuction(id);
+        IMiaAuction.Auction memory a = auction.getAuction(id);
         address caller = actors[actorSeed % N_ACTORS];
         bool buyerEarly = caller == a.buyer && a.nCommitted == 0 && ph == IMiaAuction.Phase.Commit;
         if (!auction.cancellable(id) && !buyerEarly) {
@@ -231,10 +231,10 @@ contract MiaHandler {
         (uint256 id, bool ok) = _pick(auctionSeed);
         if (!ok) return;
         address who = actors[actorSeed % N_ACTORS];
-        MiaAuction.Auction memory a = auction.getAuction(id);
-        MiaAuction.Bid memory b = auction.getBid(id, who);
-        bool ended = a.status == MiaAuction.Status.Cancelled
-            || (a.status == MiaAuction.Status.Settled && auction.weightOf(id, who) > 0);
+        IMiaAuction.Auction memory a = auction.getAuction(id);
+        IMiaAuction.Bid memory b = auction.getBid(id, who);
+        bool ended = a.status == IMiaAuction.Status.Cancelled
+            || (a.status == IMiaAuction.Status.Settled && auction.weightOf(id, who) > 0);
         if (!ended || !b.revealed || b.depositRefunded || a.deposit == 0) return;
         auction.refundDeposit(id, who);
         ++ghostRefunded[id];
@@ -276,7 +276,7 @@ contract MiaHandler {
         uint256 t = vm.getBlockTimestamp();
         (uint256 id, bool ok) = _pick(auctionSeed);
         if (step % 4 == 0 && ok) {
-            MiaAuction.Auction memory a = auction.getAuction(id);
+            IMiaAuction.Auction memory a = auction.getAuction(id);
             if (t < a.commitDeadline) t = a.commitDeadline;
             else if (t < a.revealDeadline) t = a.revealDeadline;
             else if (t < a.scoringDeadline) t = a.scoringDeadline;
@@ -323,7 +323,7 @@ contract MiaHandler {
         uint256[] memory bids = new uint256[](n);
         uint256[] memory weights = new uint256[](n);
         for (uint256 j = 0; j < n; ++j) {
-            MiaAuction.Bid memory bid = auction.getBid(id, revealed[j]);
+            IMiaAuction.Bid memory bid = auction.getBid(id, revealed[j]);
             bids[j] = bid.cost;
             weights[j] = auction.weightOf(id, revealed[j]);
         }
@@ -414,12 +414,12 @@ contract EscrowInvariantTest is TestBase {
             uint256 n = handler.auctionCount();
             for (uint256 k = 0; k < n; ++k) {
                 uint256 id = handler.auctionIds(k);
-                MiaAuction.Auction memory a = auction.getAuction(id);
+                IMiaAuction.Auction memory a = auction.getAuction(id);
                 if (a.asset != assets[x]) continue;
                 // deposits still held for their providers: refundable ones once ended, all while open
-                if (a.status == MiaAuction.Status.Settled) {
+                if (a.status == IMiaAuction.Status.Settled) {
                     sum += uint256(auction.settlementProgress(id).eligible - handler.ghostRefunded(id)) * a.deposit;
-                } else if (a.status == MiaAuction.Status.Cancelled) {
+                } else if (a.status == IMiaAuction.Status.Cancelled) {
                     sum += uint256(a.nRevealed - handler.ghostRefunded(id)) * a.deposit;
                 } else {
                     sum += uint256(a.budget) + uint256(a.nCommitted) * a.deposit;

@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {MiaAuction} from "../../contracts/MiaAuction.sol";
 import {IMiaAuction} from "../../contracts/interfaces/IMiaAuction.sol";
+import {AssetTransfer} from "../../contracts/lib/AssetTransfer.sol";
 import {MarginalUtilityToken} from "../../contracts/token/MarginalUtilityToken.sol";
 import {TestToken} from "../../contracts/test/TestToken.sol";
 import {FeeOnTransferToken} from "../../contracts/test/FeeOnTransferToken.sol";
@@ -154,7 +155,7 @@ contract MechanismHandler {
         (uint256 id, bool ok) = _pick(auctionSeed);
         if (!ok || auction.phase(id) != IMiaAuction.Phase.Commit) return;
         for (uint256 k = 0; k < 1 + actorSeed % 3; ++k) {
-            MiaAuction.Auction memory a = auction.getAuction(id);
+            IMiaAuction.Auction memory a = auction.getAuction(id);
             address who = actors[(actorSeed >> 8) % N_ACTORS];
             actorSeed = uint256(keccak256(abi.encode(actorSeed)));
             if (auction.getBid(id, who).index != 0 || a.nCommitted >= a.maxProviders) continue;
@@ -197,10 +198,10 @@ contract MechanismHandler {
     function postReports(uint256 auctionSeed, uint256 seed) public {
         (uint256 id, bool ok) = _pick(auctionSeed);
         if (!ok || auction.phase(id) != IMiaAuction.Phase.Scoring) return;
-        MiaAuction.Auction memory a = auction.getAuction(id);
+        IMiaAuction.Auction memory a = auction.getAuction(id);
         if (a.nRevealed == 0) return;
         uint256 chunk = _availableChunk(id, a, seed);
-        MiaAuction.ScoreChunk memory c = auction.scoreChunkOf(id, chunk);
+        IMiaAuction.ScoreChunk memory c = auction.scoreChunkOf(id, chunk);
         if (c.finalized) return;
         uint256 n = a.nOracles;
         uint256[] memory pick = new uint256[](n);
@@ -225,13 +226,13 @@ contract MechanismHandler {
     function finalize(uint256 auctionSeed, uint256 seed) public {
         (uint256 id, bool ok) = _pick(auctionSeed);
         if (!ok) return;
-        MiaAuction.Auction memory a = auction.getAuction(id);
+        IMiaAuction.Auction memory a = auction.getAuction(id);
         if (a.nRevealed == 0) return;
         _tryFinalize(id, seed % ((a.nRevealed + a.scoreChunk - 1) / a.scoreChunk), seed >> 8);
     }
 
     /// The lowest chunk with no report yet, or (at random) an earlier one with reports still missing.
-    function _availableChunk(uint256 id, MiaAuction.Auction memory a, uint256 seed) internal view returns (uint256) {
+    function _availableChunk(uint256 id, IMiaAuction.Auction memory a, uint256 seed) internal view returns (uint256) {
         uint256 chunks = (a.nRevealed + a.scoreChunk - 1) / a.scoreChunk;
         uint256 c = 0;
         while (c + 1 < chunks && auction.scoreChunkOf(id, c).count > 0) {
@@ -243,7 +244,7 @@ contract MechanismHandler {
     /// Member `o`'s report for one chunk: honest members report pseudo-random but fixed values, corrupted
     /// ones extremes (q ∈ {0, 1}, Δ ∈ {-1e36, 1e36, random}) chosen to drag the aggregate.
     function _reportOf(uint256 id, uint256 chunk, uint256 o) internal view returns (IMiaAuction.ScoreReport memory r) {
-        MiaAuction.Auction memory a = auction.getAuction(id);
+        IMiaAuction.Auction memory a = auction.getAuction(id);
         (address[] memory revealed, bytes32[] memory roots) = auction.revealedProviders(id);
         uint256 from = chunk * a.scoreChunk;
         uint256 len = revealed.length - from < a.scoreChunk ? revealed.length - from : a.scoreChunk;
@@ -283,8 +284,8 @@ contract MechanismHandler {
     function _tryFinalize(uint256 id, uint256 chunk, uint256 seed) internal {
         IMiaAuction.Phase ph = auction.phase(id);
         if (ph != IMiaAuction.Phase.Scoring && ph != IMiaAuction.Phase.Expired) return;
-        MiaAuction.Auction memory a = auction.getAuction(id);
-        MiaAuction.ScoreChunk memory c = auction.scoreChunkOf(id, chunk);
+        IMiaAuction.Auction memory a = auction.getAuction(id);
+        IMiaAuction.ScoreChunk memory c = auction.scoreChunkOf(id, chunk);
         if (c.finalized || c.count == 0) return;
         bool allowed = c.count == a.nOracles || (ph == IMiaAuction.Phase.Expired && c.count >= a.threshold);
         uint256[][] memory w = new uint256[][](c.count);
@@ -335,8 +336,8 @@ contract MechanismHandler {
 
     /// Every provider's aggregated weight lies within [min, max] of the honest posted weights for it.
     function _checkAggregate(uint256 id, uint256 chunk, address[] memory providers) internal {
-        MiaAuction.Auction memory a = auction.getAuction(id);
-        MiaAuction.ScoreChunk memory c = auction.scoreChunkOf(id, chunk);
+        IMiaAuction.Auction memory a = auction.getAuction(id);
+        IMiaAuction.ScoreChunk memory c = auction.scoreChunkOf(id, chunk);
         uint256 honestPosted = 0;
         for (uint256 j = 0; j < providers.length; ++j) {
             uint256 lo = type(uint256).max;
@@ -361,7 +362,7 @@ contract MechanismHandler {
         (uint256 id, bool ok) = _pick(auctionSeed);
         if (!ok || auction.phase(id) != IMiaAuction.Phase.Scored) return;
         uint256[] memory entries = _order(id);
-        MiaAuction.Progress memory g = auction.settlementProgress(id);
+        IMiaAuction.Progress memory g = auction.settlementProgress(id);
         uint256 left = entries.length - g.ordered;
         if (left == 0) return;
         uint256 kind = seed % 4;
@@ -424,7 +425,7 @@ contract MechanismHandler {
         (uint256 id, bool ok) = _pick(auctionSeed);
         if (!ok) return;
         IMiaAuction.Phase ph = auction.phase(id);
-        MiaAuction.Auction memory a = auction.getAuction(id);
+        IMiaAuction.Auction memory a = auction.getAuction(id);
         address caller = actors[actorSeed % N_ACTORS];
         bool buyerEarly = caller == a.buyer && a.nCommitted == 0 && ph == IMiaAuction.Phase.Commit;
         if (!auction.cancellable(id) && !buyerEarly) return;
@@ -442,10 +443,10 @@ contract MechanismHandler {
     }
 
     function _refund(uint256 id, address who, address caller) internal {
-        MiaAuction.Auction memory a = auction.getAuction(id);
-        MiaAuction.Bid memory b = auction.getBid(id, who);
-        bool ended = a.status == MiaAuction.Status.Cancelled
-            || (a.status == MiaAuction.Status.Settled && auction.weightOf(id, who) > 0);
+        IMiaAuction.Auction memory a = auction.getAuction(id);
+        IMiaAuction.Bid memory b = auction.getBid(id, who);
+        bool ended = a.status == IMiaAuction.Status.Cancelled
+            || (a.status == IMiaAuction.Status.Settled && auction.weightOf(id, who) > 0);
         bool due = ended && b.revealed && !b.depositRefunded && a.deposit > 0;
         uint256 before = auction.credits(a.asset, who);
         (bool done,) = _call(caller, address(auction), 0, abi.encodeCall(MiaAuction.refundDeposit, (id, who)));
@@ -530,7 +531,7 @@ contract MechanismHandler {
             ++ghostBadTokenAccepted;
         } catch (bytes memory err) {
             bytes4 expected =
-                fee ? IMiaAuction.TokenAmountMismatch.selector : bytes4(keccak256("SafeERC20FailedOperation(address)"));
+                fee ? AssetTransfer.TokenAmountMismatch.selector : bytes4(keccak256("SafeERC20FailedOperation(address)"));
             bool moved = FeeOnTransferToken(asset).balanceOf(address(auction)) != 0
                 || FeeOnTransferToken(asset).balanceOf(buyer) != buyerBalance || auction.auctionCount() != count
                 || auction.totalOwed(asset) != 0;
@@ -647,7 +648,7 @@ contract MechanismHandler {
 
     /// Aggregates every chunk the rule allows (anyone may; a random caller does).
     function _finalizeAll(uint256 id, uint256 seed) internal {
-        MiaAuction.Auction memory a = auction.getAuction(id);
+        IMiaAuction.Auction memory a = auction.getAuction(id);
         uint256 chunks = (a.nRevealed + a.scoreChunk - 1) / a.scoreChunk;
         for (uint256 c = 0; c < chunks; ++c) {
             _tryFinalize(id, c, uint256(keccak256(abi.encode(seed, c))));
@@ -699,7 +700,7 @@ contract MechanismHandler {
     }
 
     function _nextDeadline(uint256 id, uint256 t) internal view returns (uint256) {
-        MiaAuction.Auction memory a = auction.getAuction(id);
+        IMiaAuction.Auction memory a = auction.getAuction(id);
         if (t < a.commitDeadline) return a.commitDeadline;
         if (t < a.revealDeadline) return a.revealDeadline;
         if (t < a.scoringDeadline) return a.scoringDeadline;
@@ -804,7 +805,7 @@ contract MechanismHandler {
     /// `settleChunk` paying a random number of winners. Checks every Payment it emits.
     function _settleStep(uint256 id, address caller, bool oneShot, uint256 seed) internal {
         Expected memory e = _expected(id);
-        MiaAuction.Progress memory g = auction.settlementProgress(id);
+        IMiaAuction.Progress memory g = auction.settlementProgress(id);
         vm.recordLogs();
         if (oneShot) {
             _as(caller, address(auction), 0, abi.encodeCall(MiaAuction.settle, (id)));
@@ -837,7 +838,7 @@ contract MechanismHandler {
         uint256[] memory ws = new uint256[](committed.length + 1);
         uint256 m = 0;
         for (uint256 i = 0; i < committed.length; ++i) {
-            MiaAuction.Bid memory bid = auction.getBid(id, committed[i]);
+            IMiaAuction.Bid memory bid = auction.getBid(id, committed[i]);
             uint256 w = auction.weightOf(id, committed[i]);
             if (!bid.revealed || w == 0) continue;
             // insertion: b_new/w_new < b_j/w_j  <=>  b_new·w_j < b_j·w_new (earlier index wins ties)
@@ -865,11 +866,11 @@ contract MechanismHandler {
         uint256[] memory bids = new uint256[](n);
         uint256[] memory weights = new uint256[](n);
         for (uint256 j = 0; j < n; ++j) {
-            MiaAuction.Bid memory bid = auction.getBid(id, e.revealed[j]);
+            IMiaAuction.Bid memory bid = auction.getBid(id, e.revealed[j]);
             bids[j] = bid.cost;
             weights[j] = auction.weightOf(id, e.revealed[j]);
         }
-        MiaAuction.Auction memory a = auction.getAuction(id);
+        IMiaAuction.Auction memory a = auction.getAuction(id);
         if (a.mechanism == IMiaAuction.Mechanism.QMIA) {
             (e.cash, e.won) = harness.settle(bids, weights, a.budget);
             e.mut = new uint256[](n);
@@ -883,7 +884,7 @@ contract MechanismHandler {
     }
 
     function _checkPayments(uint256 id, Expected memory e, Vm.Log[] memory logs) internal {
-        MiaAuction.Auction memory a = auction.getAuction(id);
+        IMiaAuction.Auction memory a = auction.getAuction(id);
         for (uint256 k = 0; k < logs.length; ++k) {
             if (logs[k].emitter != address(auction) || logs[k].topics[0] != IMiaAuction.Payment.selector) continue;
             if (uint256(logs[k].topics[1]) != id) ++ghostReferenceMismatch;
@@ -904,7 +905,7 @@ contract MechanismHandler {
             }
             if (!found) ++ghostReferenceMismatch;
         }
-        if (a.status != MiaAuction.Status.Settled) return;
+        if (a.status != IMiaAuction.Status.Settled) return;
         uint256 winners = 0;
         for (uint256 j = 0; j < e.won.length; ++j) {
             if (e.won[j]) ++winners;
@@ -980,14 +981,14 @@ contract MechanismInvariantTest is TestBase {
             uint256 n = handler.auctionCount();
             for (uint256 k = 0; k < n; ++k) {
                 uint256 id = handler.auctionIds(k);
-                MiaAuction.Auction memory a = auction.getAuction(id);
+                IMiaAuction.Auction memory a = auction.getAuction(id);
                 if (a.asset != asset) continue;
                 // deposits still held for their providers: refundable ones once ended, all while open
-                if (a.status == MiaAuction.Status.Settled) {
+                if (a.status == IMiaAuction.Status.Settled) {
                     sum += uint256(auction.settlementProgress(id).eligible - handler.ghostRefunded(id)) * a.deposit;
                     continue;
                 }
-                if (a.status == MiaAuction.Status.Cancelled) {
+                if (a.status == IMiaAuction.Status.Cancelled) {
                     sum += uint256(a.nRevealed - handler.ghostRefunded(id)) * a.deposit;
                     continue;
                 }
@@ -1017,10 +1018,10 @@ contract MechanismInvariantTest is TestBase {
         uint256 n = handler.auctionCount();
         for (uint256 k = 0; k < n; ++k) {
             uint256 id = handler.auctionIds(k);
-            MiaAuction.Auction memory a = auction.getAuction(id);
+            IMiaAuction.Auction memory a = auction.getAuction(id);
             vm.assertLe(handler.ghostCash(id), a.cashEscrow, "cash paid <= cash escrow");
             vm.assertLe(handler.ghostCash(id) + handler.ghostMut(id), a.budget, "cash + MUT <= budget");
-            MiaAuction.Progress memory g = auction.settlementProgress(id);
+            IMiaAuction.Progress memory g = auction.settlementProgress(id);
             vm.assertEq(g.totalCash, handler.ghostCash(id), "progress cash == sum of Payment cash");
             vm.assertEq(g.totalMut, handler.ghostMut(id), "progress MUT == sum of Payment MUT");
         }
@@ -1080,8 +1081,8 @@ contract MechanismInvariantTest is TestBase {
         vm.assertEq(auction.totalOwed(address(token)), 0, "nothing owed in tokens");
         uint256 n = handler.auctionCount();
         for (uint256 k = 0; k < n; ++k) {
-            MiaAuction.Status s = auction.getAuction(handler.auctionIds(k)).status;
-            vm.assertTrue(s == MiaAuction.Status.Settled || s == MiaAuction.Status.Cancelled, "every auction ended");
+            IMiaAuction.Status s = auction.getAuction(handler.auctionIds(k)).status;
+            vm.assertTrue(s == IMiaAuction.Status.Settled || s == IMiaAuction.Status.Cancelled, "every auction ended");
         }
         uint256 m = handler.mutCount();
         for (uint256 k = 0; k < m; ++k) {
@@ -1198,7 +1199,7 @@ contract MechanismInvariantTest is TestBase {
         afterInvariant();
     }
 
-    function _cashEscrow(MiaAuction.Auction memory a) internal pure returns (uint256) {
+    function _cashEscrow(IMiaAuction.Auction memory a) internal pure returns (uint256) {
         if (a.mechanism == IMiaAuction.Mechanism.Fairshare) return a.budget;
         return (uint256(a.budget) * a.liquidity) / 1e18;
     }

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {MarginalUtilityToken} from "../../contracts/token/MarginalUtilityToken.sol";
+import {AssetTransfer} from "../../contracts/lib/AssetTransfer.sol";
 import {TestToken} from "../../contracts/test/TestToken.sol";
 import {Vm, VM} from "./utils/Vm.sol";
 import {TestBase} from "./utils/TestBase.sol";
@@ -143,7 +144,7 @@ contract MutPoolTest is TestBase {
         handler.mint(0, 5);
         vm.expectRevert(MarginalUtilityToken.ZeroAmount.selector);
         mut.depositRevenue(0);
-        vm.expectRevert(abi.encodeWithSelector(MarginalUtilityToken.WrongPaymentValue.selector, 2, 1));
+        vm.expectRevert(abi.encodeWithSelector(AssetTransfer.WrongPaymentValue.selector, 2, 1));
         mut.depositRevenue{value: 1}(2);
         vm.expectRevert(abi.encodeWithSelector(MarginalUtilityToken.NothingToClaim.selector, address(this)));
         mut.claim();
