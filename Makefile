@@ -83,6 +83,7 @@ test-forge: setup forge-gate
 lint: setup
 	$(BIN)/ruff check mia tests bench tools
 	$(BIN)/ruff format --check mia tests bench tools
+	$(FORGE) fmt --check
 
 bench: setup
 	$(PY) bench/gas.py

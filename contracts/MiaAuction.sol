@@ -83,10 +83,12 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
     // ------------------------------------------------------------------ create
 
     /// @inheritdoc IMiaAuction
-    /// @dev Every user-set field is checked here, each with its own error, before anything is written.
+    /// @dev Every field the buyer sets is checked, each with its own error; a revert leaves nothing behind.
     function createAuction(AuctionParams calldata p) external payable nonReentrant returns (uint256 auctionId) {
         if (p.commitDeadline <= block.timestamp) revert CommitDeadlineNotInFuture(p.commitDeadline, block.timestamp);
-        if (p.revealDeadline <= p.commitDeadline) revert RevealDeadlineNotAfterCommit(p.commitDeadline, p.revealDeadline);
+        if (p.revealDeadline <= p.commitDeadline) {
+            revert RevealDeadlineNotAfterCommit(p.commitDeadline, p.revealDeadline);
+        }
         if (p.scoringDeadline <= p.revealDeadline) {
             revert ScoringDeadlineNotAfterReveal(p.revealDeadline, p.scoringDeadline);
         }
@@ -703,7 +705,8 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         Phase current = _phase(auctionId, a);
         Bid storage bid = _bids[auctionId][provider];
         uint256 amount = a.deposit;
-        bool ended = current == Phase.Cancelled || (current == Phase.Settled && uint128(_scores[auctionId][bid.index]) > 0);
+        bool ended =
+            current == Phase.Cancelled || (current == Phase.Settled && uint128(_scores[auctionId][bid.index]) > 0);
         if (!ended || !bid.revealed || bid.depositRefunded || amount == 0) {
             revert DepositNotRefundable(auctionId, provider);
         }

@@ -54,7 +54,7 @@ interface IMiaAuction is IERC5267 {
     /// @param mechanism Settlement rule.
     /// @param liquidity λ in 18-decimal fixed point, for MixedMIA only (QMIA implies 1e18, MUT implies 0).
     /// @param rho Fairshare only: price per unit of utility, in asset units per 1e18 weight.
-        /// @param faultTolerance f: how many committee members may be corrupted. The committee must have
+    /// @param faultTolerance f: how many committee members may be corrupted. The committee must have
     ///        n >= 3f+1 members and the quorum `threshold` must satisfy 2f+1 <= threshold <= n-f.
     /// @param scoreChunk Providers per scoring chunk, at most min(MAX_SCORE_CHUNK, MAX_SCORE_CELLS / n)
     ///        (0 = that cap); reports cover one chunk each.
@@ -697,8 +697,12 @@ interface IMiaAuction is IERC5267 {
     /// @param chunk The scoring chunk.
     /// @param providers The chunk's providers (from the `ReportPosted` events).
     /// @param weights Each posted report's weights w = q·max(Δ,0)/1e18, in committee-slot order.
-    function finalizeScores(uint256 auctionId, uint256 chunk, address[] calldata providers, uint256[][] calldata weights)
-        external;
+    function finalizeScores(
+        uint256 auctionId,
+        uint256 chunk,
+        address[] calldata providers,
+        uint256[][] calldata weights
+    ) external;
 
     // ------------------------------------------------------------------ settle / cancel
 

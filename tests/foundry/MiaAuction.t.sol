@@ -77,7 +77,11 @@ contract MiaAuctionTest is MiaFixture {
             vm.prank(provider[i]);
             auction.commit{value: asset == ETH ? DEPOSIT : 0}(id, c);
             vm.assertEq(_balance(asset, address(auction)), BUDGET + (i + 1) * DEPOSIT, "deposit escrowed");
-            vm.assertEq(auction.getBid(id, provider[i]).datasetRoot, c, "commitment stored (in the root's slot until the reveal)");
+            vm.assertEq(
+                auction.getBid(id, provider[i]).datasetRoot,
+                c,
+                "commitment stored (in the root's slot until the reveal)"
+            );
             _assertEscrow();
         }
     }
@@ -890,7 +894,9 @@ contract MiaAuctionTest is MiaFixture {
         vm.prank(buyer);
         fee.approve(address(auction), type(uint256).max);
         bytes32 before = _state(0);
-        vm.expectRevert(abi.encodeWithSelector(AssetTransfer.TokenAmountMismatch.selector, BUDGET, BUDGET - BUDGET / 100));
+        vm.expectRevert(
+            abi.encodeWithSelector(AssetTransfer.TokenAmountMismatch.selector, BUDGET, BUDGET - BUDGET / 100)
+        );
         vm.prank(buyer);
         auction.createAuction(p);
         vm.assertEq(_state(0), before, "nothing changed");

@@ -155,7 +155,8 @@ contract MutPoolTest is TestBase {
     function testFuzz_erc20Revenue(uint96 amount) public {
         amount = uint96(bound(amount, 2, type(uint96).max)); // 1 wei over 3 tokens is all dust
         TestToken usd = TestToken(deploy("TestToken.sol:TestToken", abi.encode("USD", "USD")));
-        MarginalUtilityToken t = new MarginalUtilityToken("M", "M", address(usd), address(this), bytes32(0), address(this), 1, 3);
+        MarginalUtilityToken t =
+            new MarginalUtilityToken("M", "M", address(usd), address(this), bytes32(0), address(this), 1, 3);
         t.mint(address(0xBEEF), 3);
         usd.mint(address(this), amount);
         usd.approve(address(t), amount);
