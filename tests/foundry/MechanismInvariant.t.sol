@@ -583,7 +583,7 @@ contract MechanismHandler is AuctionHandlerBase {
     }
 
     /// The latest auction three times in four, otherwise any (seed >> 2 auctions back, modulo).
-    function _pick(uint256 seed) internal view returns (uint256 id, bool ok) {
+    function _pick(uint256 seed) internal view override returns (uint256 id, bool ok) {
         uint256 n = auctionIds.length;
         if (n == 0) return (0, false);
         uint256 back = seed % 4 == 3 ? (seed >> 2) % n : 0;
