@@ -816,7 +816,7 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
     ///      Reached only from the payable createAuction and commit.
     // slither-disable-next-line msg-value-in-nonpayable
     function _collect(address asset, uint256 amount) internal {
-        AssetTransfer.collectExact(asset, msg.sender, amount, msg.value);
+        AssetTransfer.collectExact(asset, amount, msg.value);
         totalOwed[asset] += amount;
     }
 }

@@ -196,7 +196,7 @@ def test_forged_entries_and_one_shot_after_chunks_revert(fresh_env: Env) -> None
     f = buyer.contract.functions
     buyer.sender.transact(f.orderForSettlement(aid, indices))
     first = unpack_order_entry(entries[0])  # forged: a higher bid for the first winner
-    forged = [pack_order_entry(first.index, first.bid + 1, first.running), *entries[1:]]
+    forged = [pack_order_entry(first.commit_index, first.bid + 1, first.running), *entries[1:]]
     with pytest.raises(MiaError, match="SettlementOrderMismatch"):
         buyer.sender.transact(f.settleChunk(aid, forged, 10))
     buyer.sender.transact(f.settleChunk(aid, entries, 1))

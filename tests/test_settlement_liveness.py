@@ -124,7 +124,7 @@ def test_griefer_cannot_dead_end_settlement_at_1000_providers(anvil_chain) -> No
         honest.append(buyer.sender.transact(f.orderForSettlement(aid, rest[:ORDER_CHUNK])))
     assert griefs >= 8
     first = unpack_order_entry(entries[0])  # forged: a higher bid for the cheapest entry
-    forged = [pack_order_entry(first.index, first.bid + 1, first.running), *entries[1:]]
+    forged = [pack_order_entry(first.commit_index, first.bid + 1, first.running), *entries[1:]]
     (r,) = _raw_many(chain, [(griefer, nonce, contract.address, contract.encode_abi("settleChunk", [aid, forged, 5]),
                               0, 15_000_000)])  # fmt: skip
     assert r["status"] == 0

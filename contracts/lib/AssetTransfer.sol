@@ -25,9 +25,10 @@ library AssetTransfer {
     /// @param received The amount the contract's balance grew by.
     error TokenAmountMismatch(uint256 expected, uint256 received);
 
-    /// @notice Takes exactly `amount` of `asset` from `from`: ETH as the call's `value`, an ERC-20 by
-    ///         `transferFrom` of an approved amount, measured as the balance difference (never trusted).
-    function collectExact(address asset, address from, uint256 amount, uint256 value) internal {
+    /// @notice Takes exactly `amount` of `asset` from the sender of the current call (`msg.sender`): ETH as
+    ///         the call's value, passed as `value`, or an ERC-20 by `transferFrom` of an approved amount,
+    ///         measured as the balance difference (never trusted). Never pulls from anyone but the sender.
+    function collectExact(address asset, uint256 amount, uint256 value) internal {
         if (asset == address(0)) {
             if (value != amount) revert WrongPaymentValue(amount, value);
             return;
@@ -36,7 +37,7 @@ library AssetTransfer {
         if (amount == 0) return;
         IERC20 token = IERC20(asset);
         uint256 before = token.balanceOf(address(this));
-        token.safeTransferFrom(from, address(this), amount);
+        token.safeTransferFrom(msg.sender, address(this), amount);
         uint256 received = token.balanceOf(address(this)) - before;
         if (received != amount) revert TokenAmountMismatch(amount, received);
     }

@@ -84,7 +84,7 @@ contract MarginalUtilityToken is ERC20, ReentrancyGuard {
         if (amount == 0) revert ZeroAmount();
         uint256 supply = totalSupply();
         if (supply == 0) revert NoHolders();
-        AssetTransfer.collectExact(asset, msg.sender, amount, msg.value);
+        AssetTransfer.collectExact(asset, amount, msg.value);
         uint256 scaled = amount * PRECISION + carry;
         // Intended: the quotient's remainder is carried into the next deposit, never lost.
         // slither-disable-next-line divide-before-multiply

@@ -20,7 +20,7 @@ INDEX_SHIFT = RUNNING_BITS + BID_BITS
 class OrderEntry(NamedTuple):
     """An unpacked entry: the provider's 1-based commit index, its bid, the running weight up to it."""
 
-    index: int
+    commit_index: int
     bid: int
     running: int
 

@@ -4,7 +4,6 @@ pragma solidity ^0.8.24;
 import {MiaAuction} from "../../contracts/MiaAuction.sol";
 import {IMiaAuction} from "../../contracts/interfaces/IMiaAuction.sol";
 import {TestToken} from "../../contracts/test/TestToken.sol";
-import {Vm, VM} from "./utils/Vm.sol";
 import {TestBase} from "./utils/TestBase.sol";
 import {QMIAHarness} from "../../contracts/test/QMIAHarness.sol";
 import {ReportSigning} from "./utils/ReportSigning.sol";
