@@ -29,7 +29,8 @@ library OrderEntryLib {
     /// @notice The entry of the provider with commit index `commitIndex`, bid `bidAmount` and running weight
     ///         `runningWeight` (the sum of its weight and those of every entry before it).
     function pack(uint256 commitIndex, uint256 bidAmount, uint256 runningWeight) internal pure returns (OrderEntry) {
-        if (commitIndex >> INDEX_BITS != 0 || bidAmount >> BID_BITS != 0 || runningWeight >> RUNNING_BITS != 0) {
+        // One branch for all three fields: this runs once per entry of every settlement order.
+        if ((commitIndex >> INDEX_BITS) | (bidAmount >> BID_BITS) | (runningWeight >> RUNNING_BITS) != 0) {
             revert OrderEntryOutOfRange(commitIndex, bidAmount, runningWeight);
         }
         return OrderEntry.wrap((commitIndex << INDEX_SHIFT) | (bidAmount << BID_SHIFT) | runningWeight);
