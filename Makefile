@@ -91,6 +91,7 @@ lint: setup
 	$(BIN)/ruff format --check mia tests bench tools
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(FORGE) fmt --check
 
 bench: setup
 	$(PY) bench/gas.py

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
@@ -14,6 +12,8 @@ import {MixedMIA} from "./mechanism/MixedMIA.sol";
 import {MarginalUtilityToken} from "./token/MarginalUtilityToken.sol";
 import {MutFactory} from "./token/MutFactory.sol";
 import {Median} from "./lib/Median.sol";
+import {AssetTransfer} from "./lib/AssetTransfer.sol";
+import {OrderEntry, OrderEntryLib} from "./lib/OrderEntry.sol";
 import {ScoreReportHashing} from "./oracle/ScoreReportHashing.sol";
 
 /// @title MiaAuction
@@ -32,104 +32,29 @@ import {ScoreReportHashing} from "./oracle/ScoreReportHashing.sol";
 ///      (SELFDESTRUCT, a plain token transfer) only leaves a surplus nobody can withdraw. All payouts are
 ///      pull-based.
 contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
-    using SafeERC20 for IERC20;
-
-    /// @notice Largest committee an auction may name (bounds median and signature loops).
+    /// @inheritdoc IMiaAuction
     uint256 public constant MAX_ORACLES = 32;
-    /// @notice Largest number of providers an auction may accept (bounds settlement loops).
+    /// @inheritdoc IMiaAuction
     uint32 public constant MAX_PROVIDERS = 1000;
-    /// @notice Upper bound of a quality score: 1.0 in 18-decimal fixed point.
+    /// @inheritdoc IMiaAuction
     uint256 public constant MAX_QUALITY = 1e18;
-    /// @notice Bound on |Δ| in 18-decimal fixed point; keeps every mechanism product in 256 bits.
+    /// @inheritdoc IMiaAuction
     int256 public constant MAX_ABS_DELTA = 1e36;
-    /// @notice Scoring round of every report in this version (one scoring round per auction).
+    /// @inheritdoc IMiaAuction
     uint32 public constant SCORING_ROUND = 1;
-    /// @notice Largest scoring chunk: providers one report (and one aggregation call) covers.
+    /// @inheritdoc IMiaAuction
     uint16 public constant MAX_SCORE_CHUNK = 250;
-    /// @notice Bound on providers × committee members per chunk, which bounds one aggregation call
-    ///         (medians of n weights per provider): a chunk holds at most MAX_SCORE_CELLS / n providers.
+    /// @inheritdoc IMiaAuction
     uint256 public constant MAX_SCORE_CELLS = 1000;
-    /// @notice Open auctions need deposit * maxProviders >= budget / MIN_SLOT_BOND_DIVISOR (rounded up per
-    ///         slot): a Sybil filling every slot with junk forfeits at least 1% of the budget to the buyer.
+    /// @inheritdoc IMiaAuction
     uint256 public constant MIN_SLOT_BOND_DIVISOR = 100;
     uint256 internal constant WAD = 1e18;
 
-    enum Status {
-        None,
-        Open,
-        Scored,
-        Settled,
-        Cancelled
-    }
-
-    struct Auction {
-        address buyer;
-        uint64 commitDeadline;
-        uint32 nCommitted;
-        address asset;
-        uint64 revealDeadline;
-        uint32 nRevealed;
-        uint128 budget;
-        uint128 deposit;
-        uint64 scoringDeadline;
-        uint32 maxProviders;
-        uint32 methodId;
-        uint8 threshold;
-        uint8 nOracles;
-        Status status;
-        bytes32 taskHash;
-        Mechanism mechanism;
-        uint64 liquidity; // λ, 18 decimals: share of each payment made in cash
-        address mutToken; // MUT minted to winners when λ < 1 (zero otherwise)
-        uint128 rho; // Fairshare price per unit of utility
-        uint128 cashEscrow; // cash the buyer escrowed: floor(λ·B) for the MIA family, B for Fairshare
-        uint8 faultTolerance; // f: corrupted committee members tolerated (n >= 3f+1, 2f+1 <= k <= n-f)
-        uint16 scoreChunk; // providers per scoring chunk
-        bytes32 allowlistRoot; // 0 = open to anyone; else the Merkle root of the admitted providers
-    }
-
-    /// @dev Reports posted for one scoring chunk (revealed positions [c·scoreChunk, (c+1)·scoreChunk)).
-    struct ScoreChunk {
-        bytes32 providersHash; // EIP-712 hash of the chunk's providers, set by its first valid report
-        bytes32 rootsHash; // EIP-712 hash of their dataset roots
-        uint32 endIndex; // commit index of the chunk's last provider (0 = no report yet)
-        uint32 posters; // bitmap of the committee slots that posted
-        uint8 count; // number of reports posted
-        bool finalized; // aggregated over every posted report
-    }
-
-    /// @dev Two slots. The first holds the sealed commitment until the reveal, which overwrites it with
-    ///      the revealed dataset root (the commitment is then spent; `BidCommitted` keeps it for audits):
-    ///      a reveal writes no new slot. The aggregated weight lives in `_scores`, by commit index.
-    struct Bid {
-        bytes32 datasetRoot; // the commitment while unrevealed, the revealed dataset root after
-        uint96 cost;
-        uint32 index; // 1-based commit order; 0 = never committed
-        bool revealed;
-        bool depositRefunded; // the deposit was credited back (see refundDeposit)
-    }
-
-    /// @dev Progress of chunked scoring and settlement of one auction.
-    struct Progress {
-        uint32 scored; // revealed providers holding an aggregated weight
-        uint32 scoredChunks; // scoring chunks aggregated
-        uint32 eligible; // scored providers with weight > 0: the length of the settlement order
-        uint32 ordered; // entries of the settlement order verified so far
-        uint32 paid; // entries of the settlement order paid out so far
-        uint32 winners; // Payment events emitted so far
-        uint128 lastWeight; // weight of the last ordered entry
-        uint256 lastEntry; // last ordered entry: commit index << 240 | bid << 144 | running weight
-        bytes32 orderHash; // hash chain over the ordered entries
-        uint256 fairTotal; // Fairshare: sum of the posted values of the ordered entries
-        uint128 totalCash;
-        uint128 totalMut;
-    }
-
-    /// @notice Number of auctions created; ids run from 1 to `auctionCount`.
+    /// @inheritdoc IMiaAuction
     uint256 public auctionCount;
-    /// @notice Everything this contract owes, per asset (address(0) = ETH).
+    /// @inheritdoc IMiaAuction
     mapping(address asset => uint256) public totalOwed;
-    /// @notice Withdrawable balance of each account, per asset.
+    /// @inheritdoc IMiaAuction
     mapping(address asset => mapping(address account => uint256)) public credits;
 
     mapping(uint256 auctionId => Auction) internal _auctions;
@@ -148,36 +73,41 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
     /// @dev Aggregated scores by commit index: cost << 128 | weight, written only for weight > 0.
     mapping(uint256 auctionId => mapping(uint256 index => uint256)) internal _scores;
 
-    /// @notice Deploys every MUT token of this auction contract (keeps their code out of this one).
-    MutFactory public immutable mutFactory;
+    /// @inheritdoc IMiaAuction
+    address public immutable mutFactory;
 
     constructor() {
-        mutFactory = new MutFactory();
+        mutFactory = address(new MutFactory());
     }
 
     // ------------------------------------------------------------------ create
 
-    /// @notice Creates an auction and escrows its budget in the same transaction.
-    /// @dev For ETH send exactly `budget` as value; for an ERC-20 approve `budget` first. Tokens that
-    ///      deliver less than requested (fee-on-transfer) are rejected.
-    /// @return auctionId The new auction's id.
+    /// @inheritdoc IMiaAuction
+    /// @dev Every field the buyer sets is checked, each with its own error; a revert leaves nothing behind.
     function createAuction(AuctionParams calldata p) external payable nonReentrant returns (uint256 auctionId) {
-        if (
-            p.commitDeadline <= block.timestamp || p.revealDeadline <= p.commitDeadline
-                || p.scoringDeadline <= p.revealDeadline
-        ) revert InvalidSchedule();
+        if (p.commitDeadline <= block.timestamp) revert CommitDeadlineNotInFuture(p.commitDeadline, block.timestamp);
+        if (p.revealDeadline <= p.commitDeadline) {
+            revert RevealDeadlineNotAfterCommit(p.commitDeadline, p.revealDeadline);
+        }
+        if (p.scoringDeadline <= p.revealDeadline) {
+            revert ScoringDeadlineNotAfterReveal(p.revealDeadline, p.scoringDeadline);
+        }
         uint256 nOracles = p.oracles.length;
-        if (
-            nOracles == 0 || nOracles > MAX_ORACLES || p.threshold == 0 || p.threshold > nOracles
-                || p.oracleEncryptionKeys.length != nOracles
-        ) revert InvalidCommittee();
+        if (nOracles == 0 || nOracles > MAX_ORACLES) revert CommitteeSizeOutOfRange(nOracles, MAX_ORACLES);
+        if (p.oracleEncryptionKeys.length != nOracles) {
+            revert EncryptionKeyCountMismatch(nOracles, p.oracleEncryptionKeys.length);
+        }
+        // Also bounds the quorum: 1 <= 2f+1 <= threshold <= n-f <= n.
         uint256 f = p.faultTolerance;
         if (nOracles < 3 * f + 1 || p.threshold < 2 * f + 1 || p.threshold > nOracles - f) {
             revert InvalidFaultTolerance(nOracles, f, p.threshold);
         }
-        if (p.budget == 0 || p.maxProviders == 0 || p.maxProviders > MAX_PROVIDERS) revert InvalidParameter();
+        if (p.budget == 0) revert ZeroBudget();
+        if (p.maxProviders == 0 || p.maxProviders > MAX_PROVIDERS) {
+            revert MaxProvidersOutOfRange(p.maxProviders, MAX_PROVIDERS);
+        }
         uint256 chunkCap = MAX_SCORE_CELLS / nOracles < MAX_SCORE_CHUNK ? MAX_SCORE_CELLS / nOracles : MAX_SCORE_CHUNK;
-        if (p.scoreChunk > chunkCap) revert InvalidParameter();
+        if (p.scoreChunk > chunkCap) revert ScoreChunkTooLarge(p.scoreChunk, chunkCap);
         uint16 scoreChunk = uint16(p.scoreChunk == 0 ? chunkCap : p.scoreChunk);
         if (p.allowlistRoot == 0) {
             uint256 minDeposit = minimumDeposit(p.budget, p.maxProviders);
@@ -188,7 +118,8 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         auctionId = ++auctionCount;
         for (uint256 i = 0; i < nOracles; ++i) {
             address oracle = p.oracles[i];
-            if (oracle == address(0) || _oracleSlot[auctionId][oracle] != 0) revert InvalidCommittee();
+            if (oracle == address(0)) revert ZeroOracleAddress(i);
+            if (_oracleSlot[auctionId][oracle] != 0) revert DuplicateOracle(oracle);
             if (oracle == msg.sender) revert BuyerOnCommittee(msg.sender);
             _oracleSlot[auctionId][oracle] = i + 1;
         }
@@ -224,7 +155,7 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         address mut = address(0);
         if (liquidity < WAD) {
             // slither-disable-next-line reentrancy-no-eth,reentrancy-benign
-            mut = mutFactory.create(p.asset, msg.sender, p.modelId, auctionId, p.budget);
+            mut = MutFactory(mutFactory).create(p.asset, msg.sender, p.modelId, auctionId, p.budget);
             _auctions[auctionId].mutToken = mut;
         }
         _collect(p.asset, cashEscrow);
@@ -249,8 +180,7 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         if (p.allowlistRoot != 0) emit AllowlistSet(auctionId, p.allowlistRoot);
     }
 
-    /// @notice Smallest deposit an auction open to anyone may ask: ceil(budget / (100 * maxProviders)),
-    ///         so that the deposits of all slots together are at least 1% of the budget.
+    /// @inheritdoc IMiaAuction
     function minimumDeposit(uint256 budget, uint256 maxProviders) public pure returns (uint256) {
         uint256 d = MIN_SLOT_BOND_DIVISOR * maxProviders;
         return (budget + d - 1) / d;
@@ -261,12 +191,12 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         if (p.mechanism == Mechanism.QMIA) {
             liquidity = uint64(WAD);
         } else if (p.mechanism == Mechanism.MixedMIA) {
-            if (p.liquidity > WAD) revert InvalidParameter();
+            if (p.liquidity > WAD) revert LiquidityAboveOne(p.liquidity);
             liquidity = p.liquidity;
         } else if (p.mechanism == Mechanism.MUT) {
             liquidity = 0;
         } else {
-            if (p.rho == 0) revert InvalidParameter();
+            if (p.rho == 0) revert ZeroRho();
             return (uint64(WAD), p.budget);
         }
         cashEscrow = MixedMIA.cashEscrow(p.budget, liquidity);
@@ -274,7 +204,7 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
 
     // ------------------------------------------------------------------ commit / reveal
 
-    /// @notice The commitment a provider posts: binds chain, contract, auction and the sender.
+    /// @inheritdoc IMiaAuction
     function commitmentOf(uint256 auctionId, address provider, uint256 cost, bytes32 salt, bytes32 datasetRoot)
         public
         view
@@ -283,16 +213,14 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         return keccak256(abi.encode(block.chainid, address(this), auctionId, provider, cost, salt, datasetRoot));
     }
 
-    /// @notice Posts a sealed bid with the fixed deposit (ETH value, or an approved ERC-20 amount), in an
-    ///         auction open to anyone.
+    /// @inheritdoc IMiaAuction
     function commit(uint256 auctionId, bytes32 commitment) external payable nonReentrant {
         Auction storage a = _open(auctionId, Phase.Commit);
         if (a.allowlistRoot != 0) revert InvitationRequired(auctionId);
         _commit(auctionId, a, commitment);
     }
 
-    /// @notice Posts a sealed bid in an auction that admits only listed providers: `proof` shows that the
-    ///         sender is a leaf of the auction's allowlist tree (OpenZeppelin standard, sorted pairs).
+    /// @inheritdoc IMiaAuction
     function commitInvited(uint256 auctionId, bytes32 commitment, bytes32[] calldata proof)
         external
         payable
@@ -318,8 +246,7 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         emit BidCommitted(auctionId, msg.sender, commitment, index);
     }
 
-    /// @notice Opens the caller's own commitment. The deposit stays in escrow until the auction ends: see
-    ///         `refundDeposit`.
+    /// @inheritdoc IMiaAuction
     function reveal(uint256 auctionId, uint256 cost, bytes32 salt, bytes32 datasetRoot) external {
         Auction storage a = _open(auctionId, Phase.Reveal);
         Bid storage bid = _bids[auctionId][msg.sender];
@@ -339,17 +266,13 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
 
     // ------------------------------------------------------------------ scoring
 
-    /// @notice Posts signed oracle reports for one scoring chunk. Anyone may post (the oracle itself or a
-    ///         relayer) while the scoring window is open; each member's first valid report for a chunk is
-    ///         recorded, and the chunk is later aggregated over EVERY recorded report, so no relayer and no
-    ///         order of arrival decides which reports count.
+    /// @inheritdoc IMiaAuction
     /// @dev Each report must come from a committee member that has not posted for this chunk, carry a
     ///      low-s signature over this chain and contract, name this auction, round and method, be
     ///      unexpired, list the chunk's revealed providers (commit order, none skipped) with their dataset
     ///      roots, and keep every value in bounds. Only keccak256 of the report's weights
     ///      w_j = q_j·max(Δ_j,0)/1e18 is stored (one slot per report); the full report goes into the
     ///      `ReportPosted` event. A call that carries every member's report aggregates the chunk at once.
-    /// @param chunk Scoring chunk: the revealed providers at positions [chunk·scoreChunk, (chunk+1)·scoreChunk).
     function postReports(uint256 auctionId, uint256 chunk, ScoreReport[] calldata reports, bytes[] calldata signatures)
         external
     {
@@ -411,11 +334,7 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         );
     }
 
-    /// @notice Aggregates a scoring chunk over every report posted for it: as soon as all n members have
-    ///         posted, or once the scoring window has closed with at least `threshold` (>= 2f+1) reports.
-    ///         Anyone may call, passing the chunk's providers and each posted report's weights in
-    ///         committee-slot order (both are in the `ReportPosted` events); they are checked against the
-    ///         stored hashes, so the caller chooses nothing.
+    /// @inheritdoc IMiaAuction
     /// @dev The aggregate of provider j is the lower median of the posted weights w_rj. Robustness: among
     ///      m >= 2f+1 posted values at most f come from corrupted members, and the lower median sits at
     ///      sorted position p = floor((m-1)/2), with p >= f and m-1-p >= f. If it were below every honest
@@ -571,8 +490,7 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
 
     // ------------------------------------------------------------------ settle / cancel
 
-    /// @notice Computes Q-MIA winners and critical payments from revealed bids and aggregated weights
-    ///         and credits them; the unspent budget and forfeited deposits are credited to the buyer.
+    /// @inheritdoc IMiaAuction
     /// @dev Callable by anyone once scores are in, or after the reveal deadline if nobody revealed.
     function settle(uint256 auctionId) external {
         Auction storage a = _settleable(auctionId);
@@ -606,15 +524,12 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         _finishSettlement(auctionId, a, g);
     }
 
-    /// @notice Verifies the next chunk of the settlement order: the commit indices of the eligible
-    ///         providers (weight > 0) ascending in virtual cost b/w, ties by index — the order one-shot
-    ///         settlement sorts into. Anyone may call. Only the unique true continuation is accepted, so
-    ///         no caller can leave a wrong prefix behind: the chunk must be strictly increasing, every
-    ///         entry eligible, and the number of eligible providers that lie after the previous chunk's
-    ///         last entry and up to this chunk's last entry must equal the chunk's length (one pass over
-    ///         the auction's providers), which rules out any skipped or foreign entry.
-    /// @dev Folds each entry (commit index << 240 | bid << 144 | running weight) into a hash chain that
-    ///      `settleChunk` checks its calldata against, so the order is never stored.
+    /// @inheritdoc IMiaAuction
+    /// @dev No caller can leave a wrong prefix behind: the chunk must be strictly increasing in the order,
+    ///      every entry eligible, and the number of eligible providers that lie after the previous chunk's
+    ///      last entry and up to this chunk's last entry must equal the chunk's length (one pass over the
+    ///      auction's providers), which rules out any skipped or foreign entry. Folds each `OrderEntry` into a
+    ///      hash chain that `settleChunk` checks its calldata against, so the order is never stored.
     function orderForSettlement(uint256 auctionId, uint256[] calldata indices) external {
         Auction storage a = _auctions[auctionId];
         Phase current = _phase(auctionId, a);
@@ -623,9 +538,9 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         uint256 s = g.ordered;
         uint256 len = indices.length;
         if (len == 0 || s + len > g.eligible) revert SettlementOrderMismatch(s);
-        uint256 last = g.lastEntry;
+        OrderEntry last = g.lastEntry;
         uint256 lastWeight = g.lastWeight;
-        uint256 low = last; // the previous chunk's last entry (none when s == 0)
+        OrderEntry low = last; // the previous chunk's last entry (none when s == 0)
         uint256 lowWeight = lastWeight;
         bytes32 h = g.orderHash;
         uint256 fairTotal = g.fairTotal;
@@ -638,10 +553,10 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
             uint256 w = uint128(key);
             uint256 cost = key >> 128;
             if (w == 0) revert SettlementOrderMismatch(s + k);
-            if (s + k > 0 && !_before(uint96(last >> 144), lastWeight, last >> 240, cost, w, index)) {
+            if (s + k > 0 && !_before(last.bid(), lastWeight, last.index(), cost, w, index)) {
                 revert SettlementOrderMismatch(s + k);
             }
-            last = (index << 240) | (cost << 144) | (uint144(last) + w);
+            last = OrderEntryLib.pack(index, cost, last.running() + w);
             lastWeight = w;
             h = keccak256(abi.encode(h, last));
             fairTotal += Fairshare.value(w, rho);
@@ -653,8 +568,8 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
             if (key == 0) continue;
             uint256 w = uint128(key);
             uint256 cost = key >> 128;
-            if (s > 0 && !_before(uint96(low >> 144), lowWeight, low >> 240, cost, w, i)) continue;
-            if (_before(uint96(last >> 144), lastWeight, last >> 240, cost, w, i)) continue;
+            if (s > 0 && !_before(low.bid(), lowWeight, low.index(), cost, w, i)) continue;
+            if (_before(last.bid(), lastWeight, last.index(), cost, w, i)) continue;
             ++inside;
         }
         if (inside != len) revert SettlementOrderMismatch(s);
@@ -679,9 +594,7 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         return left < right || (left == right && index1 < index2);
     }
 
-    /// @notice Pays up to `maxPayments` more entries of the verified settlement order and, after the
-    ///         last, credits the buyer's refund exactly as `settle` does. `entries` is the whole order
-    ///         as `orderForSettlement` hashed it. Anyone may call.
+    /// @inheritdoc IMiaAuction
     function settleChunk(uint256 auctionId, uint256[] calldata entries, uint256 maxPayments) external {
         Auction storage a = _settleable(auctionId);
         Progress storage g = _progress[auctionId];
@@ -695,11 +608,11 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         uint256[] memory prefix = new uint256[](m + 1);
         bytes32 h = 0;
         for (uint256 s = 0; s < m; ++s) {
-            uint256 e = entries[s];
+            OrderEntry e = OrderEntry.wrap(entries[s]);
             h = keccak256(abi.encode(h, e));
             order[s] = s;
-            bids[s] = uint96(e >> 144);
-            prefix[s + 1] = uint144(e);
+            bids[s] = e.bid();
+            prefix[s + 1] = e.running();
             weights[s] = prefix[s + 1] - prefix[s];
         }
         if (h != g.orderHash) revert SettlementOrderMismatch(m);
@@ -717,13 +630,13 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
             } else {
                 payment = QMIA.criticalPayment(order, prefix, bids, weights, a.budget, s);
             }
-            _payOne(auctionId, a, g, mut, _providers[auctionId][(entries[s] >> 240) - 1], payment);
+            _payOne(auctionId, a, g, mut, _providers[auctionId][OrderEntry.wrap(entries[s]).index() - 1], payment);
         }
         g.paid = uint32(to);
         if (to == limit) _finishSettlement(auctionId, a, g);
     }
 
-    /// @notice Chunked scoring and settlement progress of an auction.
+    /// @inheritdoc IMiaAuction
     function settlementProgress(uint256 auctionId) external view returns (Progress memory) {
         return _progress[auctionId];
     }
@@ -768,11 +681,9 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         emit AuctionSettled(auctionId, g.winners, totalCash, g.totalMut, forfeited, refund);
     }
 
-    /// @notice Cancels an auction: by anyone once the scoring window has closed with some scoring chunk
-    ///         short of the quorum (or nobody revealed), or by the buyer before anyone committed. The
-    ///         budget and the deposits of non-revealers go back to the buyer; revealed providers get theirs
-    ///         through `refundDeposit`. When every chunk reached the quorum the auction cannot be cancelled:
-    ///         anyone can aggregate it (`finalizeScores`) and settle it.
+    /// @inheritdoc IMiaAuction
+    /// @dev When every chunk reached the quorum the auction cannot be cancelled: anyone can aggregate it
+    ///      (`finalizeScores`) and settle it.
     function cancel(uint256 auctionId) external {
         Auction storage a = _auctions[auctionId];
         Phase current = _phase(auctionId, a);
@@ -786,16 +697,16 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
         emit AuctionCancelled(auctionId, msg.sender, forfeited, refund);
     }
 
-    /// @notice Credits a revealed provider's deposit back once the auction has ended: after settlement if
-    ///         its aggregated weight is > 0, after a cancel in every case. Anyone may call (for example a
-    ///         keeper); the credit goes to `provider`. Deposits of weight-0 providers were forfeited to
-    ///         the buyer at settlement, so a slot squatter's junk bid costs it the deposit.
+    /// @inheritdoc IMiaAuction
+    /// @dev Deposits of weight-0 providers were forfeited to the buyer at settlement, so a slot squatter's
+    ///      junk bid costs it the deposit.
     function refundDeposit(uint256 auctionId, address provider) external {
         Auction storage a = _auctions[auctionId];
         Phase current = _phase(auctionId, a);
         Bid storage bid = _bids[auctionId][provider];
         uint256 amount = a.deposit;
-        bool ended = current == Phase.Cancelled || (current == Phase.Settled && uint128(_scores[auctionId][bid.index]) > 0);
+        bool ended =
+            current == Phase.Cancelled || (current == Phase.Settled && uint128(_scores[auctionId][bid.index]) > 0);
         if (!ended || !bid.revealed || bid.depositRefunded || amount == 0) {
             revert DepositNotRefundable(auctionId, provider);
         }
@@ -806,67 +717,62 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
 
     // ------------------------------------------------------------------ withdraw
 
-    /// @notice Pays out the caller's whole credit in `asset` (address(0) = ETH).
+    /// @inheritdoc IMiaAuction
     function withdraw(address asset) external nonReentrant {
         uint256 amount = credits[asset][msg.sender];
         if (amount == 0) revert NothingToWithdraw(asset, msg.sender);
         credits[asset][msg.sender] = 0;
         totalOwed[asset] -= amount;
         emit Withdrawal(asset, msg.sender, amount);
-        if (asset == address(0)) {
-            (bool ok,) = payable(msg.sender).call{value: amount}("");
-            if (!ok) revert EthTransferFailed(msg.sender, amount);
-        } else {
-            IERC20(asset).safeTransfer(msg.sender, amount);
-        }
+        AssetTransfer.pay(asset, msg.sender, amount);
     }
 
     // ------------------------------------------------------------------ views
 
-    /// @notice The auction's current phase (derived from its status and the block timestamp).
+    /// @inheritdoc IMiaAuction
     function phase(uint256 auctionId) external view returns (Phase) {
         Auction storage a = _auctions[auctionId];
         return _phase(auctionId, a);
     }
 
-    /// @notice The auction's stored parameters and counters.
+    /// @inheritdoc IMiaAuction
     function getAuction(uint256 auctionId) external view returns (Auction memory) {
         if (_auctions[auctionId].status == Status.None) revert AuctionNotFound(auctionId);
         return _auctions[auctionId];
     }
 
-    /// @notice A provider's bid record in an auction (`datasetRoot` holds the commitment until the reveal).
+    /// @inheritdoc IMiaAuction
     function getBid(uint256 auctionId, address provider) external view returns (Bid memory) {
         return _bids[auctionId][provider];
     }
 
-    /// @notice Committed providers in commit order.
+    /// @inheritdoc IMiaAuction
     function providersOf(uint256 auctionId) external view returns (address[] memory) {
         return _providers[auctionId];
     }
 
-    /// @notice The aggregated weight (median over every posted report) of a provider; 0 until scored.
+    /// @inheritdoc IMiaAuction
     function weightOf(uint256 auctionId, address provider) external view returns (uint256) {
         return uint128(_scores[auctionId][_bids[auctionId][provider].index]);
     }
 
-    /// @notice The reports posted so far for one scoring chunk.
+    /// @inheritdoc IMiaAuction
     function scoreChunkOf(uint256 auctionId, uint256 chunk) external view returns (ScoreChunk memory) {
         return _chunks[auctionId][chunk];
     }
 
-    /// @notice Whether the auction may be cancelled now (by anyone; the buyer also before any commit).
+    /// @inheritdoc IMiaAuction
     function cancellable(uint256 auctionId) external view returns (bool) {
         Auction storage a = _auctions[auctionId];
         return _phase(auctionId, a) == Phase.Expired && !_quorate(auctionId, a);
     }
 
-    /// @notice Oracle committee of an auction.
+    /// @inheritdoc IMiaAuction
     function oraclesOf(uint256 auctionId) external view returns (address[] memory) {
         return _oracles[auctionId];
     }
 
-    /// @notice Revealed providers and their dataset roots in commit order: what a report must list.
+    /// @inheritdoc IMiaAuction
     function revealedProviders(uint256 auctionId)
         external
         view
@@ -910,18 +816,7 @@ contract MiaAuction is IMiaAuction, ScoreReportHashing, ReentrancyGuard {
     ///      Reached only from the payable createAuction and commit.
     // slither-disable-next-line msg-value-in-nonpayable
     function _collect(address asset, uint256 amount) internal {
-        if (asset == address(0)) {
-            if (msg.value != amount) revert WrongPaymentValue(amount, msg.value);
-        } else {
-            if (msg.value != 0) revert WrongPaymentValue(0, msg.value);
-            if (amount > 0) {
-                IERC20 token = IERC20(asset);
-                uint256 before = token.balanceOf(address(this));
-                token.safeTransferFrom(msg.sender, address(this), amount);
-                uint256 received = token.balanceOf(address(this)) - before;
-                if (received != amount) revert TokenAmountMismatch(amount, received);
-            }
-        }
+        AssetTransfer.collectExact(asset, amount, msg.value);
         totalOwed[asset] += amount;
     }
 }

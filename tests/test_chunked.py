@@ -16,6 +16,7 @@ from mia.mechanism import settle as reference_settle
 from mia.mechanism import weight
 from mia.mechanism.settlement import cash_escrow
 from mia.protocol.errors import MiaError
+from mia.protocol.order import pack_order_entry, unpack_order_entry
 from mia.protocol.types import Mechanism, Phase
 from mia.sdk.chunked import (
     progress,
@@ -146,7 +147,8 @@ def test_forged_entries_and_one_shot_after_chunks_revert(fresh_env: Env) -> None
     run, indices, entries = _settleable_run(fresh_env)
     buyer, aid, f = run.buyer, run.id, run.buyer.contract.functions
     buyer.sender.transact(f.orderForSettlement(aid, indices))
-    forged = [entries[0] + (1 << 144), *entries[1:]]  # a higher bid for the first winner
+    first = unpack_order_entry(entries[0])  # forged: a higher bid for the first winner
+    forged = [pack_order_entry(first.commit_index, first.bid + 1, first.running), *entries[1:]]
     with pytest.raises(MiaError, match="SettlementOrderMismatch"):
         buyer.sender.transact(f.settleChunk(aid, forged, 10))
     buyer.sender.transact(f.settleChunk(aid, entries, 1))

@@ -152,7 +152,7 @@ def test_whole_auctions_match_reference(own_env: Env, mechanism, seed):
 
 
 def test_invalid_mechanism_parameters_rejected(market):
-    from mia.protocol.contract_errors import InvalidParameter
+    from mia.protocol.contract_errors import LiquidityAboveOne, ZeroRho
 
     chain, contract = market
     buyer_acct = Account.create()
@@ -161,9 +161,9 @@ def test_invalid_mechanism_parameters_rejected(market):
     kw = dict(budget=ETHER, deposit=ETHER // 100, threshold=1, task_hash=bytes(32), method_id=1,
               oracles=[OracleInfo(Account.create().address, bytes(32))])  # fmt: skip
     before = chain.balance(contract.address)
-    with pytest.raises(InvalidParameter):
+    with pytest.raises(ZeroRho):
         buyer.create_auction(**kw, mechanism=Mechanism.FAIRSHARE, rho=0)
-    with pytest.raises(InvalidParameter):
+    with pytest.raises(LiquidityAboveOne) as exc:
         buyer._approve_if_token  # noqa: B018 - keep attribute access honest
         contract_fn = contract.functions.createAuction
         params = (
@@ -172,4 +172,5 @@ def test_invalid_mechanism_parameters_rejected(market):
             0, 0, bytes(32),
         )  # fmt: skip
         chain.sender(buyer_acct).transact(contract_fn(params), value=ETHER)
+    assert exc.value.args_dict == {"liquidity": WAD + 1}
     assert chain.balance(contract.address) == before

@@ -15,6 +15,7 @@ import pytest
 from eth_account import Account
 
 from mia.protocol.commitment import commitment_of, new_salt
+from mia.protocol.order import pack_order_entry, unpack_order_entry
 from mia.protocol.types import Phase
 from mia.sdk.anvil import anvil_available
 from mia.sdk.auction import OracleInfo
@@ -112,7 +113,8 @@ def test_griefer_cannot_dead_end_settlement_at_1000_providers(anvil_env: Env) ->
         griefs += len(wrong)
         honest.append(buyer.sender.transact(f.orderForSettlement(aid, rest[:ORDER_CHUNK])))
     assert griefs >= 8
-    forged = [entries[0] + (1 << 144), *entries[1:]]  # a higher bid for the cheapest entry
+    first = unpack_order_entry(entries[0])  # forged: a higher bid for the cheapest entry
+    forged = [pack_order_entry(first.commit_index, first.bid + 1, first.running), *entries[1:]]
     (r,) = _raw_many(chain, [(griefer, nonce, contract.address, contract.encode_abi("settleChunk", [aid, forged, 5]),
                               0, 15_000_000)])  # fmt: skip
     assert r["status"] == 0

@@ -141,11 +141,7 @@ library QMIA {
     }
 
     /// @dev Strict total order: b_i / w_i < b_j / w_j by cross-multiplication, ties by index.
-    function _less(uint256 i, uint256 j, uint256[] memory bids, uint256[] memory weights)
-        private
-        pure
-        returns (bool)
-    {
+    function _less(uint256 i, uint256 j, uint256[] memory bids, uint256[] memory weights) private pure returns (bool) {
         uint256 left = bids[i] * weights[j];
         uint256 right = bids[j] * weights[i];
         return left < right || (left == right && i < j);

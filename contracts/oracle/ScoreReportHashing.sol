@@ -8,7 +8,9 @@ import {IMiaAuction} from "../interfaces/IMiaAuction.sol";
 /// @notice EIP-712 typed-data digest of an oracle score report, bound to this chain and contract.
 /// @dev Arrays are hashed as keccak256 of their 32-byte-padded elements, as EIP-712 prescribes, so
 ///      any standard signer (eth-account's `encode_typed_data`) produces the same digest.
-abstract contract ScoreReportHashing is EIP712 {
+///      It implements IMiaAuction's hashing functions, so the auction inherits them through one path.
+abstract contract ScoreReportHashing is IMiaAuction, EIP712 {
+    /// @inheritdoc IMiaAuction
     bytes32 public constant SCORE_REPORT_TYPEHASH = keccak256(
         "ScoreReport(uint256 auctionId,uint32 round,address[] providers,uint256[] q,int256[] delta,"
         "bytes32[] datasetRoots,uint32 methodId,bytes32 transcriptHash,uint64 deadline)"
@@ -16,8 +18,8 @@ abstract contract ScoreReportHashing is EIP712 {
 
     constructor() EIP712("mia", "1") {}
 
-    /// @notice The digest an oracle signs for `report`.
-    function scoreReportDigest(IMiaAuction.ScoreReport calldata report) public view returns (bytes32) {
+    /// @inheritdoc IMiaAuction
+    function scoreReportDigest(ScoreReport calldata report) public view returns (bytes32) {
         return _scoreReportDigest(report, hashWords(report.providers), hashWords(report.datasetRoots));
     }
 
@@ -62,7 +64,7 @@ abstract contract ScoreReportHashing is EIP712 {
 
     /// @dev The digest of `report` given the EIP-712 hashes of its providers and dataset roots, which the
     ///      caller has already computed to compare reports (hashing them again costs gas per signer).
-    function _scoreReportDigest(IMiaAuction.ScoreReport calldata report, bytes32 providersHash, bytes32 rootsHash)
+    function _scoreReportDigest(ScoreReport calldata report, bytes32 providersHash, bytes32 rootsHash)
         internal
         view
         returns (bytes32)

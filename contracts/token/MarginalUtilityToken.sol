@@ -2,10 +2,9 @@
 pragma solidity ^0.8.24;
 
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
-import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {AssetTransfer} from "../lib/AssetTransfer.sol";
 
 /// @title MarginalUtilityToken (MUT)
 /// @notice ERC-20 share in a buyer's future model revenue, one token per auction. Only the auction
@@ -19,8 +18,6 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 ///      its balance changes. Divisions round down, so claims never exceed deposits; the sub-unit
 ///      remainder of each deposit is carried into the next one and tracked in `carry`.
 contract MarginalUtilityToken is ERC20, ReentrancyGuard {
-    using SafeERC20 for IERC20;
-
     uint256 internal constant PRECISION = 1e36;
 
     /// @notice The only address allowed to mint (the auction contract whose factory deployed this token).
@@ -54,10 +51,7 @@ contract MarginalUtilityToken is ERC20, ReentrancyGuard {
     error SupplyCapExceeded(uint256 maxSupply, uint256 supply);
     error NoHolders();
     error ZeroAmount();
-    error WrongPaymentValue(uint256 expected, uint256 received);
-    error TokenAmountMismatch(uint256 expected, uint256 received);
     error NothingToClaim(address account);
-    error EthTransferFailed(address to, uint256 amount);
 
     constructor(
         string memory name_,
@@ -90,15 +84,7 @@ contract MarginalUtilityToken is ERC20, ReentrancyGuard {
         if (amount == 0) revert ZeroAmount();
         uint256 supply = totalSupply();
         if (supply == 0) revert NoHolders();
-        if (asset == address(0)) {
-            if (msg.value != amount) revert WrongPaymentValue(amount, msg.value);
-        } else {
-            if (msg.value != 0) revert WrongPaymentValue(0, msg.value);
-            uint256 before = IERC20(asset).balanceOf(address(this));
-            IERC20(asset).safeTransferFrom(msg.sender, address(this), amount);
-            uint256 received = IERC20(asset).balanceOf(address(this)) - before;
-            if (received != amount) revert TokenAmountMismatch(amount, received);
-        }
+        AssetTransfer.collectExact(asset, amount, msg.value);
         uint256 scaled = amount * PRECISION + carry;
         // Intended: the quotient's remainder is carried into the next deposit, never lost.
         // slither-disable-next-line divide-before-multiply
@@ -122,12 +108,7 @@ contract MarginalUtilityToken is ERC20, ReentrancyGuard {
         accrued[msg.sender] = 0;
         totalClaimed += amount;
         emit RevenueClaimed(msg.sender, amount);
-        if (asset == address(0)) {
-            (bool ok,) = payable(msg.sender).call{value: amount}("");
-            if (!ok) revert EthTransferFailed(msg.sender, amount);
-        } else {
-            IERC20(asset).safeTransfer(msg.sender, amount);
-        }
+        AssetTransfer.pay(asset, msg.sender, amount);
     }
 
     /// @notice Deposited revenue not yet claimed (entitlements plus rounding dust).

@@ -12,7 +12,10 @@ from mia.protocol.errors import ContractRevert
 
 
 class AlreadyCommitted(ContractRevert):
-    """`AlreadyCommitted(address provider)`, raised by MiaAuction."""
+    """`AlreadyCommitted(address provider)`, raised by MiaAuction.
+
+    The provider already committed in this auction.
+    """
 
     error_name = "AlreadyCommitted"
     signature = "AlreadyCommitted(address)"
@@ -29,14 +32,20 @@ class AlreadyPosted(ContractRevert):
 
 
 class AlreadyRevealed(ContractRevert):
-    """`AlreadyRevealed(address provider)`, raised by MiaAuction."""
+    """`AlreadyRevealed(address provider)`, raised by MiaAuction.
+
+    The caller already revealed.
+    """
 
     error_name = "AlreadyRevealed"
     signature = "AlreadyRevealed(address)"
 
 
 class AuctionNotFound(ContractRevert):
-    """`AuctionNotFound(uint256 auctionId)`, raised by MiaAuction."""
+    """`AuctionNotFound(uint256 auctionId)`, raised by MiaAuction.
+
+    No auction has this id.
+    """
 
     error_name = "AuctionNotFound"
     signature = "AuctionNotFound(uint256)"
@@ -53,7 +62,10 @@ class BuyerOnCommittee(ContractRevert):
 
 
 class CannotCancel(ContractRevert):
-    """`CannotCancel(uint256 auctionId, enum IMiaAuction.Phase current)`, raised by MiaAuction."""
+    """`CannotCancel(uint256 auctionId, enum IMiaAuction.Phase current)`, raised by MiaAuction.
+
+    The auction cannot be cancelled now (see `cancel`).
+    """
 
     error_name = "CannotCancel"
     signature = "CannotCancel(uint256,uint8)"
@@ -90,22 +102,51 @@ class ChunkUnavailable(ContractRevert):
     signature = "ChunkUnavailable(uint256)"
 
 
+class CommitDeadlineNotInFuture(ContractRevert):
+    """`CommitDeadlineNotInFuture(uint64 commitDeadline, uint256 now_)`, raised by MiaAuction.
+
+    The commit deadline must lie in the future.
+    """
+
+    error_name = "CommitDeadlineNotInFuture"
+    signature = "CommitDeadlineNotInFuture(uint64,uint256)"
+
+
 class CommitmentMismatch(ContractRevert):
-    """`CommitmentMismatch(address provider)`, raised by MiaAuction."""
+    """`CommitmentMismatch(address provider)`, raised by MiaAuction.
+
+    The opening does not match the caller's commitment.
+    """
 
     error_name = "CommitmentMismatch"
     signature = "CommitmentMismatch(address)"
 
 
+class CommitteeSizeOutOfRange(ContractRevert):
+    """`CommitteeSizeOutOfRange(uint256 size, uint256 maximum)`, raised by MiaAuction.
+
+    The committee must have between 1 and MAX_ORACLES members.
+    """
+
+    error_name = "CommitteeSizeOutOfRange"
+    signature = "CommitteeSizeOutOfRange(uint256,uint256)"
+
+
 class CostOutOfRange(ContractRevert):
-    """`CostOutOfRange(uint256 cost)`, raised by MiaAuction."""
+    """`CostOutOfRange(uint256 cost)`, raised by MiaAuction.
+
+    A revealed cost must fit in 96 bits.
+    """
 
     error_name = "CostOutOfRange"
     signature = "CostOutOfRange(uint256)"
 
 
 class DatasetRootMismatch(ContractRevert):
-    """`DatasetRootMismatch(uint256 report, uint256 position)`, raised by MiaAuction."""
+    """`DatasetRootMismatch(uint256 report, uint256 position)`, raised by MiaAuction.
+
+    A report does not list the providers' revealed dataset roots.
+    """
 
     error_name = "DatasetRootMismatch"
     signature = "DatasetRootMismatch(uint256,uint256)"
@@ -130,6 +171,16 @@ class DepositTooLow(ContractRevert):
 
     error_name = "DepositTooLow"
     signature = "DepositTooLow(uint256)"
+
+
+class DuplicateOracle(ContractRevert):
+    """`DuplicateOracle(address oracle)`, raised by MiaAuction.
+
+    An oracle appears twice on the committee.
+    """
+
+    error_name = "DuplicateOracle"
+    signature = "DuplicateOracle(address)"
 
 
 class ERC20InsufficientAllowance(ContractRevert):
@@ -193,18 +244,24 @@ class ERC20InvalidSpender(ContractRevert):
     signature = "ERC20InvalidSpender(address)"
 
 
+class EncryptionKeyCountMismatch(ContractRevert):
+    """`EncryptionKeyCountMismatch(uint256 oracles, uint256 keys)`, raised by MiaAuction.
+
+    Every committee member needs exactly one encryption key.
+    """
+
+    error_name = "EncryptionKeyCountMismatch"
+    signature = "EncryptionKeyCountMismatch(uint256,uint256)"
+
+
 class EthTransferFailed(ContractRevert):
-    """`EthTransferFailed(address to, uint256 amount)`, raised by MiaAuction, MarginalUtilityToken."""
+    """`EthTransferFailed(address to, uint256 amount)`, raised by MiaAuction, MarginalUtilityToken.
+
+    An ETH payout to `to` failed (the receiver reverted or ran out of gas).
+    """
 
     error_name = "EthTransferFailed"
     signature = "EthTransferFailed(address,uint256)"
-
-
-class InvalidCommittee(ContractRevert):
-    """`InvalidCommittee()`, raised by MiaAuction."""
-
-    error_name = "InvalidCommittee"
-    signature = "InvalidCommittee()"
 
 
 class InvalidFaultTolerance(ContractRevert):
@@ -218,20 +275,6 @@ class InvalidFaultTolerance(ContractRevert):
     signature = "InvalidFaultTolerance(uint256,uint256,uint256)"
 
 
-class InvalidParameter(ContractRevert):
-    """`InvalidParameter()`, raised by MiaAuction."""
-
-    error_name = "InvalidParameter"
-    signature = "InvalidParameter()"
-
-
-class InvalidSchedule(ContractRevert):
-    """`InvalidSchedule()`, raised by MiaAuction."""
-
-    error_name = "InvalidSchedule"
-    signature = "InvalidSchedule()"
-
-
 class InvalidShortString(ContractRevert):
     """`InvalidShortString()`, raised by MiaAuction."""
 
@@ -240,7 +283,10 @@ class InvalidShortString(ContractRevert):
 
 
 class InvalidSignature(ContractRevert):
-    """`InvalidSignature(uint256 report)`, raised by MiaAuction."""
+    """`InvalidSignature(uint256 report)`, raised by MiaAuction.
+
+    A signature is malformed or malleable (high s).
+    """
 
     error_name = "InvalidSignature"
     signature = "InvalidSignature(uint256)"
@@ -254,6 +300,26 @@ class InvitationRequired(ContractRevert):
 
     error_name = "InvitationRequired"
     signature = "InvitationRequired(uint256)"
+
+
+class LiquidityAboveOne(ContractRevert):
+    """`LiquidityAboveOne(uint256 liquidity)`, raised by MiaAuction.
+
+    MixedMIA needs λ <= 1e18 (all cash).
+    """
+
+    error_name = "LiquidityAboveOne"
+    signature = "LiquidityAboveOne(uint256)"
+
+
+class MaxProvidersOutOfRange(ContractRevert):
+    """`MaxProvidersOutOfRange(uint256 maxProviders, uint256 maximum)`, raised by MiaAuction.
+
+    maxProviders must lie in [1, MAX_PROVIDERS].
+    """
+
+    error_name = "MaxProvidersOutOfRange"
+    signature = "MaxProvidersOutOfRange(uint256,uint256)"
 
 
 class NoHolders(ContractRevert):
@@ -280,15 +346,11 @@ class NotAuction(ContractRevert):
     signature = "NotAuction(address)"
 
 
-class NotBuyer(ContractRevert):
-    """`NotBuyer(address caller)`, raised by MiaAuction."""
-
-    error_name = "NotBuyer"
-    signature = "NotBuyer(address)"
-
-
 class NotCommitted(ContractRevert):
-    """`NotCommitted(address provider)`, raised by MiaAuction."""
+    """`NotCommitted(address provider)`, raised by MiaAuction.
+
+    The caller never committed in this auction.
+    """
 
     error_name = "NotCommitted"
     signature = "NotCommitted(address)"
@@ -312,7 +374,10 @@ class NotMinter(ContractRevert):
 
 
 class NotOracle(ContractRevert):
-    """`NotOracle(address signer)`, raised by MiaAuction."""
+    """`NotOracle(address signer)`, raised by MiaAuction.
+
+    A report's signer is not on the auction's committee.
+    """
 
     error_name = "NotOracle"
     signature = "NotOracle(address)"
@@ -326,10 +391,23 @@ class NothingToClaim(ContractRevert):
 
 
 class NothingToWithdraw(ContractRevert):
-    """`NothingToWithdraw(address asset, address account)`, raised by MiaAuction."""
+    """`NothingToWithdraw(address asset, address account)`, raised by MiaAuction.
+
+    The account has no credit in this asset.
+    """
 
     error_name = "NothingToWithdraw"
     signature = "NothingToWithdraw(address,address)"
+
+
+class OrderEntryOutOfRange(ContractRevert):
+    """`OrderEntryOutOfRange(uint256 commitIndex, uint256 bidAmount, uint256 runningWeight)`, raised by MiaAuction.
+
+    A field does not fit its width (index 16 bits, bid 96 bits, running weight 144 bits).
+    """
+
+    error_name = "OrderEntryOutOfRange"
+    signature = "OrderEntryOutOfRange(uint256,uint256,uint256)"
 
 
 class PostedReportsMismatch(ContractRevert):
@@ -343,7 +421,10 @@ class PostedReportsMismatch(ContractRevert):
 
 
 class ProviderMismatch(ContractRevert):
-    """`ProviderMismatch(uint256 report, uint256 position)`, raised by MiaAuction."""
+    """`ProviderMismatch(uint256 report, uint256 position)`, raised by MiaAuction.
+
+    A report does not list the chunk's revealed providers in commit order.
+    """
 
     error_name = "ProviderMismatch"
     signature = "ProviderMismatch(uint256,uint256)"
@@ -360,38 +441,63 @@ class ReentrancyGuardReentrantCall(ContractRevert):
 
 
 class ReportAuctionMismatch(ContractRevert):
-    """`ReportAuctionMismatch(uint256 report, uint256 auctionId)`, raised by MiaAuction."""
+    """`ReportAuctionMismatch(uint256 report, uint256 auctionId)`, raised by MiaAuction.
+
+    A report names another auction.
+    """
 
     error_name = "ReportAuctionMismatch"
     signature = "ReportAuctionMismatch(uint256,uint256)"
 
 
 class ReportExpired(ContractRevert):
-    """`ReportExpired(uint256 report, uint64 deadline)`, raised by MiaAuction."""
+    """`ReportExpired(uint256 report, uint64 deadline)`, raised by MiaAuction.
+
+    A report's deadline has passed.
+    """
 
     error_name = "ReportExpired"
     signature = "ReportExpired(uint256,uint64)"
 
 
 class ReportLengthMismatch(ContractRevert):
-    """`ReportLengthMismatch(uint256 report)`, raised by MiaAuction."""
+    """`ReportLengthMismatch(uint256 report)`, raised by MiaAuction.
+
+    A report's arrays do not all have the chunk's length.
+    """
 
     error_name = "ReportLengthMismatch"
     signature = "ReportLengthMismatch(uint256)"
 
 
 class ReportMethodMismatch(ContractRevert):
-    """`ReportMethodMismatch(uint256 report, uint32 methodId)`, raised by MiaAuction."""
+    """`ReportMethodMismatch(uint256 report, uint32 methodId)`, raised by MiaAuction.
+
+    A report names another valuation method than the auction's.
+    """
 
     error_name = "ReportMethodMismatch"
     signature = "ReportMethodMismatch(uint256,uint32)"
 
 
 class ReportRoundMismatch(ContractRevert):
-    """`ReportRoundMismatch(uint256 report, uint32 round)`, raised by MiaAuction."""
+    """`ReportRoundMismatch(uint256 report, uint32 round)`, raised by MiaAuction.
+
+    A report names another scoring round than SCORING_ROUND.
+    """
 
     error_name = "ReportRoundMismatch"
     signature = "ReportRoundMismatch(uint256,uint32)"
+
+
+class RevealDeadlineNotAfterCommit(ContractRevert):
+    """`RevealDeadlineNotAfterCommit(uint64 commitDeadline, uint64 revealDeadline)`, raised by MiaAuction.
+
+    The reveal deadline must come strictly after the commit deadline.
+    """
+
+    error_name = "RevealDeadlineNotAfterCommit"
+    signature = "RevealDeadlineNotAfterCommit(uint64,uint64)"
 
 
 class SafeERC20FailedOperation(ContractRevert):
@@ -404,36 +510,71 @@ class SafeERC20FailedOperation(ContractRevert):
     signature = "SafeERC20FailedOperation(address)"
 
 
+class ScoreChunkTooLarge(ContractRevert):
+    """`ScoreChunkTooLarge(uint256 scoreChunk, uint256 maximum)`, raised by MiaAuction.
+
+    scoreChunk exceeds min(MAX_SCORE_CHUNK, MAX_SCORE_CELLS / n).
+    """
+
+    error_name = "ScoreChunkTooLarge"
+    signature = "ScoreChunkTooLarge(uint256,uint256)"
+
+
 class ScoreOutOfBounds(ContractRevert):
-    """`ScoreOutOfBounds(uint256 report, uint256 position)`, raised by MiaAuction."""
+    """`ScoreOutOfBounds(uint256 report, uint256 position)`, raised by MiaAuction.
+
+    A score is out of bounds: q > MAX_QUALITY or |Δ| > MAX_ABS_DELTA.
+    """
 
     error_name = "ScoreOutOfBounds"
     signature = "ScoreOutOfBounds(uint256,uint256)"
 
 
+class ScoringDeadlineNotAfterReveal(ContractRevert):
+    """`ScoringDeadlineNotAfterReveal(uint64 revealDeadline, uint64 scoringDeadline)`, raised by MiaAuction.
+
+    The scoring deadline must come strictly after the reveal deadline.
+    """
+
+    error_name = "ScoringDeadlineNotAfterReveal"
+    signature = "ScoringDeadlineNotAfterReveal(uint64,uint64)"
+
+
 class SettlementInProgress(ContractRevert):
-    """`SettlementInProgress(uint256 auctionId, uint256 paid)`, raised by MiaAuction."""
+    """`SettlementInProgress(uint256 auctionId, uint256 paid)`, raised by MiaAuction.
+
+    One-shot `settle` is refused once chunked settlement has paid someone.
+    """
 
     error_name = "SettlementInProgress"
     signature = "SettlementInProgress(uint256,uint256)"
 
 
 class SettlementOrderIncomplete(ContractRevert):
-    """`SettlementOrderIncomplete(uint256 ordered, uint256 eligible)`, raised by MiaAuction."""
+    """`SettlementOrderIncomplete(uint256 ordered, uint256 eligible)`, raised by MiaAuction.
+
+    `settleChunk` needs the whole settlement order verified first.
+    """
 
     error_name = "SettlementOrderIncomplete"
     signature = "SettlementOrderIncomplete(uint256,uint256)"
 
 
 class SettlementOrderMismatch(ContractRevert):
-    """`SettlementOrderMismatch(uint256 position)`, raised by MiaAuction."""
+    """`SettlementOrderMismatch(uint256 position)`, raised by MiaAuction.
+
+    The settlement order given is not the true order (or `settleChunk`'s entries are not the verified ones).
+    """
 
     error_name = "SettlementOrderMismatch"
     signature = "SettlementOrderMismatch(uint256)"
 
 
 class SignatureCountMismatch(ContractRevert):
-    """`SignatureCountMismatch(uint256 reports, uint256 signatures)`, raised by MiaAuction."""
+    """`SignatureCountMismatch(uint256 reports, uint256 signatures)`, raised by MiaAuction.
+
+    Every report needs exactly one signature.
+    """
 
     error_name = "SignatureCountMismatch"
     signature = "SignatureCountMismatch(uint256,uint256)"
@@ -454,28 +595,40 @@ class SupplyCapExceeded(ContractRevert):
 
 
 class TokenAmountMismatch(ContractRevert):
-    """`TokenAmountMismatch(uint256 expected, uint256 received)`, raised by MiaAuction, MarginalUtilityToken."""
+    """`TokenAmountMismatch(uint256 expected, uint256 received)`, raised by MiaAuction, MarginalUtilityToken.
+
+    The token delivered other than the amount requested (a fee-on-transfer token, say).
+    """
 
     error_name = "TokenAmountMismatch"
     signature = "TokenAmountMismatch(uint256,uint256)"
 
 
 class TooManyProviders(ContractRevert):
-    """`TooManyProviders(uint32 maxProviders)`, raised by MiaAuction."""
+    """`TooManyProviders(uint32 maxProviders)`, raised by MiaAuction.
+
+    Every slot of the auction is taken.
+    """
 
     error_name = "TooManyProviders"
     signature = "TooManyProviders(uint32)"
 
 
 class WrongPaymentValue(ContractRevert):
-    """`WrongPaymentValue(uint256 expected, uint256 received)`, raised by MiaAuction, MarginalUtilityToken."""
+    """`WrongPaymentValue(uint256 expected, uint256 received)`, raised by MiaAuction, MarginalUtilityToken.
+
+    The ETH sent with the call differs from what it must carry (0 for an ERC-20 asset).
+    """
 
     error_name = "WrongPaymentValue"
     signature = "WrongPaymentValue(uint256,uint256)"
 
 
 class WrongPhase(ContractRevert):
-    """`WrongPhase(uint256 auctionId, enum IMiaAuction.Phase current)`, raised by MiaAuction."""
+    """`WrongPhase(uint256 auctionId, enum IMiaAuction.Phase current)`, raised by MiaAuction.
+
+    The call is not allowed in the auction's current phase.
+    """
 
     error_name = "WrongPhase"
     signature = "WrongPhase(uint256,uint8)"
@@ -488,18 +641,54 @@ class ZeroAmount(ContractRevert):
     signature = "ZeroAmount()"
 
 
+class ZeroBudget(ContractRevert):
+    """`ZeroBudget()`, raised by MiaAuction.
+
+    The budget must be positive.
+    """
+
+    error_name = "ZeroBudget"
+    signature = "ZeroBudget()"
+
+
 class ZeroCommitment(ContractRevert):
-    """`ZeroCommitment()`, raised by MiaAuction."""
+    """`ZeroCommitment()`, raised by MiaAuction.
+
+    A commitment may not be zero (zero marks "no commitment").
+    """
 
     error_name = "ZeroCommitment"
     signature = "ZeroCommitment()"
 
 
 class ZeroDatasetRoot(ContractRevert):
-    """`ZeroDatasetRoot()`, raised by MiaAuction."""
+    """`ZeroDatasetRoot()`, raised by MiaAuction.
+
+    A revealed dataset root may not be zero.
+    """
 
     error_name = "ZeroDatasetRoot"
     signature = "ZeroDatasetRoot()"
+
+
+class ZeroOracleAddress(ContractRevert):
+    """`ZeroOracleAddress(uint256 slot)`, raised by MiaAuction.
+
+    A committee slot holds the zero address.
+    """
+
+    error_name = "ZeroOracleAddress"
+    signature = "ZeroOracleAddress(uint256)"
+
+
+class ZeroRho(ContractRevert):
+    """`ZeroRho()`, raised by MiaAuction.
+
+    Fairshare needs a positive price per unit of utility ρ.
+    """
+
+    error_name = "ZeroRho"
+    signature = "ZeroRho()"
 
 
 CONTRACT_ERRORS: Final[dict[str, type[ContractRevert]]] = {
@@ -512,35 +701,38 @@ CONTRACT_ERRORS: Final[dict[str, type[ContractRevert]]] = {
     "ChunkFinalized": ChunkFinalized,
     "ChunkNotFinalizable": ChunkNotFinalizable,
     "ChunkUnavailable": ChunkUnavailable,
+    "CommitDeadlineNotInFuture": CommitDeadlineNotInFuture,
     "CommitmentMismatch": CommitmentMismatch,
+    "CommitteeSizeOutOfRange": CommitteeSizeOutOfRange,
     "CostOutOfRange": CostOutOfRange,
     "DatasetRootMismatch": DatasetRootMismatch,
     "DepositNotRefundable": DepositNotRefundable,
     "DepositTooLow": DepositTooLow,
+    "DuplicateOracle": DuplicateOracle,
     "ERC20InsufficientAllowance": ERC20InsufficientAllowance,
     "ERC20InsufficientBalance": ERC20InsufficientBalance,
     "ERC20InvalidApprover": ERC20InvalidApprover,
     "ERC20InvalidReceiver": ERC20InvalidReceiver,
     "ERC20InvalidSender": ERC20InvalidSender,
     "ERC20InvalidSpender": ERC20InvalidSpender,
+    "EncryptionKeyCountMismatch": EncryptionKeyCountMismatch,
     "EthTransferFailed": EthTransferFailed,
-    "InvalidCommittee": InvalidCommittee,
     "InvalidFaultTolerance": InvalidFaultTolerance,
-    "InvalidParameter": InvalidParameter,
-    "InvalidSchedule": InvalidSchedule,
     "InvalidShortString": InvalidShortString,
     "InvalidSignature": InvalidSignature,
     "InvitationRequired": InvitationRequired,
+    "LiquidityAboveOne": LiquidityAboveOne,
+    "MaxProvidersOutOfRange": MaxProvidersOutOfRange,
     "NoHolders": NoHolders,
     "NoReports": NoReports,
     "NotAuction": NotAuction,
-    "NotBuyer": NotBuyer,
     "NotCommitted": NotCommitted,
     "NotInvited": NotInvited,
     "NotMinter": NotMinter,
     "NotOracle": NotOracle,
     "NothingToClaim": NothingToClaim,
     "NothingToWithdraw": NothingToWithdraw,
+    "OrderEntryOutOfRange": OrderEntryOutOfRange,
     "PostedReportsMismatch": PostedReportsMismatch,
     "ProviderMismatch": ProviderMismatch,
     "ReentrancyGuardReentrantCall": ReentrancyGuardReentrantCall,
@@ -549,8 +741,11 @@ CONTRACT_ERRORS: Final[dict[str, type[ContractRevert]]] = {
     "ReportLengthMismatch": ReportLengthMismatch,
     "ReportMethodMismatch": ReportMethodMismatch,
     "ReportRoundMismatch": ReportRoundMismatch,
+    "RevealDeadlineNotAfterCommit": RevealDeadlineNotAfterCommit,
     "SafeERC20FailedOperation": SafeERC20FailedOperation,
+    "ScoreChunkTooLarge": ScoreChunkTooLarge,
     "ScoreOutOfBounds": ScoreOutOfBounds,
+    "ScoringDeadlineNotAfterReveal": ScoringDeadlineNotAfterReveal,
     "SettlementInProgress": SettlementInProgress,
     "SettlementOrderIncomplete": SettlementOrderIncomplete,
     "SettlementOrderMismatch": SettlementOrderMismatch,
@@ -562,8 +757,11 @@ CONTRACT_ERRORS: Final[dict[str, type[ContractRevert]]] = {
     "WrongPaymentValue": WrongPaymentValue,
     "WrongPhase": WrongPhase,
     "ZeroAmount": ZeroAmount,
+    "ZeroBudget": ZeroBudget,
     "ZeroCommitment": ZeroCommitment,
     "ZeroDatasetRoot": ZeroDatasetRoot,
+    "ZeroOracleAddress": ZeroOracleAddress,
+    "ZeroRho": ZeroRho,
 }
 
 __all__ = [
@@ -577,35 +775,38 @@ __all__ = [
     "ChunkFinalized",
     "ChunkNotFinalizable",
     "ChunkUnavailable",
+    "CommitDeadlineNotInFuture",
     "CommitmentMismatch",
+    "CommitteeSizeOutOfRange",
     "CostOutOfRange",
     "DatasetRootMismatch",
     "DepositNotRefundable",
     "DepositTooLow",
+    "DuplicateOracle",
     "ERC20InsufficientAllowance",
     "ERC20InsufficientBalance",
     "ERC20InvalidApprover",
     "ERC20InvalidReceiver",
     "ERC20InvalidSender",
     "ERC20InvalidSpender",
+    "EncryptionKeyCountMismatch",
     "EthTransferFailed",
-    "InvalidCommittee",
     "InvalidFaultTolerance",
-    "InvalidParameter",
-    "InvalidSchedule",
     "InvalidShortString",
     "InvalidSignature",
     "InvitationRequired",
+    "LiquidityAboveOne",
+    "MaxProvidersOutOfRange",
     "NoHolders",
     "NoReports",
     "NotAuction",
-    "NotBuyer",
     "NotCommitted",
     "NotInvited",
     "NotMinter",
     "NotOracle",
     "NothingToClaim",
     "NothingToWithdraw",
+    "OrderEntryOutOfRange",
     "PostedReportsMismatch",
     "ProviderMismatch",
     "ReentrancyGuardReentrantCall",
@@ -614,8 +815,11 @@ __all__ = [
     "ReportLengthMismatch",
     "ReportMethodMismatch",
     "ReportRoundMismatch",
+    "RevealDeadlineNotAfterCommit",
     "SafeERC20FailedOperation",
+    "ScoreChunkTooLarge",
     "ScoreOutOfBounds",
+    "ScoringDeadlineNotAfterReveal",
     "SettlementInProgress",
     "SettlementOrderIncomplete",
     "SettlementOrderMismatch",
@@ -627,6 +831,9 @@ __all__ = [
     "WrongPaymentValue",
     "WrongPhase",
     "ZeroAmount",
+    "ZeroBudget",
     "ZeroCommitment",
     "ZeroDatasetRoot",
+    "ZeroOracleAddress",
+    "ZeroRho",
 ]

@@ -19,6 +19,7 @@ from web3.types import TxReceipt
 from mia.mechanism.qmia import sort_by_virtual_cost
 from mia.protocol.contract_errors import SettlementOrderMismatch
 from mia.protocol.errors import ContractRevert, MiaError
+from mia.protocol.order import pack_order_entry
 from mia.protocol.reports import ScoreReport, recover_signer
 from mia.protocol.types import Phase, Progress
 from mia.sdk.auction import AuctionClient
@@ -81,7 +82,7 @@ def settlement_order(client: AuctionClient, auction_id: int) -> tuple[list[int],
     entries, running = [], 0
     for k in order:
         running += weights[k]
-        entries.append((indices[k] << 240) | (bids[k] << 144) | running)
+        entries.append(pack_order_entry(indices[k], bids[k], running))
     return [indices[k] for k in order], entries
 
 

@@ -4,61 +4,21 @@ pragma solidity ^0.8.24;
 import {MiaAuction} from "../../contracts/MiaAuction.sol";
 import {IMiaAuction} from "../../contracts/interfaces/IMiaAuction.sol";
 import {TestToken} from "../../contracts/test/TestToken.sol";
-import {ForceSend} from "../../contracts/test/ForceSend.sol";
-import {Vm, VM} from "./utils/Vm.sol";
 import {TestBase} from "./utils/TestBase.sol";
 import {QMIAHarness} from "../../contracts/test/QMIAHarness.sol";
 import {ReportSigning} from "./utils/ReportSigning.sol";
+import {AuctionHandlerBase, IMintableToken} from "./handlers/AuctionHandlerBase.sol";
 
-/// @notice Drives many interleaved auctions with random actors. Every action is guarded so that it
+/// @notice Drives many interleaved Q-MIA auctions with random actors. Every action is guarded so that it
 ///         is valid when it runs (the invariant config fails on any revert: a legitimate call that
 ///         reverts, e.g. a withdrawal, would mean stuck funds). Ghost counters record violations of
 ///         per-settlement properties; the invariants assert they stay zero.
-contract MiaHandler {
-    Vm internal constant vm = VM;
-    address internal constant ETH = address(0);
-    uint256 internal constant N_ACTORS = 6;
-    uint256 internal constant MAX_AUCTIONS = 6;
+contract MiaHandler is AuctionHandlerBase {
+    uint256 internal constant N_ORACLES = 3;
 
-    MiaAuction public immutable auction;
-    TestToken public immutable token;
-    QMIAHarness public immutable qmia;
-    uint256[3] internal oraclePk = [uint256(0xA1), 0xA2, 0xA3];
-    address[N_ACTORS] public actors;
-    uint256[] public auctionIds;
-
-    struct Opening {
-        uint256 cost;
-        bytes32 salt;
-        bytes32 root;
-    }
-
-    mapping(uint256 auctionId => mapping(address provider => Opening)) internal openings;
-    /// Weights of each posted report, by committee slot (what `finalizeScores` must be given).
-    mapping(uint256 auctionId => mapping(uint256 slot => uint256[])) internal postedWeights;
-
-    // Ghost state
-    mapping(uint256 auctionId => uint256) public ghostPaid;
-    uint256 public ghostUnderpaid; // winners paid below their bid
-    uint256 public ghostOverBudget; // settlements paying more than the budget
-    uint256 public ghostQmiaMismatch; // Payment events differing from QMIA.settle on the same inputs
-    uint256 public ghostWithdrawMismatch; // withdrawals not paying exactly the credit
-    mapping(uint256 auctionId => uint256) public ghostRefunded; // deposits credited back by refundDeposit
-    mapping(address asset => uint256) public ghostForced; // sent to the auction outside its functions
-    mapping(bytes32 action => uint256) public calls; // coverage counters
-
-    constructor(MiaAuction auction_, TestToken token_, QMIAHarness qmia_) {
-        auction = auction_;
-        token = token_;
-        qmia = qmia_;
-        for (uint256 i = 0; i < N_ACTORS; ++i) {
-            actors[i] = address(uint160(uint256(keccak256(abi.encode("actor", i)))));
-        }
-    }
-
-    function auctionCount() external view returns (uint256) {
-        return auctionIds.length;
-    }
+    constructor(MiaAuction auction_, TestToken token_, QMIAHarness harness_)
+        AuctionHandlerBase(auction_, IMintableToken(address(token_)), harness_, "actor", false)
+    {}
 
     // ----------------------------------------------------------------- actions
 
@@ -92,34 +52,23 @@ contract MiaHandler {
         p.scoringDeadline = p.revealDeadline + 1 hours + ((durations >> 32) & 0xffff);
         p.maxProviders = uint32(1 + maxProviders % N_ACTORS);
         p.deposit = uint128(auction.minimumDeposit(budget, p.maxProviders) + deposit % 1 ether);
-        p.threshold = uint8(1 + threshold % 3);
-        p.oracles = new address[](3);
-        p.oracleEncryptionKeys = new bytes32[](3);
-        for (uint256 o = 0; o < 3; ++o) {
-            p.oracles[o] = vm.addr(oraclePk[o]);
-            p.oracleEncryptionKeys[o] = bytes32(o + 1);
-        }
-        p.taskHash = keccak256(abi.encode("task", auctionIds.length));
-        p.methodId = 1;
+        p.threshold = uint8(1 + threshold % N_ORACLES);
+        _committee(p, N_ORACLES);
         _fund(asset, buyer, budget);
-        vm.prank(buyer);
-        uint256 id = auction.createAuction{value: useToken ? 0 : budget}(p);
-        auctionIds.push(id);
+        bytes memory ret =
+            _as(buyer, address(auction), useToken ? 0 : budget, abi.encodeCall(MiaAuction.createAuction, (p)));
+        auctionIds.push(abi.decode(ret, (uint256)));
         ++calls["create"];
     }
 
     function commit(uint256 auctionSeed, uint256 actorSeed, uint96 cost, bytes32 salt) external {
         (uint256 id, bool ok) = _pick(auctionSeed);
         if (!ok || auction.phase(id) != IMiaAuction.Phase.Commit) return;
-        MiaAuction.Auction memory a = auction.getAuction(id);
+        IMiaAuction.Auction memory a = auction.getAuction(id);
         address who = actors[actorSeed % N_ACTORS];
         if (auction.getBid(id, who).index != 0 || a.nCommitted >= a.maxProviders) return;
-        Opening memory op = Opening(uint256(cost) % 60 ether, salt, keccak256(abi.encode("data", who, salt)));
-        openings[id][who] = op;
-        bytes32 c = auction.commitmentOf(id, who, op.cost, op.salt, op.root);
-        _fund(a.asset, who, a.deposit);
-        vm.prank(who);
-        auction.commit{value: a.asset == ETH ? a.deposit : 0}(id, c);
+        (bytes memory data, uint256 value) = _prepareCommit(id, who, cost, salt);
+        _as(who, address(auction), value, data);
         ++calls["commit"];
     }
 
@@ -129,19 +78,13 @@ contract MiaHandler {
         (uint256 id, bool ok) = _pick(auctionSeed);
         if (!ok || auction.phase(id) != IMiaAuction.Phase.Reveal) return;
         address[] memory committed = auction.providersOf(id);
-        address who = address(0);
         for (uint256 k = 0; k < committed.length; ++k) {
             address candidate = committed[(actorSeed % committed.length + k) % committed.length];
             if (!auction.getBid(id, candidate).revealed) {
-                who = candidate;
-                break;
+                _reveal(id, candidate);
+                return;
             }
         }
-        if (who == address(0)) return;
-        Opening memory op = openings[id][who];
-        vm.prank(who);
-        auction.reveal(id, op.cost, op.salt, op.root);
-        ++calls["reveal"];
     }
 
     /// Random-valued reports (q ∈ [0, 1], Δ ∈ [-2, 10], some exactly 0) from 1..3 oracles that have not
@@ -152,25 +95,21 @@ contract MiaHandler {
         (address[] memory providers, bytes32[] memory roots) = auction.revealedProviders(id);
         if (providers.length == 0) return;
         uint256 posters = auction.scoreChunkOf(id, 0).posters;
-        uint256[3] memory pick;
+        uint256[N_ORACLES] memory pick;
         uint256 k = 0;
-        uint256 want = 1 + countSeed % 3;
-        for (uint256 r = 0; r < 3 && k < want; ++r) {
-            uint256 o = (firstOracle + r) % 3;
+        uint256 want = 1 + countSeed % N_ORACLES;
+        for (uint256 r = 0; r < N_ORACLES && k < want; ++r) {
+            uint256 o = (firstOracle + r) % N_ORACLES;
             if (posters & (1 << o) == 0) pick[k++] = o;
         }
         if (k == 0) return;
+        uint256[] memory slots = new uint256[](k);
         IMiaAuction.ScoreReport[] memory reports = new IMiaAuction.ScoreReport[](k);
-        bytes[] memory sigs = new bytes[](k);
         for (uint256 r = 0; r < k; ++r) {
-            uint256 o = pick[r];
-            reports[r] = ReportSigning.randomReport(id, providers, roots, scoreSeed, o);
-            sigs[r] = ReportSigning.sign(oraclePk[o], auction.scoreReportDigest(reports[r]));
-            uint256[] storage w = postedWeights[id][o];
-            for (uint256 j = 0; j < providers.length; ++j) {
-                w.push(qmia.weight(reports[r].q[j], reports[r].delta[j]));
-            }
+            slots[r] = pick[r];
+            reports[r] = ReportSigning.randomReport(id, providers, roots, scoreSeed, pick[r]);
         }
+        bytes[] memory sigs = _signAndRecord(id, 0, reports, slots);
         auction.postReports(id, 0, reports, sigs);
         _tryFinalize(id);
         ++calls["submitScores"];
@@ -181,14 +120,10 @@ contract MiaHandler {
         IMiaAuction.Phase ph = auction.phase(id);
         if (ph != IMiaAuction.Phase.Scoring && ph != IMiaAuction.Phase.Expired) return;
         if (auction.getAuction(id).nRevealed == 0) return;
-        MiaAuction.ScoreChunk memory c = auction.scoreChunkOf(id, 0);
+        IMiaAuction.ScoreChunk memory c = auction.scoreChunkOf(id, 0);
         if (c.finalized || c.count == 0) return;
-        if (c.count != 3 && (ph != IMiaAuction.Phase.Expired || c.count < auction.getAuction(id).threshold)) return;
-        uint256[][] memory w = new uint256[][](c.count);
-        uint256 t = 0;
-        for (uint256 o = 0; o < 3; ++o) {
-            if (c.posters & (1 << o) != 0) w[t++] = postedWeights[id][o];
-        }
+        (bool allowed, uint256[][] memory w) = _finalizable(id, 0);
+        if (!allowed) return;
         (address[] memory providers,) = auction.revealedProviders(id);
         auction.finalizeScores(id, 0, providers, w);
         ++calls["finalize"];
@@ -198,31 +133,23 @@ contract MiaHandler {
         (uint256 id, bool ok) = _pick(auctionSeed);
         if (!ok) return;
         _tryFinalize(id);
-        IMiaAuction.Phase ph = auction.phase(id);
-        MiaAuction.Auction memory a = auction.getAuction(id);
-        bool nobody = a.nRevealed == 0 && (ph == IMiaAuction.Phase.Scoring || ph == IMiaAuction.Phase.Expired);
-        if (ph != IMiaAuction.Phase.Scored && !nobody) return;
-
-        (uint256[] memory expected, address[] memory revealed) = _expected(id, a.budget);
+        if (!_settleable(id)) return;
+        Expected memory e = _expected(id);
         vm.recordLogs();
         auction.settle(id);
-        _checkPayments(id, a.budget, expected, revealed, vm.getRecordedLogs());
+        _checkPayments(id, e, vm.getRecordedLogs());
         ++calls["settle"];
     }
 
     function cancel(uint256 auctionSeed, uint256 actorSeed) external {
         (uint256 id, bool ok) = _pick(auctionSeed);
         if (!ok) return;
-        IMiaAuction.Phase ph = auction.phase(id);
-        MiaAuction.Auction memory a = auction.getAuction(id);
         address caller = actors[actorSeed % N_ACTORS];
-        bool buyerEarly = caller == a.buyer && a.nCommitted == 0 && ph == IMiaAuction.Phase.Commit;
-        if (!auction.cancellable(id) && !buyerEarly) {
+        if (!_mayCancel(id, caller)) {
             _tryFinalize(id); // a quorum at the deadline: the auction must be aggregated, not cancelled
             return;
         }
-        vm.prank(caller);
-        auction.cancel(id);
+        _as(caller, address(auction), 0, abi.encodeCall(MiaAuction.cancel, (id)));
         ++calls["cancel"];
     }
 
@@ -231,42 +158,19 @@ contract MiaHandler {
         (uint256 id, bool ok) = _pick(auctionSeed);
         if (!ok) return;
         address who = actors[actorSeed % N_ACTORS];
-        MiaAuction.Auction memory a = auction.getAuction(id);
-        MiaAuction.Bid memory b = auction.getBid(id, who);
-        bool ended = a.status == MiaAuction.Status.Cancelled
-            || (a.status == MiaAuction.Status.Settled && auction.weightOf(id, who) > 0);
-        if (!ended || !b.revealed || b.depositRefunded || a.deposit == 0) return;
+        if (!_refundDue(id, who)) return;
         auction.refundDeposit(id, who);
         ++ghostRefunded[id];
         ++calls["refundDeposit"];
     }
 
-    /// A griefer forces value into the auction without calling it: ETH by SELFDESTRUCT in a
-    /// constructor, tokens by a plain transfer. Nothing may change but a surplus nobody can withdraw.
+    /// A griefer forces value into the auction without calling it (see `_forceSend`).
     function forceSend(bool useToken, uint64 amount) external {
-        amount = 1 + amount % 1 ether;
-        if (useToken) {
-            token.mint(address(this), amount);
-            token.transfer(address(auction), amount);
-            ghostForced[address(token)] += amount;
-        } else {
-            vm.deal(address(this), address(this).balance + amount);
-            new ForceSend{value: amount}(payable(address(auction)));
-            ghostForced[ETH] += amount;
-        }
-        ++calls["forceSend"];
+        _forceSend(useToken, 1 + amount % 1 ether);
     }
 
     function withdraw(uint256 actorSeed, bool useToken) external {
-        address who = actors[actorSeed % N_ACTORS];
-        address asset = useToken ? address(token) : ETH;
-        uint256 credit = auction.credits(asset, who);
-        if (credit == 0) return;
-        uint256 before = _balance(asset, who);
-        vm.prank(who);
-        auction.withdraw(asset);
-        if (_balance(asset, who) - before != credit || auction.credits(asset, who) != 0) ++ghostWithdrawMismatch;
-        ++calls["withdraw"];
+        _withdraw(actors[actorSeed % N_ACTORS], useToken ? address(token) : ETH);
     }
 
     /// A small random step (up to 30 min; phases last at least an hour) or, one time in four, a
@@ -276,11 +180,7 @@ contract MiaHandler {
         uint256 t = vm.getBlockTimestamp();
         (uint256 id, bool ok) = _pick(auctionSeed);
         if (step % 4 == 0 && ok) {
-            MiaAuction.Auction memory a = auction.getAuction(id);
-            if (t < a.commitDeadline) t = a.commitDeadline;
-            else if (t < a.revealDeadline) t = a.revealDeadline;
-            else if (t < a.scoringDeadline) t = a.scoringDeadline;
-            else t += 1;
+            t = _nextDeadline(id, t);
         } else {
             t += 1 + step % 30 minutes;
         }
@@ -291,73 +191,11 @@ contract MiaHandler {
     // ----------------------------------------------------------------- helpers
 
     /// The latest auction three times in four, otherwise a random one of the last three.
-    function _pick(uint256 seed) internal view returns (uint256 id, bool ok) {
+    function _pick(uint256 seed) internal view override returns (uint256 id, bool ok) {
         uint256 n = auctionIds.length;
         if (n == 0) return (0, false);
         uint256 back = seed % 4 == 0 ? (seed >> 2) % (n < 3 ? n : 3) : 0;
         return (auctionIds[n - 1 - back], true);
-    }
-
-    function _fund(address asset, address who, uint256 amount) internal {
-        if (asset == ETH) {
-            vm.deal(who, who.balance + amount);
-        } else {
-            token.mint(who, amount);
-            vm.prank(who);
-            token.approve(address(auction), type(uint256).max);
-        }
-    }
-
-    function _balance(address asset, address who) internal view returns (uint256) {
-        return asset == ETH ? who.balance : token.balanceOf(who);
-    }
-
-    /// QMIA.settle on the stored revealed bids and median weights (what the auction must pay).
-    function _expected(uint256 id, uint256 budget)
-        internal
-        view
-        returns (uint256[] memory expected, address[] memory revealed)
-    {
-        (revealed,) = auction.revealedProviders(id);
-        uint256 n = revealed.length;
-        uint256[] memory bids = new uint256[](n);
-        uint256[] memory weights = new uint256[](n);
-        for (uint256 j = 0; j < n; ++j) {
-            MiaAuction.Bid memory bid = auction.getBid(id, revealed[j]);
-            bids[j] = bid.cost;
-            weights[j] = auction.weightOf(id, revealed[j]);
-        }
-        (expected,) = qmia.settle(bids, weights, budget);
-    }
-
-    function _checkPayments(
-        uint256 id,
-        uint256 budget,
-        uint256[] memory expected,
-        address[] memory revealed,
-        Vm.Log[] memory logs
-    ) internal {
-        uint256 total = 0;
-        uint256 matched = 0;
-        for (uint256 k = 0; k < logs.length; ++k) {
-            if (logs[k].emitter != address(auction) || logs[k].topics[0] != IMiaAuction.Payment.selector) continue;
-            address to = address(uint160(uint256(logs[k].topics[1 + 1])));
-            uint256 amount = abi.decode(logs[k].data, (uint256));
-            total += amount;
-            if (amount < auction.getBid(id, to).cost) ++ghostUnderpaid;
-            for (uint256 j = 0; j < revealed.length; ++j) {
-                if (revealed[j] != to) continue;
-                if (expected[j] != amount) ++ghostQmiaMismatch;
-                ++matched;
-            }
-        }
-        uint256 winners = 0;
-        for (uint256 j = 0; j < expected.length; ++j) {
-            if (expected[j] > 0) ++winners;
-        }
-        if (matched < winners) ++ghostQmiaMismatch; // a QMIA winner with a positive payment got no Payment
-        ghostPaid[id] = total;
-        if (total > budget) ++ghostOverBudget;
     }
 }
 
@@ -414,12 +252,12 @@ contract EscrowInvariantTest is TestBase {
             uint256 n = handler.auctionCount();
             for (uint256 k = 0; k < n; ++k) {
                 uint256 id = handler.auctionIds(k);
-                MiaAuction.Auction memory a = auction.getAuction(id);
+                IMiaAuction.Auction memory a = auction.getAuction(id);
                 if (a.asset != assets[x]) continue;
                 // deposits still held for their providers: refundable ones once ended, all while open
-                if (a.status == MiaAuction.Status.Settled) {
+                if (a.status == IMiaAuction.Status.Settled) {
                     sum += uint256(auction.settlementProgress(id).eligible - handler.ghostRefunded(id)) * a.deposit;
-                } else if (a.status == MiaAuction.Status.Cancelled) {
+                } else if (a.status == IMiaAuction.Status.Cancelled) {
                     sum += uint256(a.nRevealed - handler.ghostRefunded(id)) * a.deposit;
                 } else {
                     sum += uint256(a.budget) + uint256(a.nCommitted) * a.deposit;
@@ -435,15 +273,16 @@ contract EscrowInvariantTest is TestBase {
         uint256 n = handler.auctionCount();
         for (uint256 k = 0; k < n; ++k) {
             uint256 id = handler.auctionIds(k);
-            vm.assertLe(handler.ghostPaid(id), auction.getAuction(id).budget, "paid <= budget");
+            vm.assertLe(handler.ghostCash(id), auction.getAuction(id).budget, "paid <= budget");
         }
     }
 
     /// Individual rationality, and payments are exactly Q-MIA's.
     function invariant_noWinnerPaidBelowBid() public view {
         vm.assertEq(handler.ghostUnderpaid(), 0, "IR");
-        vm.assertEq(handler.ghostQmiaMismatch(), 0, "Payment == QMIA.settle");
-        vm.assertEq(handler.ghostWithdrawMismatch(), 0, "withdraw pays exactly the credit");
+        vm.assertEq(handler.ghostReferenceMismatch(), 0, "Payment == QMIA.settle, every winner paid");
+        vm.assertEq(handler.ghostPaidTwice(), 0, "no winner paid twice");
+        vm.assertEq(handler.ghostTransferMismatch(), 0, "withdraw pays exactly the credit");
     }
 
     /// A scripted walk through the handler: proves each action does something (so the random runs
@@ -480,8 +319,8 @@ contract EscrowInvariantTest is TestBase {
         vm.assertEq(handler.calls("settle"), 2, "settled");
         vm.assertGt(handler.calls("withdraw"), 0, "withdrew");
         vm.assertGt(handler.calls("refundDeposit"), 0, "deposits refunded");
-        vm.assertGt(handler.ghostPaid(1), 0, "auction 1 paid winners");
-        vm.assertGt(handler.ghostPaid(2), 0, "auction 2 paid winners");
+        vm.assertGt(handler.ghostCash(1), 0, "auction 1 paid winners");
+        vm.assertGt(handler.ghostCash(2), 0, "auction 2 paid winners");
         invariant_escrowBalanceEqualsTotalOwed();
         invariant_totalOwedIsCreditsPlusOpenEscrow();
         invariant_paymentsWithinBudget();

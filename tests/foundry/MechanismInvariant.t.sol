@@ -3,15 +3,17 @@ pragma solidity ^0.8.24;
 
 import {MiaAuction} from "../../contracts/MiaAuction.sol";
 import {IMiaAuction} from "../../contracts/interfaces/IMiaAuction.sol";
+import {AssetTransfer} from "../../contracts/lib/AssetTransfer.sol";
+import {OrderEntry, OrderEntryLib} from "../../contracts/lib/OrderEntry.sol";
 import {MarginalUtilityToken} from "../../contracts/token/MarginalUtilityToken.sol";
 import {TestToken} from "../../contracts/test/TestToken.sol";
 import {FeeOnTransferToken} from "../../contracts/test/FeeOnTransferToken.sol";
 import {FalseReturnToken} from "../../contracts/test/FalseReturnToken.sol";
 import {QMIAHarness} from "../../contracts/test/QMIAHarness.sol";
-import {Vm, VM} from "./utils/Vm.sol";
 import {TestBase} from "./utils/TestBase.sol";
 import {ReportSigning} from "./utils/ReportSigning.sol";
 import {ReentrantActor} from "./utils/ReentrantActor.sol";
+import {AuctionHandlerBase, IMintableToken} from "./handlers/AuctionHandlerBase.sol";
 
 /// @notice Drives auctions of every mechanism (Q-MIA, Mixed-MIA with random λ, MUT, Fairshare with
 ///         random ρ) in ETH and a token, scored one-shot or in chunks and settled one-shot or in chunks
@@ -23,82 +25,33 @@ import {ReentrantActor} from "./utils/ReentrantActor.sol";
 /// @dev Every legitimate call is made only when valid and must succeed (fail_on_revert); calls that
 ///      must fail go through try/catch and count a violation if they do not. Ghost counters record
 ///      per-settlement violations; the invariants assert they stay zero.
-contract MechanismHandler {
-    Vm internal constant vm = VM;
-    address internal constant ETH = address(0);
-    uint256 internal constant N_ACTORS = 6; // actors[5] is the re-entrant contract
-    uint256 internal constant MAX_AUCTIONS = 6;
-    uint256 internal constant N_ORACLES = 7; // the largest committee drawn: f = 2, n = 7
-    uint256 internal constant WAD = 1e18;
-
-    MiaAuction public immutable auction;
-    /// The payment token; it can start and stop returning false at any time (`setTokenFailing`).
-    FalseReturnToken public immutable token;
-    QMIAHarness public immutable harness;
+contract MechanismHandler is AuctionHandlerBase {
     FeeOnTransferToken public immutable feeToken;
     FalseReturnToken public immutable falseToken;
-    ReentrantActor public immutable reentrant;
-    uint256[N_ORACLES] internal oraclePk = [uint256(0xA1), 0xA2, 0xA3, 0xA4, 0xA5, 0xA6, 0xA7];
-    address[N_ACTORS] public actors;
-    uint256[] public auctionIds;
     address[] public muts;
 
-    struct Opening {
-        uint256 cost;
-        bytes32 salt;
-        bytes32 root;
-    }
-
-    struct Expected {
-        address[] revealed;
-        uint256[] cash;
-        uint256[] mut;
-        bool[] won;
-    }
-
-    mapping(uint256 auctionId => mapping(address provider => Opening)) internal openings;
-    mapping(uint256 auctionId => mapping(address provider => bool)) internal paidOnce;
     /// Committee slots of the corrupted minority (at most f of them) of each auction.
     mapping(uint256 auctionId => uint256) public corrupt;
-    /// Weights of every posted report, per chunk and committee slot.
-    mapping(uint256 auctionId => mapping(uint256 chunk => mapping(uint256 slot => uint256[]))) internal postedWeights;
 
-    // Ghost state
-    mapping(uint256 auctionId => uint256) public ghostCash;
-    mapping(uint256 auctionId => uint256) public ghostMut;
-    mapping(uint256 auctionId => uint256) public ghostPayments;
-    mapping(address mut => uint256) public ghostMinted;
+    // Ghost state beyond the shared settlement and transfer checks
     mapping(address mut => uint256) public mutAuction; // the one auction that created (and mints) each MUT
-    mapping(uint256 auctionId => uint256) public ghostRefunded; // deposits credited back by refundDeposit
     uint256 public ghostBadRefund; // a refund of a forfeited / unrevealed / repeated deposit that succeeded
     mapping(address mut => uint256) public ghostDeposited;
     mapping(address mut => uint256) public ghostDeposits; // number of deposits (bounds rounding dust)
-    uint256 public ghostReferenceMismatch; // a Payment differing from the harness, or a winner unpaid
-    uint256 public ghostUnderpaid; // cash + MUT below the winner's bid
-    uint256 public ghostPaidTwice;
-    uint256 public ghostOverBudget; // Σ cash > cash escrow or Σ cash + MUT > budget
-    uint256 public ghostTransferMismatch; // a withdrawal or claim that paid other than what was owed
-    uint256 public ghostBadTokenAccepted; // a misbehaving-token call that did not revert cleanly
     uint256 public ghostOutsideHonestRange; // an aggregated weight outside the honest posted weights' range
     uint256 public ghostGriefAccepted; // a wrong finalization or settlement prefix that was accepted
-    mapping(bytes32 action => uint256) public calls; // coverage counters
 
-    constructor(MiaAuction auction_, FalseReturnToken token_, QMIAHarness harness_) {
-        auction = auction_;
-        token = token_;
-        harness = harness_;
+    /// `token_` is the payment token; it can start and stop returning false at any time (`setTokenFailing`).
+    constructor(MiaAuction auction_, FalseReturnToken token_, QMIAHarness harness_)
+        AuctionHandlerBase(auction_, IMintableToken(address(token_)), harness_, "mechanism actor", true)
+    {
         feeToken = new FeeOnTransferToken();
         falseToken = new FalseReturnToken();
         falseToken.setFailing(true);
-        reentrant = new ReentrantActor(address(auction_));
-        for (uint256 i = 0; i + 1 < N_ACTORS; ++i) {
-            actors[i] = address(uint160(uint256(keccak256(abi.encode("mechanism actor", i)))));
-        }
-        actors[N_ACTORS - 1] = address(reentrant);
     }
 
-    function auctionCount() external view returns (uint256) {
-        return auctionIds.length;
+    function _tokenFailing() internal view override returns (bool) {
+        return FalseReturnToken(address(token)).failing();
     }
 
     function mutCount() external view returns (uint256) {
@@ -154,23 +107,14 @@ contract MechanismHandler {
         (uint256 id, bool ok) = _pick(auctionSeed);
         if (!ok || auction.phase(id) != IMiaAuction.Phase.Commit) return;
         for (uint256 k = 0; k < 1 + actorSeed % 3; ++k) {
-            MiaAuction.Auction memory a = auction.getAuction(id);
+            IMiaAuction.Auction memory a = auction.getAuction(id);
             address who = actors[(actorSeed >> 8) % N_ACTORS];
             actorSeed = uint256(keccak256(abi.encode(actorSeed)));
             if (auction.getBid(id, who).index != 0 || a.nCommitted >= a.maxProviders) continue;
             salt = keccak256(abi.encode(salt, k));
-            Opening memory op = Opening(uint256(cost) % 60 ether, salt, keccak256(abi.encode("data", who, salt)));
+            (bytes memory data, uint256 value) = _prepareCommit(id, who, cost, salt);
             cost = uint96(uint256(keccak256(abi.encode(cost))));
-            openings[id][who] = op;
-            bytes32 c = auction.commitmentOf(id, who, op.cost, op.salt, op.root);
-            _fund(a.asset, who, a.deposit);
-            (bool done,) = _asUnlessTokenFails(
-                who,
-                address(auction),
-                a.asset == ETH ? a.deposit : 0,
-                abi.encodeCall(MiaAuction.commit, (id, c)),
-                a.asset != ETH && a.deposit > 0
-            );
+            (bool done,) = _asUnlessTokenFails(who, address(auction), value, data, a.asset != ETH && a.deposit > 0);
             if (done) ++calls["commit"];
         }
     }
@@ -183,9 +127,7 @@ contract MechanismHandler {
         for (uint256 k = 0; k < committed.length; ++k) {
             address who = committed[k];
             if (auction.getBid(id, who).revealed || (seed >> (2 * k)) % 4 == 0) continue;
-            Opening memory op = openings[id][who];
-            _as(who, address(auction), 0, abi.encodeCall(MiaAuction.reveal, (id, op.cost, op.salt, op.root)));
-            ++calls["reveal"];
+            _reveal(id, who);
         }
     }
 
@@ -197,10 +139,10 @@ contract MechanismHandler {
     function postReports(uint256 auctionSeed, uint256 seed) public {
         (uint256 id, bool ok) = _pick(auctionSeed);
         if (!ok || auction.phase(id) != IMiaAuction.Phase.Scoring) return;
-        MiaAuction.Auction memory a = auction.getAuction(id);
+        IMiaAuction.Auction memory a = auction.getAuction(id);
         if (a.nRevealed == 0) return;
         uint256 chunk = _availableChunk(id, a, seed);
-        MiaAuction.ScoreChunk memory c = auction.scoreChunkOf(id, chunk);
+        IMiaAuction.ScoreChunk memory c = auction.scoreChunkOf(id, chunk);
         if (c.finalized) return;
         uint256 n = a.nOracles;
         uint256[] memory pick = new uint256[](n);
@@ -225,13 +167,13 @@ contract MechanismHandler {
     function finalize(uint256 auctionSeed, uint256 seed) public {
         (uint256 id, bool ok) = _pick(auctionSeed);
         if (!ok) return;
-        MiaAuction.Auction memory a = auction.getAuction(id);
+        IMiaAuction.Auction memory a = auction.getAuction(id);
         if (a.nRevealed == 0) return;
         _tryFinalize(id, seed % ((a.nRevealed + a.scoreChunk - 1) / a.scoreChunk), seed >> 8);
     }
 
     /// The lowest chunk with no report yet, or (at random) an earlier one with reports still missing.
-    function _availableChunk(uint256 id, MiaAuction.Auction memory a, uint256 seed) internal view returns (uint256) {
+    function _availableChunk(uint256 id, IMiaAuction.Auction memory a, uint256 seed) internal view returns (uint256) {
         uint256 chunks = (a.nRevealed + a.scoreChunk - 1) / a.scoreChunk;
         uint256 c = 0;
         while (c + 1 < chunks && auction.scoreChunkOf(id, c).count > 0) {
@@ -243,7 +185,7 @@ contract MechanismHandler {
     /// Member `o`'s report for one chunk: honest members report pseudo-random but fixed values, corrupted
     /// ones extremes (q ∈ {0, 1}, Δ ∈ {-1e36, 1e36, random}) chosen to drag the aggregate.
     function _reportOf(uint256 id, uint256 chunk, uint256 o) internal view returns (IMiaAuction.ScoreReport memory r) {
-        MiaAuction.Auction memory a = auction.getAuction(id);
+        IMiaAuction.Auction memory a = auction.getAuction(id);
         (address[] memory revealed, bytes32[] memory roots) = auction.revealedProviders(id);
         uint256 from = chunk * a.scoreChunk;
         uint256 len = revealed.length - from < a.scoreChunk ? revealed.length - from : a.scoreChunk;
@@ -263,16 +205,12 @@ contract MechanismHandler {
 
     function _post(uint256 id, uint256 chunk, uint256[] memory pick, uint256 k, address relayer) internal {
         IMiaAuction.ScoreReport[] memory reports = new IMiaAuction.ScoreReport[](k);
-        bytes[] memory sigs = new bytes[](k);
+        uint256[] memory slots = new uint256[](k);
         for (uint256 r = 0; r < k; ++r) {
-            uint256 o = pick[r];
-            reports[r] = _reportOf(id, chunk, o);
-            sigs[r] = ReportSigning.sign(oraclePk[o], auction.scoreReportDigest(reports[r]));
-            uint256[] storage w = postedWeights[id][chunk][o];
-            for (uint256 j = 0; j < reports[r].q.length; ++j) {
-                w.push(harness.weight(reports[r].q[j], reports[r].delta[j]));
-            }
+            slots[r] = pick[r];
+            reports[r] = _reportOf(id, chunk, pick[r]);
         }
+        bytes[] memory sigs = _signAndRecord(id, chunk, reports, slots);
         bool wasScored = auction.scoreChunkOf(id, chunk).finalized;
         _as(relayer, address(auction), 0, abi.encodeCall(MiaAuction.postReports, (id, chunk, reports, sigs)));
         ++calls["postReports"];
@@ -283,15 +221,9 @@ contract MechanismHandler {
     function _tryFinalize(uint256 id, uint256 chunk, uint256 seed) internal {
         IMiaAuction.Phase ph = auction.phase(id);
         if (ph != IMiaAuction.Phase.Scoring && ph != IMiaAuction.Phase.Expired) return;
-        MiaAuction.Auction memory a = auction.getAuction(id);
-        MiaAuction.ScoreChunk memory c = auction.scoreChunkOf(id, chunk);
+        IMiaAuction.ScoreChunk memory c = auction.scoreChunkOf(id, chunk);
         if (c.finalized || c.count == 0) return;
-        bool allowed = c.count == a.nOracles || (ph == IMiaAuction.Phase.Expired && c.count >= a.threshold);
-        uint256[][] memory w = new uint256[][](c.count);
-        uint256 t = 0;
-        for (uint256 o = 0; o < a.nOracles; ++o) {
-            if (c.posters & (1 << o) != 0) w[t++] = postedWeights[id][chunk][o];
-        }
+        (bool allowed, uint256[][] memory w) = _finalizable(id, chunk);
         address[] memory providers = _reportOf(id, chunk, 0).providers;
         address caller = actors[seed % N_ACTORS];
         // The griefer: drop one posted report (a chosen subset), or alter one posted weight.
@@ -335,8 +267,8 @@ contract MechanismHandler {
 
     /// Every provider's aggregated weight lies within [min, max] of the honest posted weights for it.
     function _checkAggregate(uint256 id, uint256 chunk, address[] memory providers) internal {
-        MiaAuction.Auction memory a = auction.getAuction(id);
-        MiaAuction.ScoreChunk memory c = auction.scoreChunkOf(id, chunk);
+        IMiaAuction.Auction memory a = auction.getAuction(id);
+        IMiaAuction.ScoreChunk memory c = auction.scoreChunkOf(id, chunk);
         uint256 honestPosted = 0;
         for (uint256 j = 0; j < providers.length; ++j) {
             uint256 lo = type(uint256).max;
@@ -361,7 +293,7 @@ contract MechanismHandler {
         (uint256 id, bool ok) = _pick(auctionSeed);
         if (!ok || auction.phase(id) != IMiaAuction.Phase.Scored) return;
         uint256[] memory entries = _order(id);
-        MiaAuction.Progress memory g = auction.settlementProgress(id);
+        IMiaAuction.Progress memory g = auction.settlementProgress(id);
         uint256 left = entries.length - g.ordered;
         if (left == 0) return;
         uint256 kind = seed % 4;
@@ -371,19 +303,20 @@ contract MechanismHandler {
             uint256 k = 1 + (seed >> 8) % (left - 1);
             wrong = new uint256[](k);
             for (uint256 j = 0; j < k; ++j) {
-                wrong[j] = entries[g.ordered + 1 + j] >> 240;
+                wrong[j] = OrderEntry.wrap(entries[g.ordered + 1 + j]).index();
             }
         } else if (kind == 1 && left >= 2) {
             wrong = new uint256[](2); // swapped
-            (wrong[0], wrong[1]) = (entries[g.ordered + 1] >> 240, entries[g.ordered] >> 240);
+            (wrong[0], wrong[1]) =
+            (OrderEntry.wrap(entries[g.ordered + 1]).index(), OrderEntry.wrap(entries[g.ordered]).index());
         } else if (kind == 2) {
             wrong = new uint256[](1); // an index that is not eligible (or out of range)
             wrong[0] = _ineligibleIndex(id, seed >> 8);
         } else {
             if (left < 2) return;
             wrong = new uint256[](2); // the true next entry, then one that skips ahead
-            wrong[0] = entries[g.ordered] >> 240;
-            wrong[1] = entries[g.ordered + 2 < entries.length ? g.ordered + 2 : g.ordered] >> 240;
+            wrong[0] = OrderEntry.wrap(entries[g.ordered]).index();
+            wrong[1] = OrderEntry.wrap(entries[g.ordered + 2 < entries.length ? g.ordered + 2 : g.ordered]).index();
             if (g.ordered + 2 >= entries.length) return;
         }
         (bool accepted,) = _call(
@@ -423,11 +356,8 @@ contract MechanismHandler {
     function cancel(uint256 auctionSeed, uint256 actorSeed) public {
         (uint256 id, bool ok) = _pick(auctionSeed);
         if (!ok) return;
-        IMiaAuction.Phase ph = auction.phase(id);
-        MiaAuction.Auction memory a = auction.getAuction(id);
         address caller = actors[actorSeed % N_ACTORS];
-        bool buyerEarly = caller == a.buyer && a.nCommitted == 0 && ph == IMiaAuction.Phase.Commit;
-        if (!auction.cancellable(id) && !buyerEarly) return;
+        if (!_mayCancel(id, caller)) return;
         _as(caller, address(auction), 0, abi.encodeCall(MiaAuction.cancel, (id)));
         ++calls["cancel"];
     }
@@ -442,11 +372,8 @@ contract MechanismHandler {
     }
 
     function _refund(uint256 id, address who, address caller) internal {
-        MiaAuction.Auction memory a = auction.getAuction(id);
-        MiaAuction.Bid memory b = auction.getBid(id, who);
-        bool ended = a.status == MiaAuction.Status.Cancelled
-            || (a.status == MiaAuction.Status.Settled && auction.weightOf(id, who) > 0);
-        bool due = ended && b.revealed && !b.depositRefunded && a.deposit > 0;
+        IMiaAuction.Auction memory a = auction.getAuction(id);
+        bool due = _refundDue(id, who);
         uint256 before = auction.credits(a.asset, who);
         (bool done,) = _call(caller, address(auction), 0, abi.encodeCall(MiaAuction.refundDeposit, (id, who)));
         if (done != due || auction.credits(a.asset, who) != before + (done ? a.deposit : 0)) ++ghostBadRefund;
@@ -529,8 +456,9 @@ contract MechanismHandler {
         try auction.createAuction(p) returns (uint256) {
             ++ghostBadTokenAccepted;
         } catch (bytes memory err) {
-            bytes4 expected =
-                fee ? IMiaAuction.TokenAmountMismatch.selector : bytes4(keccak256("SafeERC20FailedOperation(address)"));
+            bytes4 expected = fee
+                ? AssetTransfer.TokenAmountMismatch.selector
+                : bytes4(keccak256("SafeERC20FailedOperation(address)"));
             bool moved = FeeOnTransferToken(asset).balanceOf(address(auction)) != 0
                 || FeeOnTransferToken(asset).balanceOf(buyer) != buyerBalance || auction.auctionCount() != count
                 || auction.totalOwed(asset) != 0;
@@ -543,7 +471,7 @@ contract MechanismHandler {
     /// mid-life. While it fails, every call that would move it must revert with SafeERC20's error and
     /// change nothing; what is owed stays owed and is paid once the token recovers (see `sweep`).
     function setTokenFailing(uint8 x) public {
-        token.setFailing(x % 4 == 0);
+        FalseReturnToken(address(token)).setFailing(x % 4 == 0);
         ++calls["tokenFailing"];
     }
 
@@ -608,7 +536,7 @@ contract MechanismHandler {
     /// End of a run: every auction is brought to its end (settled or cancelled), every actor withdraws
     /// and claims everything. Afterwards nothing may remain but MUT rounding dust.
     function sweep() external {
-        token.setFailing(false);
+        FalseReturnToken(address(token)).setFailing(false);
         uint256 latest = vm.getBlockTimestamp();
         for (uint256 k = 0; k < auctionIds.length; ++k) {
             uint256 d = auction.getAuction(auctionIds[k]).scoringDeadline;
@@ -647,7 +575,7 @@ contract MechanismHandler {
 
     /// Aggregates every chunk the rule allows (anyone may; a random caller does).
     function _finalizeAll(uint256 id, uint256 seed) internal {
-        MiaAuction.Auction memory a = auction.getAuction(id);
+        IMiaAuction.Auction memory a = auction.getAuction(id);
         uint256 chunks = (a.nRevealed + a.scoreChunk - 1) / a.scoreChunk;
         for (uint256 c = 0; c < chunks; ++c) {
             _tryFinalize(id, c, uint256(keccak256(abi.encode(seed, c))));
@@ -655,7 +583,7 @@ contract MechanismHandler {
     }
 
     /// The latest auction three times in four, otherwise any (seed >> 2 auctions back, modulo).
-    function _pick(uint256 seed) internal view returns (uint256 id, bool ok) {
+    function _pick(uint256 seed) internal view override returns (uint256 id, bool ok) {
         uint256 n = auctionIds.length;
         if (n == 0) return (0, false);
         uint256 back = seed % 4 == 3 ? (seed >> 2) % n : 0;
@@ -684,105 +612,11 @@ contract MechanismHandler {
         p.deposit = uint128(auction.minimumDeposit(p.budget, p.maxProviders) + deposit % 1 ether);
         // Committee policy: f in {0, 1, 2}, n in [3f+1, 7], quorum k in [2f+1, n-f]; chunks of 1-4 providers.
         uint256 f = uint8(seed >> 56) % 3;
-        uint256 n = 3 * f + 1 + uint8(seed >> 64) % (N_ORACLES - 3 * f);
+        uint256 n = 3 * f + 1 + uint8(seed >> 64) % (MAX_COMMITTEE - 3 * f);
         p.faultTolerance = uint8(f);
         p.threshold = uint8(2 * f + 1 + uint8(seed >> 48) % (n - 3 * f));
         p.scoreChunk = uint16(1 + uint8(seed >> 80) % 4);
-        p.oracles = new address[](n);
-        p.oracleEncryptionKeys = new bytes32[](n);
-        for (uint256 o = 0; o < n; ++o) {
-            p.oracles[o] = vm.addr(oraclePk[o]);
-            p.oracleEncryptionKeys[o] = bytes32(o + 1);
-        }
-        p.taskHash = keccak256(abi.encode("task", auctionIds.length));
-        p.methodId = 1;
-    }
-
-    function _nextDeadline(uint256 id, uint256 t) internal view returns (uint256) {
-        MiaAuction.Auction memory a = auction.getAuction(id);
-        if (t < a.commitDeadline) return a.commitDeadline;
-        if (t < a.revealDeadline) return a.revealDeadline;
-        if (t < a.scoringDeadline) return a.scoringDeadline;
-        return t + 1;
-    }
-
-    function _settleable(uint256 id) internal view returns (bool) {
-        IMiaAuction.Phase ph = auction.phase(id);
-        if (ph == IMiaAuction.Phase.Scored) return true;
-        bool nobody = auction.getAuction(id).nRevealed == 0;
-        return nobody && (ph == IMiaAuction.Phase.Scoring || ph == IMiaAuction.Phase.Expired);
-    }
-
-    /// Makes `who` call `target` (through `execute` for the contract actor); returns the raw outcome.
-    function _call(address who, address target, uint256 value, bytes memory data)
-        internal
-        returns (bool ok, bytes memory ret)
-    {
-        if (who == address(reentrant)) {
-            return address(reentrant).call(abi.encodeCall(reentrant.execute, (target, value, data)));
-        }
-        vm.prank(who);
-        return target.call{value: value}(data);
-    }
-
-    /// `_call` that bubbles any revert.
-    function _as(address who, address target, uint256 value, bytes memory data) internal returns (bytes memory ret) {
-        bool ok;
-        (ok, ret) = _call(who, target, value, data);
-        if (!ok) {
-            assembly ("memory-safe") {
-                revert(add(ret, 0x20), mload(ret))
-            }
-        }
-    }
-
-    /// `_as`, unless the call would move the payment token while it is failing: then the call must
-    /// revert with SafeERC20FailedOperation(token) and leave every balance and the escrow untouched
-    /// (a violation is counted otherwise), and `done` is false.
-    function _asUnlessTokenFails(address who, address target, uint256 value, bytes memory data, bool movesToken)
-        internal
-        returns (bool done, bytes memory ret)
-    {
-        if (!movesToken || !token.failing()) return (true, _as(who, target, value, data));
-        uint256 whoBefore = token.balanceOf(who);
-        uint256 targetBefore = token.balanceOf(target);
-        uint256 owedBefore = auction.totalOwed(address(token));
-        uint256 countBefore = auction.auctionCount();
-        bool ok;
-        (ok, ret) = _call(who, target, value, data);
-        bytes memory expected = abi.encodeWithSignature("SafeERC20FailedOperation(address)", address(token));
-        bool moved = token.balanceOf(who) != whoBefore || token.balanceOf(target) != targetBefore
-            || auction.totalOwed(address(token)) != owedBefore || auction.auctionCount() != countBefore;
-        if (ok || keccak256(ret) != keccak256(expected) || moved) ++ghostBadTokenAccepted;
-        ++calls["tokenFailureRejected"];
-        return (false, ret);
-    }
-
-    function _fund(address asset, address who, uint256 amount) internal {
-        if (asset == ETH) {
-            vm.deal(who, who.balance + amount);
-        } else {
-            token.mint(who, amount);
-            _as(who, address(token), 0, abi.encodeCall(token.approve, (address(auction), type(uint256).max)));
-        }
-    }
-
-    function _balance(address asset, address who) internal view returns (uint256) {
-        return asset == ETH ? who.balance : TestToken(asset).balanceOf(who);
-    }
-
-    function _withdraw(address who, address asset) internal {
-        uint256 credit = auction.credits(asset, who);
-        if (credit == 0) return;
-        uint256 before = _balance(asset, who);
-        (bool done,) =
-            _asUnlessTokenFails(who, address(auction), 0, abi.encodeCall(MiaAuction.withdraw, (asset)), asset != ETH);
-        if (!done) {
-            if (auction.credits(asset, who) != credit) ++ghostBadTokenAccepted; // the credit must survive
-            return;
-        }
-        if (_balance(asset, who) - before != credit || auction.credits(asset, who) != 0) ++ghostTransferMismatch;
-        ++calls["withdraw"];
+        _committee(p, n);
     }
 
     function _claim(MarginalUtilityToken mut, address who) internal {
@@ -804,7 +638,7 @@ contract MechanismHandler {
     /// `settleChunk` paying a random number of winners. Checks every Payment it emits.
     function _settleStep(uint256 id, address caller, bool oneShot, uint256 seed) internal {
         Expected memory e = _expected(id);
-        MiaAuction.Progress memory g = auction.settlementProgress(id);
+        IMiaAuction.Progress memory g = auction.settlementProgress(id);
         vm.recordLogs();
         if (oneShot) {
             _as(caller, address(auction), 0, abi.encodeCall(MiaAuction.settle, (id)));
@@ -815,7 +649,7 @@ contract MechanismHandler {
                 uint256 k = 1 + seed % (entries.length - g.ordered);
                 uint256[] memory indices = new uint256[](k);
                 for (uint256 j = 0; j < k; ++j) {
-                    indices[j] = entries[g.ordered + j] >> 240;
+                    indices[j] = OrderEntry.wrap(entries[g.ordered + j]).index();
                 }
                 _as(caller, address(auction), 0, abi.encodeCall(MiaAuction.orderForSettlement, (id, indices)));
                 ++calls["orderForSettlement"];
@@ -828,8 +662,8 @@ contract MechanismHandler {
         _checkPayments(id, e, vm.getRecordedLogs());
     }
 
-    /// The settlement order `pysdk/chunked.py` builds: eligible providers (weight > 0) ascending in
-    /// b/w, ties by commit index; entry = commit index << 240 | bid << 144 | running weight.
+    /// The settlement order `mia.sdk.chunked` builds: eligible providers (weight > 0) ascending in
+    /// b/w, ties by commit index; one packed `OrderEntry` per provider.
     function _order(uint256 id) internal view returns (uint256[] memory entries) {
         address[] memory committed = auction.providersOf(id);
         uint256[] memory idx = new uint256[](committed.length);
@@ -837,7 +671,7 @@ contract MechanismHandler {
         uint256[] memory ws = new uint256[](committed.length + 1);
         uint256 m = 0;
         for (uint256 i = 0; i < committed.length; ++i) {
-            MiaAuction.Bid memory bid = auction.getBid(id, committed[i]);
+            IMiaAuction.Bid memory bid = auction.getBid(id, committed[i]);
             uint256 w = auction.weightOf(id, committed[i]);
             if (!bid.revealed || w == 0) continue;
             // insertion: b_new/w_new < b_j/w_j  <=>  b_new·w_j < b_j·w_new (earlier index wins ties)
@@ -853,65 +687,8 @@ contract MechanismHandler {
         uint256 running = 0;
         for (uint256 s = 0; s < m; ++s) {
             running += ws[s];
-            entries[s] = (idx[s] << 240) | (bids[s] << 144) | running;
+            entries[s] = OrderEntry.unwrap(OrderEntryLib.pack(idx[s], bids[s], running));
         }
-    }
-
-    /// The harness's settlement of the stored revealed bids and median weights, split as the
-    /// auction's mechanism splits it.
-    function _expected(uint256 id) internal view returns (Expected memory e) {
-        (e.revealed,) = auction.revealedProviders(id);
-        uint256 n = e.revealed.length;
-        uint256[] memory bids = new uint256[](n);
-        uint256[] memory weights = new uint256[](n);
-        for (uint256 j = 0; j < n; ++j) {
-            MiaAuction.Bid memory bid = auction.getBid(id, e.revealed[j]);
-            bids[j] = bid.cost;
-            weights[j] = auction.weightOf(id, e.revealed[j]);
-        }
-        MiaAuction.Auction memory a = auction.getAuction(id);
-        if (a.mechanism == IMiaAuction.Mechanism.QMIA) {
-            (e.cash, e.won) = harness.settle(bids, weights, a.budget);
-            e.mut = new uint256[](n);
-        } else if (a.mechanism == IMiaAuction.Mechanism.Fairshare) {
-            (e.cash, e.won) = harness.fairshare(bids, weights, a.rho, a.budget);
-            e.mut = new uint256[](n);
-        } else {
-            uint256 liquidity = a.mechanism == IMiaAuction.Mechanism.MUT ? 0 : a.liquidity;
-            (e.cash, e.mut, e.won) = harness.mixed(bids, weights, a.budget, liquidity);
-        }
-    }
-
-    function _checkPayments(uint256 id, Expected memory e, Vm.Log[] memory logs) internal {
-        MiaAuction.Auction memory a = auction.getAuction(id);
-        for (uint256 k = 0; k < logs.length; ++k) {
-            if (logs[k].emitter != address(auction) || logs[k].topics[0] != IMiaAuction.Payment.selector) continue;
-            if (uint256(logs[k].topics[1]) != id) ++ghostReferenceMismatch;
-            address to = address(uint160(uint256(logs[k].topics[2])));
-            (uint256 cash, uint256 minted) = abi.decode(logs[k].data, (uint256, uint256));
-            if (paidOnce[id][to]) ++ghostPaidTwice;
-            paidOnce[id][to] = true;
-            ghostCash[id] += cash;
-            ghostMut[id] += minted;
-            ++ghostPayments[id];
-            if (minted > 0) ghostMinted[a.mutToken] += minted;
-            if (cash + minted < auction.getBid(id, to).cost) ++ghostUnderpaid;
-            bool found = false;
-            for (uint256 j = 0; j < e.revealed.length; ++j) {
-                if (e.revealed[j] != to) continue;
-                found = true;
-                if (!e.won[j] || e.cash[j] != cash || e.mut[j] != minted) ++ghostReferenceMismatch;
-            }
-            if (!found) ++ghostReferenceMismatch;
-        }
-        if (a.status != MiaAuction.Status.Settled) return;
-        uint256 winners = 0;
-        for (uint256 j = 0; j < e.won.length; ++j) {
-            if (e.won[j]) ++winners;
-        }
-        if (ghostPayments[id] != winners) ++ghostReferenceMismatch;
-        if (ghostCash[id] > a.cashEscrow || ghostCash[id] + ghostMut[id] > a.budget) ++ghostOverBudget;
-        ++calls["settled"];
     }
 }
 
@@ -980,14 +757,14 @@ contract MechanismInvariantTest is TestBase {
             uint256 n = handler.auctionCount();
             for (uint256 k = 0; k < n; ++k) {
                 uint256 id = handler.auctionIds(k);
-                MiaAuction.Auction memory a = auction.getAuction(id);
+                IMiaAuction.Auction memory a = auction.getAuction(id);
                 if (a.asset != asset) continue;
                 // deposits still held for their providers: refundable ones once ended, all while open
-                if (a.status == MiaAuction.Status.Settled) {
+                if (a.status == IMiaAuction.Status.Settled) {
                     sum += uint256(auction.settlementProgress(id).eligible - handler.ghostRefunded(id)) * a.deposit;
                     continue;
                 }
-                if (a.status == MiaAuction.Status.Cancelled) {
+                if (a.status == IMiaAuction.Status.Cancelled) {
                     sum += uint256(a.nRevealed - handler.ghostRefunded(id)) * a.deposit;
                     continue;
                 }
@@ -1017,10 +794,10 @@ contract MechanismInvariantTest is TestBase {
         uint256 n = handler.auctionCount();
         for (uint256 k = 0; k < n; ++k) {
             uint256 id = handler.auctionIds(k);
-            MiaAuction.Auction memory a = auction.getAuction(id);
+            IMiaAuction.Auction memory a = auction.getAuction(id);
             vm.assertLe(handler.ghostCash(id), a.cashEscrow, "cash paid <= cash escrow");
             vm.assertLe(handler.ghostCash(id) + handler.ghostMut(id), a.budget, "cash + MUT <= budget");
-            MiaAuction.Progress memory g = auction.settlementProgress(id);
+            IMiaAuction.Progress memory g = auction.settlementProgress(id);
             vm.assertEq(g.totalCash, handler.ghostCash(id), "progress cash == sum of Payment cash");
             vm.assertEq(g.totalMut, handler.ghostMut(id), "progress MUT == sum of Payment MUT");
         }
@@ -1080,8 +857,8 @@ contract MechanismInvariantTest is TestBase {
         vm.assertEq(auction.totalOwed(address(token)), 0, "nothing owed in tokens");
         uint256 n = handler.auctionCount();
         for (uint256 k = 0; k < n; ++k) {
-            MiaAuction.Status s = auction.getAuction(handler.auctionIds(k)).status;
-            vm.assertTrue(s == MiaAuction.Status.Settled || s == MiaAuction.Status.Cancelled, "every auction ended");
+            IMiaAuction.Status s = auction.getAuction(handler.auctionIds(k)).status;
+            vm.assertTrue(s == IMiaAuction.Status.Settled || s == IMiaAuction.Status.Cancelled, "every auction ended");
         }
         uint256 m = handler.mutCount();
         for (uint256 k = 0; k < m; ++k) {
@@ -1198,7 +975,7 @@ contract MechanismInvariantTest is TestBase {
         afterInvariant();
     }
 
-    function _cashEscrow(MiaAuction.Auction memory a) internal pure returns (uint256) {
+    function _cashEscrow(IMiaAuction.Auction memory a) internal pure returns (uint256) {
         if (a.mechanism == IMiaAuction.Mechanism.Fairshare) return a.budget;
         return (uint256(a.budget) * a.liquidity) / 1e18;
     }

@@ -5,6 +5,7 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 
 import {MiaAuction} from "../../contracts/MiaAuction.sol";
 import {IMiaAuction} from "../../contracts/interfaces/IMiaAuction.sol";
+import {AssetTransfer} from "../../contracts/lib/AssetTransfer.sol";
 import {FalseReturnToken} from "../../contracts/test/FalseReturnToken.sol";
 import {FeeOnTransferToken} from "../../contracts/test/FeeOnTransferToken.sol";
 import {ReentrantReceiver} from "../../contracts/test/ReentrantReceiver.sol";
@@ -76,7 +77,11 @@ contract MiaAuctionTest is MiaFixture {
             vm.prank(provider[i]);
             auction.commit{value: asset == ETH ? DEPOSIT : 0}(id, c);
             vm.assertEq(_balance(asset, address(auction)), BUDGET + (i + 1) * DEPOSIT, "deposit escrowed");
-            vm.assertEq(auction.getBid(id, provider[i]).datasetRoot, c, "commitment stored (in the root's slot until the reveal)");
+            vm.assertEq(
+                auction.getBid(id, provider[i]).datasetRoot,
+                c,
+                "commitment stored (in the root's slot until the reveal)"
+            );
             _assertEscrow();
         }
     }
@@ -90,7 +95,7 @@ contract MiaAuctionTest is MiaFixture {
             emit IMiaAuction.BidRevealed(id, provider[i], cost[i], _salt(id, i), _root(i));
             _reveal(id, i);
             vm.assertEq(auction.credits(asset, provider[i]), 0, "deposit held until the auction ends");
-            MiaAuction.Bid memory bid = auction.getBid(id, provider[i]);
+            IMiaAuction.Bid memory bid = auction.getBid(id, provider[i]);
             vm.assertTrue(bid.revealed, "revealed");
             vm.assertEq(uint256(bid.cost), cost[i], "cost stored");
             _assertEscrow();
@@ -807,7 +812,7 @@ contract MiaAuctionTest is MiaFixture {
         // Bubbling mode: the re-entry fails inside the payout, so the payout itself fails; no change.
         rr.configure(address(auction), withdrawCall, true);
         bytes32 before = _state(id);
-        vm.expectRevert(abi.encodeWithSelector(IMiaAuction.EthTransferFailed.selector, address(rr), credit));
+        vm.expectRevert(abi.encodeWithSelector(AssetTransfer.EthTransferFailed.selector, address(rr), credit));
         rr.execute(address(auction), 0, withdrawCall);
         vm.assertEq(_state(id), before, "nothing changed");
         vm.assertEq(auction.credits(ETH, address(rr)), credit, "credit kept");
@@ -889,7 +894,9 @@ contract MiaAuctionTest is MiaFixture {
         vm.prank(buyer);
         fee.approve(address(auction), type(uint256).max);
         bytes32 before = _state(0);
-        vm.expectRevert(abi.encodeWithSelector(IMiaAuction.TokenAmountMismatch.selector, BUDGET, BUDGET - BUDGET / 100));
+        vm.expectRevert(
+            abi.encodeWithSelector(AssetTransfer.TokenAmountMismatch.selector, BUDGET, BUDGET - BUDGET / 100)
+        );
         vm.prank(buyer);
         auction.createAuction(p);
         vm.assertEq(_state(0), before, "nothing changed");
@@ -979,26 +986,68 @@ contract MiaAuctionTest is MiaFixture {
         vm.deal(buyer, 100 ether);
         vm.startPrank(buyer);
 
-        vm.expectRevert(abi.encodeWithSelector(IMiaAuction.WrongPaymentValue.selector, BUDGET, BUDGET - 1));
+        vm.expectRevert(abi.encodeWithSelector(AssetTransfer.WrongPaymentValue.selector, BUDGET, BUDGET - 1));
         auction.createAuction{value: BUDGET - 1}(p);
 
-        p.revealDeadline = p.commitDeadline;
-        vm.expectRevert(IMiaAuction.InvalidSchedule.selector);
+        // Schedule: each deadline strictly after the one before, the first in the future.
+        p.commitDeadline = uint64(block.timestamp);
+        vm.expectRevert(
+            abi.encodeWithSelector(IMiaAuction.CommitDeadlineNotInFuture.selector, p.commitDeadline, block.timestamp)
+        );
         auction.createAuction{value: BUDGET}(p);
 
         p = _params(ETH, BUDGET, DEPOSIT);
+        p.revealDeadline = p.commitDeadline;
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IMiaAuction.RevealDeadlineNotAfterCommit.selector, p.commitDeadline, p.revealDeadline
+            )
+        );
+        auction.createAuction{value: BUDGET}(p);
+
+        p = _params(ETH, BUDGET, DEPOSIT);
+        p.scoringDeadline = p.revealDeadline - 1;
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IMiaAuction.ScoringDeadlineNotAfterReveal.selector, p.revealDeadline, p.scoringDeadline
+            )
+        );
+        auction.createAuction{value: BUDGET}(p);
+
+        // Committee: size, keys, addresses; the quorum is bounded by the fault-tolerance rule.
+        p = _params(ETH, BUDGET, DEPOSIT);
         p.threshold = 4;
-        vm.expectRevert(IMiaAuction.InvalidCommittee.selector);
+        vm.expectRevert(abi.encodeWithSelector(IMiaAuction.InvalidFaultTolerance.selector, 3, 0, 4));
+        auction.createAuction{value: BUDGET}(p);
+
+        p = _params(ETH, BUDGET, DEPOSIT);
+        p.threshold = 0;
+        vm.expectRevert(abi.encodeWithSelector(IMiaAuction.InvalidFaultTolerance.selector, 3, 0, 0));
+        auction.createAuction{value: BUDGET}(p);
+
+        p = _params(ETH, BUDGET, DEPOSIT);
+        p.oracles = new address[](0);
+        vm.expectRevert(abi.encodeWithSelector(IMiaAuction.CommitteeSizeOutOfRange.selector, 0, 32));
+        auction.createAuction{value: BUDGET}(p);
+
+        p = _params(ETH, BUDGET, DEPOSIT);
+        p.oracles = new address[](33);
+        vm.expectRevert(abi.encodeWithSelector(IMiaAuction.CommitteeSizeOutOfRange.selector, 33, 32));
+        auction.createAuction{value: BUDGET}(p);
+
+        p = _params(ETH, BUDGET, DEPOSIT);
+        p.oracleEncryptionKeys = new bytes32[](2);
+        vm.expectRevert(abi.encodeWithSelector(IMiaAuction.EncryptionKeyCountMismatch.selector, 3, 2));
         auction.createAuction{value: BUDGET}(p);
 
         p = _params(ETH, BUDGET, DEPOSIT);
         p.oracles[2] = p.oracles[0];
-        vm.expectRevert(IMiaAuction.InvalidCommittee.selector);
+        vm.expectRevert(abi.encodeWithSelector(IMiaAuction.DuplicateOracle.selector, p.oracles[0]));
         auction.createAuction{value: BUDGET}(p);
 
         p = _params(ETH, BUDGET, DEPOSIT);
         p.oracles[1] = address(0);
-        vm.expectRevert(IMiaAuction.InvalidCommittee.selector);
+        vm.expectRevert(abi.encodeWithSelector(IMiaAuction.ZeroOracleAddress.selector, 1));
         auction.createAuction{value: BUDGET}(p);
 
         // Committee policy: n >= 3f+1 and 2f+1 <= k <= n-f.
@@ -1015,15 +1064,37 @@ contract MiaAuctionTest is MiaFixture {
 
         p = _params(ETH, BUDGET, DEPOSIT);
         p.scoreChunk = 251;
-        vm.expectRevert(IMiaAuction.InvalidParameter.selector);
+        vm.expectRevert(abi.encodeWithSelector(IMiaAuction.ScoreChunkTooLarge.selector, 251, 250));
         auction.createAuction{value: BUDGET}(p);
 
         p = _params(ETH, 0, DEPOSIT);
-        vm.expectRevert(IMiaAuction.InvalidParameter.selector);
+        vm.expectRevert(IMiaAuction.ZeroBudget.selector);
         auction.createAuction(p);
 
+        p = _params(ETH, BUDGET, DEPOSIT);
+        p.maxProviders = 0;
+        vm.expectRevert(abi.encodeWithSelector(IMiaAuction.MaxProvidersOutOfRange.selector, 0, 1000));
+        auction.createAuction{value: BUDGET}(p);
+
+        p = _params(ETH, BUDGET, DEPOSIT);
+        p.maxProviders = 1001;
+        vm.expectRevert(abi.encodeWithSelector(IMiaAuction.MaxProvidersOutOfRange.selector, 1001, 1000));
+        auction.createAuction{value: BUDGET}(p);
+
+        // Mechanism terms: λ at most 1 (Mixed-MIA), ρ positive (Fairshare).
+        p = _params(ETH, BUDGET, DEPOSIT);
+        p.mechanism = IMiaAuction.Mechanism.MixedMIA;
+        p.liquidity = 1e18 + 1;
+        vm.expectRevert(abi.encodeWithSelector(IMiaAuction.LiquidityAboveOne.selector, 1e18 + 1));
+        auction.createAuction{value: BUDGET}(p);
+
+        p = _params(ETH, BUDGET, DEPOSIT);
+        p.mechanism = IMiaAuction.Mechanism.Fairshare;
+        vm.expectRevert(IMiaAuction.ZeroRho.selector);
+        auction.createAuction{value: BUDGET}(p);
+
         p = _params(address(token), BUDGET, DEPOSIT);
-        vm.expectRevert(abi.encodeWithSelector(IMiaAuction.WrongPaymentValue.selector, 0, 1));
+        vm.expectRevert(abi.encodeWithSelector(AssetTransfer.WrongPaymentValue.selector, 0, 1));
         auction.createAuction{value: 1}(p);
         vm.stopPrank();
 

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {MarginalUtilityToken} from "../../contracts/token/MarginalUtilityToken.sol";
+import {AssetTransfer} from "../../contracts/lib/AssetTransfer.sol";
 import {TestToken} from "../../contracts/test/TestToken.sol";
 import {Vm, VM} from "./utils/Vm.sol";
 import {TestBase} from "./utils/TestBase.sol";
@@ -143,7 +144,7 @@ contract MutPoolTest is TestBase {
         handler.mint(0, 5);
         vm.expectRevert(MarginalUtilityToken.ZeroAmount.selector);
         mut.depositRevenue(0);
-        vm.expectRevert(abi.encodeWithSelector(MarginalUtilityToken.WrongPaymentValue.selector, 2, 1));
+        vm.expectRevert(abi.encodeWithSelector(AssetTransfer.WrongPaymentValue.selector, 2, 1));
         mut.depositRevenue{value: 1}(2);
         vm.expectRevert(abi.encodeWithSelector(MarginalUtilityToken.NothingToClaim.selector, address(this)));
         mut.claim();
@@ -154,7 +155,8 @@ contract MutPoolTest is TestBase {
     function testFuzz_erc20Revenue(uint96 amount) public {
         amount = uint96(bound(amount, 2, type(uint96).max)); // 1 wei over 3 tokens is all dust
         TestToken usd = TestToken(deploy("TestToken.sol:TestToken", abi.encode("USD", "USD")));
-        MarginalUtilityToken t = new MarginalUtilityToken("M", "M", address(usd), address(this), bytes32(0), address(this), 1, 3);
+        MarginalUtilityToken t =
+            new MarginalUtilityToken("M", "M", address(usd), address(this), bytes32(0), address(this), 1, 3);
         t.mint(address(0xBEEF), 3);
         usd.mint(address(this), amount);
         usd.approve(address(t), amount);
