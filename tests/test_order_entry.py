@@ -20,13 +20,14 @@ from mia.protocol.order import (
     unpack_order_entry,
 )
 from mia.sdk.chain import decode_revert
+from tools.build_contracts import dev_artifact
 
 WIDTHS = (INDEX_BITS, BID_BITS, RUNNING_BITS)
 
 
 @pytest.fixture(scope="module")
 def harness(chain):
-    return chain.deploy("OrderEntryHarness")
+    return chain.deploy(dev_artifact("OrderEntryHarness"))
 
 
 def _field(rng: random.Random, bits: int) -> int:

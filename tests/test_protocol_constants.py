@@ -88,7 +88,7 @@ def _uint_bits(struct: dict) -> dict[str, int]:
 
 
 def test_bounds_follow_the_abi_types():
-    bid = next(i for i in _params(_abi()) if i.get("internalType") == "struct MiaAuction.Bid")
+    bid = next(i for i in _params(_abi()) if i.get("internalType") == "struct IMiaAuction.Bid")
     assert _uint_bits(bid)["cost"] == MAX_COST.bit_length() and (MAX_COST + 1).bit_count() == 1
     params = next(i for i in _params(_abi()) if i.get("internalType") == "struct IMiaAuction.AuctionParams")
     bits = {
@@ -108,7 +108,7 @@ def test_enums_match_the_solidity_enums_and_the_abi():
     sources = {
         Phase: ("contracts/interfaces/IMiaAuction.sol", "Phase"),
         Mechanism: ("contracts/interfaces/IMiaAuction.sol", "Mechanism"),
-        AuctionStatus: ("contracts/MiaAuction.sol", "Status"),
+        AuctionStatus: ("contracts/interfaces/IMiaAuction.sol", "Status"),
     }
     for enum, (path, name) in sources.items():
         assert [m.name for m in enum] == [_upper_snake(m) for m in _solidity_enum(path, name)], name
@@ -165,7 +165,7 @@ def test_auction_params_encode_by_name_and_the_liquidity_bound_holds(env: Env):
 
 
 def test_a_struct_that_does_not_match_the_abi_is_refused():
-    with pytest.raises(AbiMismatch, match=r"struct MiaAuction\.Bid"):
+    with pytest.raises(AbiMismatch, match=r"struct IMiaAuction\.Bid"):
         Bid.decode((bytes(32), 1, 2))
 
 

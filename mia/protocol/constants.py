@@ -17,7 +17,7 @@ MAX_QUALITY: Final = WAD
 MAX_ABS_DELTA: Final = 10**36
 # Liquidity λ of Mixed-MIA is in [0, MAX_LIQUIDITY] (QMIA implies WAD, MUT implies 0).
 MAX_LIQUIDITY: Final = WAD
-# A bid (cost) is stored as uint96 (`MiaAuction.Bid.cost`): 0 <= cost <= MAX_COST.
+# A bid (cost) is stored as uint96 (`IMiaAuction.Bid.cost`): 0 <= cost <= MAX_COST.
 MAX_COST: Final = 2**96 - 1
 
 MAX_ORACLES: Final = 32  # MiaAuction.MAX_ORACLES: largest committee

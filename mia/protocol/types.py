@@ -42,7 +42,7 @@ class Mechanism(IntEnum):
 
 
 class AuctionStatus(IntEnum):
-    """`MiaAuction.Status`: the stored status behind `Phase`."""
+    """`IMiaAuction.Status`: the stored status behind `Phase`."""
 
     NONE = 0
     OPEN = 1
@@ -55,7 +55,7 @@ class AuctionStatus(IntEnum):
 ENUMS: Final[Mapping[str, type[IntEnum]]] = {
     "IMiaAuction.Phase": Phase,
     "IMiaAuction.Mechanism": Mechanism,
-    "MiaAuction.Status": AuctionStatus,
+    "IMiaAuction.Status": AuctionStatus,
 }
 
 
@@ -78,7 +78,7 @@ def _walk(items: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 
 @cache
 def struct_components(abi_type: str) -> tuple[str, ...]:
-    """Component names of `abi_type` (e.g. `struct MiaAuction.Bid`) in the shipped MiaAuction ABI."""
+    """Component names of `abi_type` (e.g. `struct IMiaAuction.Bid`) in the shipped MiaAuction ABI."""
     for fn in artifact("MiaAuction")["abi"]:
         for item in _walk([*fn.get("inputs", ()), *fn.get("outputs", ())]):
             if item.get("internalType") == abi_type:
@@ -172,9 +172,9 @@ class AuctionParams(Struct):
 
 @dataclasses.dataclass(frozen=True)
 class Auction(Struct):
-    """`MiaAuction.Auction` (`getAuction`): the stored state of one auction."""
+    """`IMiaAuction.Auction` (`getAuction`): the stored state of one auction."""
 
-    ABI_TYPE: ClassVar[str] = "struct MiaAuction.Auction"
+    ABI_TYPE: ClassVar[str] = "struct IMiaAuction.Auction"
 
     buyer: str
     commit_deadline: int
@@ -203,9 +203,9 @@ class Auction(Struct):
 
 @dataclasses.dataclass(frozen=True)
 class Bid(Struct):
-    """`MiaAuction.Bid` (`getBid`): `dataset_root` is the commitment until the reveal overwrites it."""
+    """`IMiaAuction.Bid` (`getBid`): `dataset_root` is the commitment until the reveal overwrites it."""
 
-    ABI_TYPE: ClassVar[str] = "struct MiaAuction.Bid"
+    ABI_TYPE: ClassVar[str] = "struct IMiaAuction.Bid"
 
     dataset_root: bytes
     cost: int
@@ -221,9 +221,9 @@ class Bid(Struct):
 
 @dataclasses.dataclass(frozen=True)
 class ScoreChunk(Struct):
-    """`MiaAuction.ScoreChunk` (`scoreChunkOf`): the reports posted for one scoring chunk."""
+    """`IMiaAuction.ScoreChunk` (`scoreChunkOf`): the reports posted for one scoring chunk."""
 
-    ABI_TYPE: ClassVar[str] = "struct MiaAuction.ScoreChunk"
+    ABI_TYPE: ClassVar[str] = "struct IMiaAuction.ScoreChunk"
 
     providers_hash: bytes
     roots_hash: bytes
@@ -235,9 +235,9 @@ class ScoreChunk(Struct):
 
 @dataclasses.dataclass(frozen=True)
 class Progress(Struct):
-    """`MiaAuction.Progress` (`settlementProgress`): chunked scoring and settlement of one auction."""
+    """`IMiaAuction.Progress` (`settlementProgress`): chunked scoring and settlement of one auction."""
 
-    ABI_TYPE: ClassVar[str] = "struct MiaAuction.Progress"
+    ABI_TYPE: ClassVar[str] = "struct IMiaAuction.Progress"
 
     scored: int
     scored_chunks: int
