@@ -115,3 +115,31 @@ def test_record_key_is_private_and_checks_the_commitment(files, tmp_path, capsys
     key.write_text("00" * 32 + "\n")
     assert main(["valuate", "--verify", str(out)]) == 1
     assert "record commitment" in capsys.readouterr().out
+
+
+def test_estimator_options_from_the_command_line(files, tmp_path, capsys):
+    """`--option NAME=VALUE` reaches the estimator, is recorded in the transcript (so `--verify` reruns it)
+    and a misspelled, mistyped or flag-owned option is one clear line with exit 2."""
+
+    out = tmp_path / "t.json"
+    args = [*_args(files, out), "--method", "mc_shapley", "--inline-inputs"]
+    assert main([*args, "--option", "max_permutations=8", "--option", "stderr_tol=null"]) == 0
+    assert "did NOT converge" in capsys.readouterr().out  # the cap of 8 stopped it, as asked
+    params = json.loads(out.read_text())["params"]
+    assert params["max_permutations"] == 8 and params["stderr_tol"] is None
+    assert main(["valuate", "--verify", str(out)]) == 0
+    assert "transcript verified" in capsys.readouterr().out
+
+    for option, message in [
+        ("max_permutation=7", "unknown option max_permutation for mc_shapley (did you mean max_permutations?)"),
+        ("max_permutations=0", "max_permutations"),
+        ("max_permutations=many", "max_permutations"),
+        ("k=3", "--option k: set it with --k"),
+    ]:
+        assert main([*args, "--option", option]) == 2, option
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    with pytest.raises(SystemExit) as exc:  # not NAME=VALUE: argparse's usage error
+        main([*args, "--option", "max_permutations"])
+    assert exc.value.code == 2
+    assert "expected NAME=VALUE" in capsys.readouterr().err

@@ -362,6 +362,12 @@ def _simulate(args: argparse.Namespace) -> int:
 VALUATE_METHODS = ("knn_shapley", "knn_shapley_similarity", "mc_shapley", "banzhaf", "loo", "lm-gradient")
 
 
+def _estimator_option(text: str) -> tuple[str, object]:
+    from mia.cli.valuate import parse_option
+
+    return parse_option(text)
+
+
 def _add_valuate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--validation", help="validation set: .jsonl, or FEATURES.npy[:LABELS.npy]")
     p.add_argument(
@@ -373,6 +379,11 @@ def _add_valuate_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--method", choices=VALUATE_METHODS, default="knn_shapley")
     p.add_argument("--k", type=int, default=5, help="neighbours for KNN estimators")
+    p.add_argument(
+        "--option", action="append", type=_estimator_option, metavar="NAME=VALUE",
+        help="an estimator option, e.g. max_permutations=500 or stderr_tol=null (repeatable; unknown, mistyped"
+        " or out-of-range options are refused)",
+    )  # fmt: skip
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 ...")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--text", action="store_true", help="JSONL records carry text: use the hashing n-gram featurizer")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,38 @@ if TYPE_CHECKING:  # the engine (torch) is imported when a command runs, not whe
 
     from mia.valuation.data import Dataset, ProviderData
     from mia.valuation.lm_gradient import LMGradientFeaturizer
+
+
+# value_providers arguments that have their own flag; `--option` sets estimator options only.
+_FLAGGED = {"k": "--k", "score": "--score", "device": "--device", "seed": "--seed", "progress": None}
+
+
+def parse_option(text: str) -> tuple[str, Any]:
+    """`NAME=VALUE` for `--option`: VALUE is read as JSON when it parses (``500``, ``1e-3``, ``true``,
+    ``null``), else kept as text; the estimator then checks the name, type and range."""
+    name, sep, raw = text.partition("=")
+    if not sep or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE (e.g. max_permutations=500), got {text!r}")
+    try:
+        value: Any = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return name, value
+
+
+def estimator_options(pairs: list[tuple[str, Any]] | None) -> dict[str, Any]:
+    """The `--option` pairs as keyword arguments; a name given twice or one that has its own flag is refused."""
+    from mia.protocol.errors import MiaError
+
+    options: dict[str, Any] = {}
+    for name, value in pairs or ():
+        if name in _FLAGGED:
+            flag = _FLAGGED[name]
+            raise MiaError(f"--option {name}: " + (f"set it with {flag}" if flag else "not an estimator option"))
+        if name in options:
+            raise MiaError(f"--option {name} given twice")
+        options[name] = value
+    return options
 
 
 def _split_arrays(spec: str) -> tuple[str, str | None]:
@@ -134,10 +167,12 @@ def run(args: argparse.Namespace, console: Console | None = None) -> int:
             console.print(f"  - {p.replace('pass providers= and validation=', 'pass --validation and --provider')}")
         return 1
 
-    featurizer_params, extra, method_kwargs = None, None, {}
+    featurizer_params, extra = None, None
+    method_kwargs = estimator_options(getattr(args, "option", None))
     if args.method == "lm-gradient":
         providers, validation, lm_featurizer, extra = load_lm_inputs(args)
-        featurizer_params, method_kwargs = lm_featurizer.params(), {"score": args.score}
+        featurizer_params = lm_featurizer.params()
+        method_kwargs["score"] = args.score
     else:
         providers, validation = load_inputs(args)
         featurizer_params = HashingNGramFeaturizer().params() if args.text else None
@@ -155,8 +190,13 @@ def run(args: argparse.Namespace, console: Console | None = None) -> int:
     )  # fmt: skip
     digest = write_transcript(transcript, Path(args.out))
     key_path = Path(f"{args.out}.record-key")  # private: opens the per-record values to an auditor
-    key_path.write_text(record_key.hex() + "\n")
-    key_path.chmod(0o600)
+    if transcript.get("record_commitment") is None:
+        # provider-level methods have no per-record values, hence no commitment and no key; a stale key
+        # from an earlier run at this path would make `--verify` look for a commitment that is not there
+        key_path.unlink(missing_ok=True)
+    else:
+        key_path.write_text(record_key.hex() + "\n")
+        key_path.chmod(0o600)
     fp = result.to_fixed_point()
     table = Table(title=f"{args.method} on {args.device}: {len(providers)} providers")
     for col in ("provider", "records", "quality q", "marginal utility Δ", "q (wad)", "Δ (wad)", "reasons"):
@@ -168,5 +208,6 @@ def run(args: argparse.Namespace, console: Console | None = None) -> int:
     warning = result.convergence_warning()
     if warning is not None:
         console.print(f"[yellow]warning[/yellow]: {warning}")
-    console.print(f"transcript {digest} written to {args.out} (record key: {key_path}, keep it private)")
+    key_note = f"record key: {key_path}, keep it private" if key_path.exists() else "no per-record values, no key"
+    console.print(f"transcript {digest} written to {args.out} ({key_note})")
     return 0
