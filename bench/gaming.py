@@ -150,9 +150,9 @@ def text_world(per_provider: int = 200, n_val: int = 300, seed: int = 0) -> Worl
     cache: dict[str, np.ndarray] = {}
 
     def embed(texts: list[str]) -> np.ndarray:
-        todo = sorted({t for t in texts if t not in cache})
-        if todo:
-            for t, v in zip(todo, feat.transform(todo), strict=True):
+        unseen = sorted({t for t in texts if t not in cache})  # embed each distinct text once per run
+        if unseen:
+            for t, v in zip(unseen, feat.transform(unseen), strict=True):
                 cache[t] = v
         return np.stack([cache[t] for t in texts]) if texts else np.zeros((0, 384))
 
